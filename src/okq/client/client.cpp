@@ -1,0 +1,251 @@
+// client.cpp -- connecting, and the line and classic conversations.
+#include "okq/client/client.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "okq/net/socket.hpp"
+#include "okq/proto/line_splitter.hpp"
+
+namespace okq::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kChunk = 64 * 1024;
+
+net::Fd connect_any(const ClientOptions& o) {
+  const auto addresses = net::resolve(o.server, /*passive=*/false);
+  for (std::size_t i = 0;; ++i) {
+    try {
+      return net::connect_to(addresses[i], o.timeout);
+    } catch (const net::Error&) {
+      if (i + 1 == addresses.size()) throw;  // the last one speaks for all
+    }
+  }
+}
+
+void write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // stdout gone: nothing left to tell
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+ssize_t read_input(int fd, char* buf, std::size_t len) {
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, len);
+    if (n >= 0 || errno != EINTR) return n;
+  }
+}
+
+// Polls `fds`, bounded by `deadline` when set. False on timeout.
+bool wait(std::vector<pollfd>& fds, std::optional<Clock::time_point> deadline) {
+  for (;;) {
+    int ms = -1;
+    if (deadline) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
+      ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+    }
+    const int rc = ::poll(fds.data(), fds.size(), ms);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) throw net::Error(net::Call::Recv, "poll", errno);
+  }
+}
+
+// Line framing with up to `pipeline` messages in flight.
+class LineSession {
+ public:
+  LineSession(const ClientOptions& o, net::Fd sock)
+      : o_(o), sock_(std::move(sock)), name_(o.server.to_string()) {}
+
+  void run() {
+    while (!done_) {
+      queue_messages();
+      flush_output();
+      std::vector<pollfd> fds;
+      const bool want_input = !input_eof_ && queued_.size() < o_.pipeline;
+      if (want_input) fds.push_back({o_.in_fd, POLLIN, 0});
+      fds.push_back({sock_.get(), static_cast<short>(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0});
+      if (!wait(fds, deadline())) throw net::Error(net::Call::Recv, name_, "timed out waiting for a reply");
+      const pollfd& s = fds.back();
+      if (want_input && fds.front().revents) read_stdin();
+      if (s.revents & POLLOUT) send_pending();
+      if (s.revents & (POLLIN | POLLHUP | POLLERR)) receive();
+    }
+    flush_output();
+  }
+
+ private:
+  std::optional<Clock::time_point> deadline() const {
+    if (o_.timeout.count() == 0 || in_flight_ == 0) return std::nullopt;
+    return last_progress_ + o_.timeout;
+  }
+
+  void read_stdin() {
+    char buf[kChunk];
+    const ssize_t n = read_input(o_.in_fd, buf, sizeof buf);
+    if (n <= 0) {
+      input_eof_ = true;
+      // An unterminated last line is still a message.
+      if (!lines_.tail().empty()) queued_.push_back(lines_.tail());
+      lines_.clear_tail();
+      return;
+    }
+    lines_.feed(std::string_view(buf, static_cast<std::size_t>(n)),
+                [this](std::string_view line) { queued_.emplace_back(line); });
+  }
+
+  // Moves queued lines into the send buffer while the pipeline has room.
+  void queue_messages() {
+    while (!queued_.empty() && in_flight_ < o_.pipeline) {
+      if (in_flight_ == 0) last_progress_ = Clock::now();
+      pending_ += queued_.front();
+      pending_ += '\n';
+      queued_.pop_front();
+      ++in_flight_;
+    }
+    if (input_eof_ && queued_.empty() && pending_.empty() && !half_closed_) {
+      // Tell the server no more messages come; it still answers what it owes.
+      ::shutdown(sock_.get(), SHUT_WR);
+      half_closed_ = true;
+    }
+    if (!pending_.empty()) send_pending();
+  }
+
+  void send_pending() {
+    while (!pending_.empty()) {
+      const ssize_t n = net::send_some(sock_.get(), pending_.data(), pending_.size());
+      if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+      if (n < 0) throw net::Error(net::Call::Send, name_, static_cast<int>(-n));
+      pending_.erase(0, static_cast<std::size_t>(n));
+    }
+  }
+
+  void receive() {
+    char buf[kChunk];
+    const ssize_t n = net::recv_some(sock_.get(), buf, sizeof buf);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+    if (n < 0) throw net::Error(net::Call::Recv, name_, static_cast<int>(-n));
+    if (n == 0) {
+      if (half_closed_ && in_flight_ == 0) {
+        done_ = true;  // every message answered, and the server agrees it is over
+        return;
+      }
+      throw net::Error(net::Call::Recv, name_, "server closed the connection before Q");
+    }
+    replies_.feed(std::string_view(buf, static_cast<std::size_t>(n)), [this](std::string_view r) {
+      if (done_) return;  // nothing is owed after the Q reply
+      output_ += "Server: ";
+      output_ += display_reply(r);
+      output_ += '\n';
+      if (in_flight_ > 0) --in_flight_;
+      last_progress_ = Clock::now();
+      if (!r.empty() && r.front() == 'Q') done_ = true;
+    });
+  }
+
+  void flush_output() {
+    write_all(o_.out_fd, output_);
+    output_.clear();
+  }
+
+  const ClientOptions& o_;
+  net::Fd sock_;
+  std::string name_;
+  proto::LineSplitter lines_;    // stdin
+  proto::LineSplitter replies_;  // socket
+  std::deque<std::string> queued_;
+  std::string pending_;  // bytes to send
+  std::string output_;   // bytes to print
+  std::size_t in_flight_ = 0;
+  Clock::time_point last_progress_{};
+  bool input_eof_ = false;
+  bool half_closed_ = false;
+  bool done_ = false;
+};
+
+// The seed's lockstep: one read of up to N bytes is one message, sent as
+// exactly N bytes zero-padded; one read of up to N bytes is the reply.
+void run_classic(const ClientOptions& o, net::Fd sock) {
+  const std::string name = o.server.to_string();
+  const auto until = [&]() -> std::optional<Clock::time_point> {
+    if (o.timeout.count() == 0) return std::nullopt;
+    return Clock::now() + o.timeout;
+  };
+  std::vector<char> buf(o.classic_size);
+  for (;;) {
+    const ssize_t got = read_input(o.in_fd, buf.data(), buf.size());
+    if (got <= 0) {
+      ::shutdown(sock.get(), SHUT_WR);
+      return;
+    }
+    std::string frame(buf.data(), static_cast<std::size_t>(got));
+    frame.resize(o.classic_size, '\0');  // never stale bytes from the last message
+    std::string_view rest = frame;
+    const auto send_deadline = until();
+    while (!rest.empty()) {
+      std::vector<pollfd> fds{{sock.get(), POLLOUT, 0}};
+      if (!wait(fds, send_deadline)) throw net::Error(net::Call::Send, name, ETIMEDOUT);
+      const ssize_t n = net::send_some(sock.get(), rest.data(), rest.size());
+      if (n == -EAGAIN) continue;
+      if (n < 0) throw net::Error(net::Call::Send, name, static_cast<int>(-n));
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    std::vector<pollfd> fds{{sock.get(), POLLIN, 0}};
+    if (!wait(fds, until())) throw net::Error(net::Call::Recv, name, "timed out waiting for a reply");
+    const ssize_t n = net::recv_some(sock.get(), buf.data(), buf.size());
+    if (n == 0) throw net::Error(net::Call::Recv, name, "server closed the connection before Q");
+    if (n < 0) throw net::Error(net::Call::Recv, name, static_cast<int>(-n));
+    const std::string_view reply(buf.data(), static_cast<std::size_t>(n));
+    write_all(o.out_fd, "Server: " + display_reply(reply) + "\n");
+    if (reply.front() == 'Q') return;
+  }
+}
+
+}  // namespace
+
+int exit_code_for(net::Call call) noexcept {
+  switch (call) {
+    case net::Call::Socket: return kExitSocket;
+    case net::Call::Connect: return kExitConnect;
+    case net::Call::Parse:
+    case net::Call::Resolve: return kExitAddress;
+    case net::Call::Send: return kExitSend;
+    case net::Call::Bind:
+    case net::Call::Listen:
+    case net::Call::Recv: return kExitRecv;
+  }
+  return kExitRecv;
+}
+
+std::string display_reply(std::string_view reply) {
+  std::string out;
+  out.reserve(reply.size());
+  for (const char c : reply)
+    if (c != '\0') out += c;
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  if (!out.empty() && out.back() == '\r') out.pop_back();
+  return out;
+}
+
+void run(const ClientOptions& options) {
+  net::Fd sock = connect_any(options);
+  if (options.classic) {
+    run_classic(options, std::move(sock));
+  } else {
+    LineSession(options, std::move(sock)).run();
+  }
+}
+
+}  // namespace okq::client

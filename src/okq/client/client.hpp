@@ -1,0 +1,46 @@
+// client.hpp -- okq-client's conversation (SPEC section 4): messages from an
+// input descriptor to the server, each reply printed as "Server: REPLY", done
+// after the 'Q' reply or, at end of input, once every owed reply has arrived.
+// It owns its socket, not the input and output descriptors.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "okq/net/address.hpp"
+#include "okq/net/error.hpp"
+
+namespace okq::client {
+
+struct ClientOptions {
+  net::Endpoint server;
+  std::size_t pipeline = 1;              // line mode: messages in flight
+  std::chrono::milliseconds timeout{0};  // connect and each reply; 0 = none
+  bool classic = false;
+  std::size_t classic_size = 20;
+  int in_fd = 0;
+  int out_fd = 1;
+};
+
+// The seed client's exit codes, kept.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitSocket = 1,
+  kExitConnect = 2,
+  kExitAddress = 3,
+  kExitSend = 4,
+  kExitRecv = 5,
+  kExitUsage = 64,
+};
+
+int exit_code_for(net::Call call) noexcept;
+
+// Runs the whole conversation. Throws net::Error on failure; the caller maps
+// error.call() to the exit code with exit_code_for().
+void run(const ClientOptions& options);
+
+// A reply as printed: NUL bytes and a trailing LF (or CR LF) removed.
+std::string display_reply(std::string_view reply);
+
+}  // namespace okq::client

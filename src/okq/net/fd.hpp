@@ -1,0 +1,35 @@
+// fd.hpp -- Fd, an owning file descriptor: it closes what it holds exactly once.
+// It knows nothing of what the descriptor is (socket, pipe, epoll, ...).
+#pragma once
+
+#include <utility>
+
+namespace okq::net {
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) noexcept : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_ >= 0; }
+  explicit operator bool() const noexcept { return valid(); }
+
+  // Gives up ownership without closing.
+  int release() noexcept { return std::exchange(fd_, -1); }
+  // Closes the held descriptor (if any) and takes `fd`.
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace okq::net

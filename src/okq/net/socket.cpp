@@ -1,0 +1,118 @@
+// socket.cpp -- thin wrappers over the socket system calls.
+#include "okq/net/socket.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "okq/net/error.hpp"
+
+namespace okq::net {
+namespace {
+
+constexpr int kSockFlags = SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC;
+
+Fd make_socket(const SocketAddress& addr) {
+  Fd fd(::socket(addr.family(), kSockFlags, 0));
+  if (!fd) throw Error(Call::Socket, addr.to_string(), errno);
+  return fd;
+}
+
+void set_int_option(int fd, int level, int name, int value) noexcept {
+  ::setsockopt(fd, level, name, &value, sizeof value);
+}
+
+bool is_tcp(int family) noexcept { return family == AF_INET || family == AF_INET6; }
+
+// A unix socket path that exists is either a live server (never take it over)
+// or the leftover of one that died (safe to remove). A connect tells which.
+void clear_stale_unix_path(const SocketAddress& addr) {
+  Fd probe(::socket(AF_UNIX, kSockFlags, 0));
+  if (!probe) return;
+  if (::connect(probe.get(), addr.get(), addr.size()) == 0 || errno == EAGAIN)
+    throw Error(Call::Bind, addr.to_string(), EADDRINUSE);
+  if (errno == ECONNREFUSED) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(addr.get());
+    ::unlink(un->sun_path);
+  }
+}
+
+// Waits for `events` on fd; false on timeout. A zero timeout waits forever.
+bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
+  pollfd p{fd, events, 0};
+  const int ms = timeout.count() > 0 ? static_cast<int>(timeout.count()) : -1;
+  for (;;) {
+    const int rc = ::poll(&p, 1, ms);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) return true;  // let the caller's next call report it
+  }
+}
+
+}  // namespace
+
+Fd listen_on(const SocketAddress& addr, int backlog) {
+  if (addr.family() == AF_UNIX) clear_stale_unix_path(addr);
+  Fd fd = make_socket(addr);
+  if (is_tcp(addr.family())) {
+    // Lets a restarted server bind while old connections sit in TIME_WAIT. Unlike
+    // SO_REUSEPORT it never lets two live servers share the address.
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+  }
+  // "[::]" then serves IPv6 only, so it can sit beside a "0.0.0.0" listener.
+  if (addr.family() == AF_INET6) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  if (::bind(fd.get(), addr.get(), addr.size()) != 0)
+    throw Error(Call::Bind, addr.to_string(), errno);
+  if (::listen(fd.get(), backlog) != 0) throw Error(Call::Listen, addr.to_string(), errno);
+  return fd;
+}
+
+Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout) {
+  Fd fd = make_socket(addr);
+  if (is_tcp(addr.family())) set_nodelay(fd.get());
+  if (::connect(fd.get(), addr.get(), addr.size()) == 0) return fd;
+  if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN)
+    throw Error(Call::Connect, addr.to_string(), errno);
+  if (!wait_for(fd.get(), POLLOUT, timeout)) throw Error(Call::Connect, addr.to_string(), ETIMEDOUT);
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) throw Error(Call::Connect, addr.to_string(), err);
+  return fd;
+}
+
+int accept_one(int listen_fd) noexcept {
+  for (;;) {
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+void set_nodelay(int fd) noexcept {
+  // Fails harmlessly (EOPNOTSUPP) on a unix socket, so no family check is needed.
+  set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+ssize_t send_some(int fd, const char* data, std::size_t len) noexcept {
+  for (;;) {
+    const ssize_t n = ::send(fd, data, len, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+ssize_t recv_some(int fd, char* data, std::size_t len) noexcept {
+  for (;;) {
+    const ssize_t n = ::recv(fd, data, len, 0);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+}  // namespace okq::net

@@ -1,0 +1,35 @@
+// socket.hpp -- the calls the seed teaches (socket, bind, listen, accept, connect,
+// send, recv), made non-blocking and close-on-exec, retried on EINTR, never raising
+// SIGPIPE, and failing with net::Error ("call, address, reason").
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+
+#include "okq/net/address.hpp"
+#include "okq/net/fd.hpp"
+
+namespace okq::net {
+
+// socket + SO_REUSEADDR (+ IPV6_V6ONLY) + bind + listen. For a unix socket, a stale
+// socket file left by a dead server is removed first; a live one is "in use".
+Fd listen_on(const SocketAddress& addr, int backlog);
+
+// Non-blocking connect bounded by `timeout` (zero: the kernel's own limit).
+// TCP sockets get TCP_NODELAY.
+Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout);
+
+// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns the descriptor or -errno.
+int accept_one(int listen_fd) noexcept;
+
+// TCP_NODELAY: replies are tiny, so latency beats coalescing. No-op on unix sockets.
+void set_nodelay(int fd) noexcept;
+
+// One send / recv, retried on EINTR. Return bytes moved, or -errno
+// (-EAGAIN when a non-blocking socket would block). recv returns 0 at EOF.
+ssize_t send_some(int fd, const char* data, std::size_t len) noexcept;
+ssize_t recv_some(int fd, char* data, std::size_t len) noexcept;
+
+}  // namespace okq::net

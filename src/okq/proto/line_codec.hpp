@@ -1,0 +1,31 @@
+// line_codec.hpp -- LineCodec, okq's default framing (docs/protocol.md): a message
+// is the bytes before LF, a CR before the LF and every NUL dropped; replies "OK\n",
+// or the message itself for one starting with 'Q', which ends the connection.
+#pragma once
+
+#include "okq/proto/codec.hpp"
+
+namespace okq::proto {
+
+inline constexpr std::string_view kLineTooLong = "ERR line too long\n";
+
+class LineCodec final : public Codec {
+ public:
+  explicit LineCodec(std::size_t max_line) : max_line_(max_line) {}
+
+  std::size_t read_limit() const noexcept override { return 64 * 1024; }
+  Verdict feed(std::string_view in, std::string& out) override;
+  Verdict finish(std::string& out) override;
+
+ private:
+  // Adds `segment` (no LF in it) to the partial line; false once it is too long.
+  bool append(std::string_view segment);
+  Verdict answer(std::string_view message, std::string& out);
+  Verdict too_long(std::string& out);
+
+  std::size_t max_line_;
+  std::string partial_;  // current message so far, NULs already dropped; reused
+  bool closed_ = false;
+};
+
+}  // namespace okq::proto

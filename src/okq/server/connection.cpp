@@ -1,0 +1,165 @@
+// connection.cpp -- the per-connection state machine.
+#include "okq/server/connection.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "okq/net/socket.hpp"
+
+namespace okq::server {
+namespace {
+
+// Reads per wake-up before other connections get a turn (level-triggered epoll
+// calls back if more is queued).
+constexpr int kReadsPerWakeup = 16;
+// On shutdown every byte already received is answered: read until the socket
+// is empty, but stop a client that keeps streaming after this many reads.
+constexpr int kShutdownReads = 256;
+// After our FIN, how long a peer may keep sending before the socket is closed
+// regardless. Closing with unread input would make the kernel send RST, which
+// can destroy replies still in flight; draining first avoids that.
+constexpr auto kLingerTimeout = std::chrono::seconds(5);
+
+}  // namespace
+
+const char* to_string(ConnState state) noexcept {
+  switch (state) {
+    case ConnState::Reading: return "reading";
+    case ConnState::Flushing: return "flushing";
+    case ConnState::Lingering: return "lingering";
+    case ConnState::Closed: return "closed";
+  }
+  return "?";
+}
+
+Connection::Connection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
+                       OnClosed on_closed)
+    : id_(id),
+      fd_(std::move(fd)),
+      peer_(std::move(peer)),
+      ctx_(ctx),
+      on_closed_(std::move(on_closed)),
+      codec_(proto::make_codec(ctx.codec)) {
+  if (ctx_.log.enabled(Level::Trace)) {
+    codec_->set_observer([this](std::string_view message) {
+      ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
+    });
+  }
+}
+
+void Connection::start() {
+  interest_ = EPOLLIN;
+  ctx_.loop.add(fd_.get(), interest_, this);
+}
+
+void Connection::on_events(std::uint32_t events) {
+  // EPOLLHUP/EPOLLERR are reported whatever the interest: a read shows what happened.
+  const bool readable = events & (EPOLLIN | EPOLLHUP | EPOLLERR);
+  if (readable && state_ == ConnState::Reading) read_input(kReadsPerWakeup);
+  if (readable && state_ == ConnState::Lingering) discard_input();
+  if (state_ != ConnState::Closed && state_ != ConnState::Lingering) flush();
+}
+
+void Connection::read_input(int max_reads) {
+  for (int i = 0; i < max_reads && state_ == ConnState::Reading; ++i) {
+    if (owed() > ctx_.max_output) break;  // back-pressure: the client is not reading
+    const std::size_t want = std::min(ctx_.read_buffer.size(), codec_->read_limit());
+    const ssize_t n = net::recv_some(fd_.get(), ctx_.read_buffer.data(), want);
+    if (n > 0) {
+      const std::string_view bytes(ctx_.read_buffer.data(), static_cast<std::size_t>(n));
+      if (codec_->feed(bytes, out_) == proto::Verdict::Close) finish_input("protocol end");
+    } else if (n == 0) {
+      peer_eof_ = true;
+      codec_->finish(out_);
+      finish_input("client closed");
+    } else if (n == -EAGAIN || n == -EWOULDBLOCK) {
+      break;
+    } else {
+      close(std::strerror(static_cast<int>(-n)));
+    }
+  }
+}
+
+void Connection::discard_input() {
+  for (int i = 0; i < kReadsPerWakeup; ++i) {
+    const ssize_t n = net::recv_some(fd_.get(), ctx_.read_buffer.data(), ctx_.read_buffer.size());
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+    if (n <= 0) {
+      close(why_);
+      return;
+    }
+  }
+}
+
+void Connection::shutdown() {
+  if (state_ == ConnState::Reading) {
+    read_input(kShutdownReads);
+    if (state_ == ConnState::Reading) finish_input("server shutdown");
+  }
+  if (state_ == ConnState::Flushing) flush();
+}
+
+void Connection::finish_input(const char* why) {
+  if (state_ != ConnState::Reading) return;
+  why_ = why;
+  state_ = ConnState::Flushing;
+}
+
+void Connection::flush() {
+  while (owed() > 0) {
+    const ssize_t n = net::send_some(fd_.get(), out_.data() + sent_, owed());
+    if (n == -EAGAIN || n == -EWOULDBLOCK) break;
+    if (n < 0) {
+      close(std::strerror(static_cast<int>(-n)));
+      return;
+    }
+    sent_ += static_cast<std::size_t>(n);
+  }
+  if (owed() == 0) {
+    out_.clear();
+    sent_ = 0;
+    if (state_ == ConnState::Flushing) after_flush();
+  }
+  if (state_ != ConnState::Closed) update_interest();
+}
+
+void Connection::after_flush() {
+  if (peer_eof_) {
+    close(why_);
+    return;
+  }
+  // Our side is done; the peer may still be sending. Send FIN and drain.
+  ::shutdown(fd_.get(), SHUT_WR);
+  state_ = ConnState::Lingering;
+  linger_timer_ = ctx_.loop.run_at(EventLoop::Clock::now() + kLingerTimeout,
+                                   [this] {
+                                     linger_timer_ = 0;
+                                     close(why_);
+                                   });
+}
+
+void Connection::update_interest() {
+  std::uint32_t want = 0;
+  if ((state_ == ConnState::Reading && owed() <= ctx_.max_output) ||
+      state_ == ConnState::Lingering)
+    want |= EPOLLIN;
+  if (owed() > 0) want |= EPOLLOUT;
+  if (want == interest_) return;
+  interest_ = want;
+  ctx_.loop.modify(fd_.get(), want, this);
+}
+
+void Connection::close(const char* why) noexcept {
+  if (state_ == ConnState::Closed) return;
+  state_ = ConnState::Closed;
+  if (linger_timer_ != 0) ctx_.loop.cancel(linger_timer_);
+  ctx_.loop.remove(fd_.get());
+  fd_.reset();
+  ctx_.log.log(Level::Verbose, "conn {} from {} closed: {}; {} messages", id_, peer_, why,
+               codec_->messages());
+  on_closed_(*this);
+}
+
+}  // namespace okq::server

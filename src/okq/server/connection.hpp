@@ -1,0 +1,78 @@
+// connection.hpp -- Connection: one client socket served by one EventLoop. It
+// reads, feeds the codec, coalesces the replies into one write, resumes partial
+// writes when the socket is writable, and closes in order (flush, FIN, drain).
+// It owns its socket and codec; the Server owns it and destroys it once closed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "okq/net/fd.hpp"
+#include "okq/proto/codec.hpp"
+#include "okq/server/event_loop.hpp"
+#include "okq/server/log.hpp"
+
+namespace okq::server {
+
+enum class ConnState {
+  Reading,    // reading messages and answering them
+  Flushing,   // no more input wanted; writing the replies still owed
+  Lingering,  // replies written and FIN sent; discarding input until the peer's FIN
+  Closed,     // socket closed; waiting to be destroyed
+};
+
+const char* to_string(ConnState state) noexcept;
+
+// What every connection of one loop shares.
+struct ConnectionContext {
+  EventLoop& loop;
+  Logger& log;
+  proto::CodecOptions codec;
+  std::size_t max_output;        // owed reply bytes past which reading pauses
+  std::span<char> read_buffer;   // one per loop, reused by every read
+};
+
+class Connection final : public EventHandler {
+ public:
+  using OnClosed = std::function<void(Connection&)>;
+
+  Connection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
+             OnClosed on_closed);
+
+  void start();     // registers with the loop
+  void shutdown();  // server stopping: answer what has arrived, flush, then close
+  void close(const char* why) noexcept;  // at once, dropping anything unsent
+
+  void on_events(std::uint32_t events) override;
+
+  std::uint64_t id() const noexcept { return id_; }
+  ConnState state() const noexcept { return state_; }
+
+ private:
+  void read_input(int max_reads);
+  void discard_input();
+  void flush();
+  void finish_input(const char* why);
+  void after_flush();
+  void update_interest();
+  std::size_t owed() const noexcept { return out_.size() - sent_; }
+
+  std::uint64_t id_;
+  net::Fd fd_;
+  std::string peer_;
+  ConnectionContext& ctx_;
+  OnClosed on_closed_;
+  std::unique_ptr<proto::Codec> codec_;
+  ConnState state_ = ConnState::Reading;
+  std::string out_;       // replies owed; capacity kept across writes
+  std::size_t sent_ = 0;  // bytes of out_ already written
+  bool peer_eof_ = false;
+  const char* why_ = "";  // why input ended, for the log
+  std::uint32_t interest_ = 0;
+  EventLoop::TimerId linger_timer_ = 0;
+};
+
+}  // namespace okq::server

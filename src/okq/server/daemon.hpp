@@ -1,0 +1,59 @@
+// daemon.hpp -- process plumbing for okq-server: backgrounding like the seed's
+// daemon(1, 1) (cwd and stdio kept) but with the parent exiting only once the
+// child says it is ready, a pid file, and signals delivered through the loop.
+#pragma once
+
+#include <csignal>
+#include <functional>
+#include <initializer_list>
+#include <string>
+
+#include "okq/net/fd.hpp"
+#include "okq/server/event_loop.hpp"
+
+namespace okq::server {
+
+// Forks into the background. The parent never returns: it waits for the
+// child's ready() and exits 0, or exits with the child's status if it died
+// first. The child starts a new session and returns.
+class Daemon {
+ public:
+  void detach();  // throws std::system_error
+  void ready();   // child: release the waiting parent
+
+ private:
+  net::Fd to_parent_;
+};
+
+// Writes the current pid to `path`; removes the file again when destroyed.
+class PidFile {
+ public:
+  explicit PidFile(std::string path);  // throws std::system_error
+  ~PidFile();
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::string path_;
+};
+
+// Blocks `signals` for the process and delivers them through a signalfd in
+// `loop`, so handlers run as ordinary loop callbacks (no async-signal rules).
+class SignalWatcher final : public EventHandler {
+ public:
+  SignalWatcher(EventLoop& loop, std::initializer_list<int> signals,
+                std::function<void(int)> on_signal);
+  ~SignalWatcher();
+  void on_events(std::uint32_t events) override;
+
+ private:
+  EventLoop& loop_;
+  net::Fd fd_;
+  std::function<void(int)> on_signal_;
+};
+
+// Ignores SIGPIPE process-wide: a peer that vanished must cost one connection,
+// never the process (sends also pass MSG_NOSIGNAL).
+void ignore_sigpipe() noexcept;
+
+}  // namespace okq::server

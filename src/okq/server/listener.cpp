@@ -1,0 +1,82 @@
+// listener.cpp -- accepting connections.
+#include "okq/server/listener.hpp"
+
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "okq/net/socket.hpp"
+
+namespace okq::server {
+namespace {
+
+// Accepts per wake-up before other sockets get a turn; level-triggered epoll
+// brings the listener back if more are queued.
+constexpr int kAcceptBatch = 64;
+// How long to stop accepting when out of descriptors or memory, instead of
+// spinning on a listener that stays readable.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+
+}  // namespace
+
+std::vector<std::unique_ptr<Listener>> Listener::open(const net::Endpoint& ep, int backlog) {
+  std::vector<std::unique_ptr<Listener>> out;
+  for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
+    net::Fd fd = net::listen_on(addr, backlog);
+    auto bound = net::SocketAddress::local_of(fd.get());
+    out.push_back(std::make_unique<Listener>(std::move(fd), bound));
+  }
+  return out;
+}
+
+Listener::Listener(net::Fd fd, net::SocketAddress bound) : fd_(std::move(fd)), address_(bound) {}
+
+Listener::~Listener() { close(); }
+
+void Listener::start(EventLoop& loop, Logger& log, OnAccept on_accept) {
+  loop_ = &loop;
+  log_ = &log;
+  on_accept_ = std::move(on_accept);
+  loop_->add(fd_.get(), EPOLLIN, this);
+}
+
+void Listener::close() noexcept {
+  if (!fd_) return;
+  if (loop_ && !paused_) loop_->remove(fd_.get());
+  fd_.reset();
+  if (address_.family() == AF_UNIX) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(address_.get());
+    if (un->sun_path[0] != '\0') ::unlink(un->sun_path);
+  }
+}
+
+void Listener::on_events(std::uint32_t) {
+  for (int i = 0; i < kAcceptBatch && fd_; ++i) {
+    const int client = net::accept_one(fd_.get());
+    if (client >= 0) {
+      on_accept_(net::Fd(client), *this);
+      continue;
+    }
+    const int err = -client;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      pause_accepting(err);
+      return;
+    }
+    // ECONNABORTED, EPROTO, EPERM (firewall): that one connection is gone, not the listener.
+  }
+}
+
+void Listener::pause_accepting(int err) {
+  log_->log(Level::Error, "cannot accept on {}: {}; pausing accepts for {} ms", address_.to_string(),
+            std::strerror(err), kAcceptPause.count());
+  paused_ = true;
+  loop_->remove(fd_.get());
+  loop_->run_at(EventLoop::Clock::now() + kAcceptPause, [this] {
+    paused_ = false;
+    if (fd_) loop_->add(fd_.get(), EPOLLIN, this);
+  });
+}
+
+}  // namespace okq::server

@@ -1,0 +1,99 @@
+// server.cpp -- accepting, tracking and stopping connections on one loop.
+#include "okq/server/server.hpp"
+
+#include "okq/net/socket.hpp"
+
+namespace okq::server {
+namespace {
+
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+}  // namespace
+
+Server::Server(ServerOptions options, Logger& log)
+    : options_(std::move(options)),
+      log_(log),
+      read_buffer_(kReadBufferSize),
+      context_{loop_, log_, options_.codec, options_.max_output, read_buffer_} {}
+
+Server::~Server() = default;
+
+void Server::bind() {
+  for (const auto& ep : options_.listen) {
+    for (auto& listener : Listener::open(ep, options_.backlog)) {
+      log_.log(Level::Info, "listening on {}", listener->address().to_string());
+      listeners_.push_back(std::move(listener));
+    }
+  }
+}
+
+std::vector<net::SocketAddress> Server::addresses() const {
+  std::vector<net::SocketAddress> out;
+  for (const auto& l : listeners_) out.push_back(l->address());
+  return out;
+}
+
+void Server::run() {
+  for (auto& l : listeners_)
+    l->start(loop_, log_, [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
+  loop_.run();
+}
+
+void Server::accept(net::Fd fd, const Listener& from) {
+  if (stopping_ || (options_.once && accepted_once_)) return;  // fd closes here
+  if (from.is_tcp()) net::set_nodelay(fd.get());
+  const std::uint64_t id = next_id_++;
+  std::string peer = from.is_tcp() ? net::SocketAddress::peer_of(fd.get()).to_string()
+                                   : from.address().to_string();
+  log_.log(Level::Verbose, "conn {} from {} on {}", id, peer, from.address().to_string());
+  auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), context_,
+                                           [this](Connection& c) { closed(c); });
+  auto& ref = *conn;
+  connections_.emplace(id, std::move(conn));
+  ref.start();
+  if (options_.once) {
+    // Like the seed: one client, then exit once it is done.
+    accepted_once_ = true;
+    close_listeners();
+  }
+}
+
+void Server::closed(Connection& conn) {
+  // The connection may be mid-call on the stack: destroy it after this batch.
+  const std::uint64_t id = conn.id();
+  loop_.defer([this, id] {
+    connections_.erase(id);
+    finish_if_idle();
+  });
+}
+
+void Server::stop() {
+  if (stopping_) {  // asked twice: the operator does not want to wait
+    log_.log(Level::Error, "second stop request: closing {} connections now", connections_.size());
+    for (auto& [id, conn] : connections_) conn->close("forced shutdown");
+    loop_.stop();
+    return;
+  }
+  stopping_ = true;
+  close_listeners();
+  log_.log(Level::Info, "shutting down: {} connections to finish", connections_.size());
+  for (auto& [id, conn] : connections_) conn->shutdown();
+  loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
+    if (!connections_.empty())
+      log_.log(Level::Error, "shutdown timeout: closing {} connections", connections_.size());
+    for (auto& [id, conn] : connections_) conn->close("shutdown timeout");
+    loop_.stop();
+  });
+  finish_if_idle();
+}
+
+void Server::finish_if_idle() {
+  if (!connections_.empty()) return;
+  if (stopping_ || (options_.once && accepted_once_)) loop_.stop();
+}
+
+void Server::close_listeners() noexcept {
+  for (auto& l : listeners_) l->close();
+}
+
+}  // namespace okq::server

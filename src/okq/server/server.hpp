@@ -1,0 +1,65 @@
+// server.hpp -- Server: the listeners and connections of one event loop, with
+// the rules of SPEC section 3: serve any number of clients (or one, with
+// --once), and on stop() answer what has arrived, flush, close, return.
+// Signals, backgrounding and the command line belong to the caller.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "okq/net/address.hpp"
+#include "okq/proto/codec.hpp"
+#include "okq/server/connection.hpp"
+#include "okq/server/event_loop.hpp"
+#include "okq/server/listener.hpp"
+#include "okq/server/log.hpp"
+
+namespace okq::server {
+
+struct ServerOptions {
+  std::vector<net::Endpoint> listen;
+  int backlog = 4096;
+  proto::CodecOptions codec;
+  bool once = false;  // serve one connection, then exit
+  std::chrono::milliseconds shutdown_timeout{5000};
+  std::size_t max_output = 1 << 20;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Logger& log);
+  ~Server();
+
+  // Binds every listener and logs "listening on ADDR" for each. Throws net::Error.
+  void bind();
+  // Serves until stop() has finished (or --once's connection ended).
+  void run();
+  // Graceful stop: no new connections; owed replies are written, bounded by
+  // the shutdown timeout. A second call closes everything at once. Call it on
+  // the loop's thread (from a handler).
+  void stop();
+
+  EventLoop& loop() noexcept { return loop_; }
+  std::vector<net::SocketAddress> addresses() const;
+
+ private:
+  void accept(net::Fd client, const Listener& from);
+  void closed(Connection& conn);
+  void close_listeners() noexcept;
+  void finish_if_idle();
+
+  ServerOptions options_;
+  Logger& log_;
+  EventLoop loop_;
+  std::vector<char> read_buffer_;
+  ConnectionContext context_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::uint64_t next_id_ = 1;
+  bool stopping_ = false;
+  bool accepted_once_ = false;
+};
+
+}  // namespace okq::server
