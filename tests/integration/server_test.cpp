@@ -1,0 +1,223 @@
+// Integration: okq-server seen from a raw loopback socket, byte for byte.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../support/okq.hpp"
+#include "../support/tcp.hpp"
+
+namespace okq::test {
+namespace {
+
+using namespace std::string_literals;
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(Server, AnswersPipelinedBurstAndEchoesQThenCloses) {
+  TestServer server;
+  RawClient c(server.port());
+  c.send(repeat("hello\n", 1000) + "Qdone\r\nafter\n");
+  EXPECT_EQ(c.read_to_eof(), repeat("OK\n", 1000) + "Qdone\n");
+  EXPECT_TRUE(c.eof());
+}
+
+TEST(Server, HalfCloseAfterBurstStillGetsEveryReply) {
+  TestServer server;
+  RawClient c(server.port());
+  c.send(repeat("m\n", 5000) + "last fragment");
+  c.shutdown_write();
+  EXPECT_EQ(c.read_to_eof(), repeat("OK\n", 5001));
+  EXPECT_TRUE(c.eof());
+}
+
+TEST(Server, SeedStyleZeroPaddedFramesAreAnswered) {
+  TestServer server;
+  RawClient c(server.port());
+  c.send("hello\n"s + std::string(14, '\0'));
+  EXPECT_EQ(c.read_exact(3), "OK\n");
+  c.send("Q\n"s + std::string(18, '\0'));
+  EXPECT_EQ(c.read_to_eof(), "Q\n");
+}
+
+TEST(Server, ClassicModeIsByteExact) {
+  TestServer server({"--classic"});
+  RawClient c(server.port());
+  const std::string hello = "hello\n"s + std::string(14, '\0');
+  c.send(hello);
+  EXPECT_EQ(c.read_exact(2), "OK");
+  c.send("x");  // a short read is a message too
+  EXPECT_EQ(c.read_exact(2), "OK");
+  const std::string quit = "Qbye\n"s + std::string(15, '\0');
+  c.send(quit);
+  EXPECT_EQ(c.read_to_eof(), quit);  // 20 bytes exactly, then the close
+}
+
+TEST(Server, ClassicShortQIsZeroPaddedToClassicSize) {
+  TestServer server({"--classic", "--classic-size", "8"});
+  RawClient c(server.port());
+  c.send("Q\n");
+  EXPECT_EQ(c.read_to_eof(), "Q\n"s + std::string(6, '\0'));
+}
+
+TEST(Server, LineOverMaxLineGetsErrAndClose) {
+  TestServer server({"--max-line", "16"});
+  RawClient c(server.port());
+  c.send("fine\n" + std::string(17, 'x') + "\nnever answered\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nERR line too long\n");
+}
+
+TEST(Server, OneMebibyteLineIsRefusedWithoutBeingBuffered) {
+  TestServer server;
+  RawClient c(server.port());
+  c.send("before\n");
+  EXPECT_EQ(c.read_exact(3), "OK\n");
+  // The server closes after 4 KiB; the rest of our send may then fail.
+  try {
+    c.send(std::string(1 << 20, 'a') + "\n");
+  } catch (const std::exception&) {
+  }
+  EXPECT_EQ(c.read_to_eof(), "ERR line too long\n");
+  // And it still serves others.
+  RawClient other(server.port());
+  other.send("Q\n");
+  EXPECT_EQ(other.read_to_eof(), "Q\n");
+}
+
+TEST(Server, ManyClientsAtOnceEachGetTheirOwnEcho) {
+  TestServer server;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 50; ++i) clients.push_back(std::make_unique<RawClient>(server.port()));
+  for (int i = 0; i < 50; ++i) clients[i]->send("a\nb\nQ" + std::to_string(i) + "\n");
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(clients[i]->read_to_eof(), "OK\nOK\nQ" + std::to_string(i) + "\n");
+}
+
+TEST(Server, ResetMidBurstCostsOnlyThatConnection) {
+  TestServer server;
+  {
+    RawClient rude(server.port());
+    rude.send(repeat("m\n", 100000));  // replies pile up unread
+    rude.reset();                      // RST while the server writes
+  }
+  RawClient polite(server.port());
+  polite.send("x\nQ\n");
+  EXPECT_EQ(polite.read_to_eof(), "OK\nQ\n");
+}
+
+TEST(Server, SigtermFlushesEveryReplyOwed) {
+  TestServer server;
+  RawClient c(server.port());
+  c.send("first\n");
+  ASSERT_EQ(c.read_exact(3), "OK\n");
+  // Freeze the server, queue SIGTERM, then the burst: when it resumes, the
+  // signal is handled first (epoll's ready list is FIFO) while every message
+  // still sits unread in its kernel. All of them are owed a reply.
+  const pid_t pid = server.process().pid();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  constexpr int kMessages = 20000;
+  c.send(repeat("m\n", kMessages));
+  ASSERT_TRUE(c.wait_acked());  // every byte is in the server's kernel
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  EXPECT_EQ(c.read_to_eof(), repeat("OK\n", kMessages));
+  EXPECT_TRUE(c.eof());
+  c.close();
+  EXPECT_EQ(server.process().wait(), 0) << server.process().err();
+}
+
+TEST(Server, QFollowedByUnreadInputStillDeliversTheEcho) {
+  // Closing a socket with unread input makes the kernel send RST, which can
+  // destroy the echo still in flight; the server drains before closing.
+  TestServer server;
+  for (int round = 0; round < 20; ++round) {
+    RawClient c(server.port());
+    c.send("Qbye\n" + std::string(1 << 20, 'j'));
+    EXPECT_EQ(c.read_to_eof(), "Qbye\n") << "round " << round;
+  }
+}
+
+TEST(Server, SigtermWithNoClientsExitsZero) {
+  TestServer server;
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_NE(server.process().err().find("stopped"), std::string::npos);
+}
+
+TEST(Server, ShutdownTimeoutBoundsAClientThatNeverReads) {
+  TestServer server({"--shutdown-timeout", "0.5"});
+  RawClient c(server.port());
+  c.send(repeat(std::string(4000, 'm') + "\n", 2000));  // replies owed; never read
+  server.process().signal(SIGTERM);
+  EXPECT_EQ(server.process().wait(5s), 0);
+}
+
+TEST(Server, OnceServesOneConnectionThenExits) {
+  TestServer server({"--once"});
+  RawClient first(server.port());
+  first.send("a\nQ\n");
+  EXPECT_EQ(first.read_to_eof(), "OK\nQ\n");
+  first.close();
+  EXPECT_EQ(server.process().wait(), 0);
+  EXPECT_THROW(RawClient second(server.port()), std::runtime_error);
+}
+
+TEST(Server, OnceEndsWhenTheClientHangsUp) {
+  TestServer server({"--once"});
+  {
+    RawClient first(server.port());
+    first.send("a\n");
+    EXPECT_EQ(first.read_exact(3), "OK\n");
+  }
+  EXPECT_EQ(server.process().wait(), 0);
+}
+
+TEST(Server, ServesEveryListenAddress) {
+  const std::string path = ::testing::TempDir() + "okq-listen-" + std::to_string(::getpid()) + ".sock";
+  TestServer server({"--listen", "127.0.0.1:0", "--listen", "unix:" + path}, true);
+  ASSERT_TRUE(server.process().wait_stderr("listening on unix:" + path));
+  RawClient tcp(server.port());
+  RawClient local(path);
+  tcp.send("Qtcp\n");
+  local.send("Qunix\n");
+  EXPECT_EQ(tcp.read_to_eof(), "Qtcp\n");
+  EXPECT_EQ(local.read_to_eof(), "Qunix\n");
+  tcp.close();
+  local.close();
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "socket file left behind";
+}
+
+TEST(Server, ServesIpv6Loopback) {
+  TestServer server({"--listen", "[::1]:0"}, true);
+  const auto port = listening_port(server.process().err(), "[::1]:");
+  if (port == 0) GTEST_SKIP() << "no IPv6 loopback here: " << server.process().err();
+  RawClient c(port, /*v6=*/true);
+  c.send("Q6\n");
+  EXPECT_EQ(c.read_to_eof(), "Q6\n");
+}
+
+TEST(Server, TraceLogsEveryMessageToTheLogFile) {
+  const std::string log = ::testing::TempDir() + "okq-trace-" + std::to_string(::getpid()) + ".log";
+  ::unlink(log.c_str());
+  Process server({server_bin(), "-f", "-l", "127.0.0.1:0", "--trace", "--log-file", log});
+  const auto port = listening_port(wait_for_file(log, "listening on 127.0.0.1:"));
+  ASSERT_NE(port, 0);
+  EXPECT_EQ(server.err(), "") << "logs go to the file, not stderr";
+  RawClient c(port);
+  c.send("hi\0\n"s + "Qx\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQx\n");
+  c.close();
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+  const std::string text = wait_for_file(log, "stopped");
+  EXPECT_NE(text.find("message \"hi\""), std::string::npos) << text;
+  EXPECT_NE(text.find("message \"Qx\""), std::string::npos) << text;
+  EXPECT_NE(text.find("closed: protocol end; 2 messages"), std::string::npos) << text;
+  ::unlink(log.c_str());
+}
+
+}  // namespace
+}  // namespace okq::test

@@ -1,0 +1,124 @@
+// Integration: okq-client and okq-server talking over loopback, as a user would.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include <unistd.h>
+
+#include "../support/okq.hpp"
+#include "../support/tcp.hpp"
+
+namespace okq::test {
+namespace {
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(Session, InteractiveLikeTheReadme) {
+  TestServer server;
+  Process client({client_bin(), server.address()});
+  client.write_stdin("hello\n");
+  ASSERT_TRUE(client.wait_stdout("Server: OK\n")) << client.err();
+  client.write_stdin("Q\n");
+  EXPECT_EQ(client.wait(), 0) << client.err();
+  EXPECT_EQ(client.out(), "Server: OK\nServer: Q\n");
+}
+
+TEST(Session, PipedInputEndsAtQAndIgnoresTheRest) {
+  TestServer server;
+  Process client({client_bin(), server.address()});
+  client.write_stdin("one\n\ntwo\r\nQuit now\nnever sent\n");
+  client.close_stdin();
+  EXPECT_EQ(client.wait(), 0) << client.err();
+  EXPECT_EQ(client.out(), "Server: OK\nServer: OK\nServer: OK\nServer: Quit now\n");
+}
+
+TEST(Session, EndOfInputWithoutQGetsEveryReplyAndExitsZero) {
+  TestServer server;
+  Process client({client_bin(), "--pipeline", "8", server.address()});
+  client.write_stdin(repeat("m\n", 500) + "unterminated");
+  client.close_stdin();
+  EXPECT_EQ(client.wait(), 0) << client.err();
+  EXPECT_EQ(client.out(), repeat("Server: OK\n", 501));
+}
+
+TEST(Session, HundredClientsThousandMessagesEachAllRepliesInOrder) {
+  TestServer server;
+  constexpr int kClients = 100, kMessages = 1000;
+  std::vector<std::unique_ptr<Process>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<Process>(
+        std::vector<std::string>{client_bin(), "--pipeline", "16", "--timeout", "30",
+                                 server.address()}));
+  }
+  // Each client's last message is its own Q line: the echo proves the replies
+  // came back on the right connection and after all the OKs, in order.
+  for (int c = 0; c < kClients; ++c) {
+    std::string input;
+    for (int m = 0; m < kMessages - 1; ++m) input += "client " + std::to_string(c) + " msg " + std::to_string(m) + "\n";
+    input += "Q from client " + std::to_string(c) + "\n";
+    clients[c]->write_stdin(input);
+    clients[c]->close_stdin();
+  }
+  for (int c = 0; c < kClients; ++c) {
+    ASSERT_EQ(clients[c]->wait(60s), 0) << "client " << c << ": " << clients[c]->err();
+    EXPECT_EQ(clients[c]->out(), repeat("Server: OK\n", kMessages - 1) + "Server: Q from client " +
+                                     std::to_string(c) + "\n")
+        << "client " << c;
+  }
+}
+
+TEST(Session, ClassicClientAgainstClassicServer) {
+  TestServer server({"--classic"});
+  Process client({client_bin(), "--classic", server.address()});
+  client.write_stdin("hello\n");
+  ASSERT_TRUE(client.wait_stdout("Server: OK\n")) << client.err();
+  client.write_stdin("Qbye\n");
+  EXPECT_EQ(client.wait(), 0) << client.err();
+  EXPECT_EQ(client.out(), "Server: OK\nServer: Qbye\n");
+}
+
+TEST(Session, ClassicClientAgainstDefaultServer) {
+  // The default server drops NUL padding, so the seed's frames work against it.
+  TestServer server;
+  Process client({client_bin(), "--classic", server.address()});
+  client.write_stdin("hello\n");
+  ASSERT_TRUE(client.wait_stdout("Server: OK\n")) << client.err();
+  client.write_stdin("Q\n");
+  EXPECT_EQ(client.wait(), 0) << client.err();
+  EXPECT_EQ(client.out(), "Server: OK\nServer: Q\n");
+}
+
+TEST(Session, ClientOverUnixSocket) {
+  const std::string path = ::testing::TempDir() + "okq-session-" + std::to_string(::getpid()) + ".sock";
+  TestServer server({"--listen", "unix:" + path}, true);
+  Process client({client_bin(), "unix:" + path});
+  client.write_stdin("a\nQ\n");
+  EXPECT_EQ(client.wait(), 0) << client.err();
+  EXPECT_EQ(client.out(), "Server: OK\nServer: Q\n");
+}
+
+TEST(Session, ServerClosingBeforeQIsAReceiveError) {
+  TestServer server({"--max-line", "4"});
+  Process client({client_bin(), server.address()});
+  client.write_stdin("toolong\n");
+  EXPECT_EQ(client.wait(), 5);
+  EXPECT_EQ(client.out(), "Server: ERR line too long\n");
+  EXPECT_NE(client.err().find("okq-client: cannot receive from 127.0.0.1:"), std::string::npos)
+      << client.err();
+}
+
+TEST(Session, ReplyTimeoutIsAReceiveError) {
+  // A listener that never answers: a plain socket of the test's own.
+  RawListener silent;
+  Process client({client_bin(), "--timeout", "0.3", "127.0.0.1:" + std::to_string(silent.port())});
+  client.write_stdin("hello\n");
+  EXPECT_EQ(client.wait(), 5);
+  EXPECT_NE(client.err().find("timed out waiting for a reply"), std::string::npos) << client.err();
+}
+
+}  // namespace
+}  // namespace okq::test

@@ -1,0 +1,62 @@
+// okq.cpp -- locating and starting the okq binaries.
+#include "okq.hpp"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace okq::test {
+namespace {
+
+std::vector<std::string> server_argv(const std::vector<std::string>& args, bool own_listen) {
+  std::vector<std::string> argv{server_bin(), "--foreground"};
+  if (!own_listen) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+}  // namespace
+
+std::string server_bin() { return OKQ_SERVER_BIN; }
+std::string client_bin() { return OKQ_CLIENT_BIN; }
+
+std::uint16_t listening_port(const std::string& log, const std::string& prefix) {
+  const std::string key = "listening on " + prefix;
+  const auto at = log.find(key);
+  if (at == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::stoi(log.substr(at + key.size())));
+}
+
+std::string wait_for_file(const std::string& path, const std::string& needle,
+                          std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (text.str().find(needle) != std::string::npos || std::chrono::steady_clock::now() >= deadline)
+      return text.str();
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+TestServer::TestServer(const std::vector<std::string>& args) : TestServer(args, false) {}
+
+TestServer::TestServer(const std::vector<std::string>& args, bool own_listen)
+    : process_(server_argv(args, own_listen)) {
+  if (!process_.wait_stderr("listening on "))
+    throw std::runtime_error("okq-server did not start: " + process_.err());
+  // The line is complete once its newline is there.
+  process_.wait_stderr("\n");
+  port_ = listening_port(process_.err());
+}
+
+std::optional<int> TestServer::stop(std::chrono::milliseconds timeout) {
+  process_.signal(SIGTERM);
+  return process_.wait(timeout);
+}
+
+}  // namespace okq::test

@@ -1,0 +1,42 @@
+// okq.hpp -- the real okq binaries for integration tests: where they are, and
+// TestServer, an okq-server in the foreground on an ephemeral loopback port.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace okq::test {
+
+std::string server_bin();
+std::string client_bin();
+
+// The port of the first "listening on <prefix>PORT" line in `log`, or 0.
+std::uint16_t listening_port(const std::string& log, const std::string& prefix = "127.0.0.1:");
+
+// Waits until the file at `path` contains `needle`; returns its text (what
+// was there at the deadline if it never did).
+std::string wait_for_file(const std::string& path, const std::string& needle,
+                          std::chrono::milliseconds timeout = 10s);
+
+class TestServer {
+ public:
+  // okq-server -f -l 127.0.0.1:0 ARGS...; waits until it logs its port.
+  explicit TestServer(const std::vector<std::string>& args = {});
+  // okq-server -f ARGS... (the caller gives the listen addresses).
+  TestServer(const std::vector<std::string>& args, bool own_listen);
+
+  std::uint16_t port() const noexcept { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  Process& process() noexcept { return process_; }
+  // SIGTERM, then the exit code (nullopt if it did not exit in time).
+  std::optional<int> stop(std::chrono::milliseconds timeout = 10s);
+
+ private:
+  Process process_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace okq::test

@@ -1,0 +1,139 @@
+// tcp.cpp -- blocking test sockets with poll deadlines.
+#include "tcp.hpp"
+
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace okq::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+}  // namespace
+
+RawClient::RawClient(std::uint16_t port, bool v6) {
+  fd_.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int rc;
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    a.sin6_addr = in6addr_loopback;
+    rc = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rc = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  if (rc != 0) throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
+}
+
+RawClient::RawClient(const std::string& unix_path) {
+  fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, unix_path.c_str(), sizeof a.sun_path - 1);
+  if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
+}
+
+void RawClient::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(std::string("send: ") + std::strerror(errno));
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void RawClient::shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
+
+void RawClient::reset() {
+  linger l{1, 0};
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  fd_.reset();
+}
+
+std::string RawClient::read_until(std::size_t n, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string got;
+  char buf[65536];
+  while (got.size() < n && !eof_) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, remaining_ms(deadline)) <= 0) break;  // deadline
+    const std::size_t want = std::min(sizeof buf, n - got.size());
+    const ssize_t r = ::recv(fd_.get(), buf, want, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      eof_ = true;  // EOF, or a reset: either way nothing more comes
+      break;
+    }
+    got.append(buf, static_cast<std::size_t>(r));
+  }
+  return got;
+}
+
+std::string RawClient::read_exact(std::size_t n, std::chrono::milliseconds timeout) {
+  return read_until(n, timeout);
+}
+
+std::string RawClient::read_to_eof(std::chrono::milliseconds timeout) {
+  return read_until(SIZE_MAX, timeout);
+}
+
+int RawClient::unacked() const {
+  int n = 0;
+  ::ioctl(fd_.get(), SIOCOUTQ, &n);
+  return n;
+}
+
+bool RawClient::wait_acked(std::chrono::milliseconds timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  while (unacked() > 0) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+RawListener::RawListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_.get(), 16) != 0)
+    throw std::runtime_error("RawListener: cannot listen");
+  ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+}
+
+std::uint16_t unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace okq::test

@@ -1,0 +1,65 @@
+// tcp.hpp -- RawClient: a plain loopback TCP connection for integration tests,
+// sending and reading exact bytes with deadlines. No okq code inside, so it
+// checks the server from the outside.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "okq/net/fd.hpp"
+
+namespace okq::test {
+
+using namespace std::chrono_literals;
+
+class RawClient {
+ public:
+  // Connects to 127.0.0.1:port (or [::1] with v6). Throws on failure.
+  explicit RawClient(std::uint16_t port, bool v6 = false);
+  explicit RawClient(const std::string& unix_path);
+
+  void send(std::string_view bytes);
+  void shutdown_write();
+  // Closes normally (FIN), as a client does after the server's EOF.
+  void close() { fd_.reset(); }
+  // Closes with SO_LINGER 0, so the peer gets RST.
+  void reset();
+
+  // Reads until `n` bytes arrived, EOF, or the deadline; returns what arrived.
+  std::string read_exact(std::size_t n, std::chrono::milliseconds timeout = 10s);
+  // Reads until EOF or the deadline; eof() tells which.
+  std::string read_to_eof(std::chrono::milliseconds timeout = 10s);
+  bool eof() const noexcept { return eof_; }
+
+  // Bytes sent but not yet acknowledged by the peer's kernel (SIOCOUTQ).
+  int unacked() const;
+  // Waits until every byte sent is acknowledged; false on timeout.
+  bool wait_acked(std::chrono::milliseconds timeout = 10s) const;
+
+  int fd() const noexcept { return fd_.get(); }
+
+ private:
+  std::string read_until(std::size_t n, std::chrono::milliseconds timeout);
+
+  net::Fd fd_;
+  bool eof_ = false;
+};
+
+// A loopback listener that never accepts: connections complete in its backlog
+// and nothing is ever answered.
+class RawListener {
+ public:
+  RawListener();
+  std::uint16_t port() const noexcept { return port_; }
+
+ private:
+  net::Fd fd_;
+  std::uint16_t port_ = 0;
+};
+
+// A loopback port with nothing listening on it (bound, then released).
+std::uint16_t unused_port();
+
+}  // namespace okq::test
