@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
 
   server::ignore_sigpipe();
   try {
+    server::block_signals({SIGTERM, SIGINT});
     server::Server server(options, log);
     try {
       server.bind();

@@ -71,12 +71,16 @@ PidFile::PidFile(std::string path) : path_(std::move(path)) {
 
 PidFile::~PidFile() { ::unlink(path_.c_str()); }
 
+void block_signals(std::initializer_list<int> signals) {
+  const sigset_t set = make_set(signals);
+  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) throw_errno("sigprocmask");
+}
+
 SignalWatcher::SignalWatcher(EventLoop& loop, std::initializer_list<int> signals,
                              std::function<void(int)> on_signal)
     : loop_(loop), on_signal_(std::move(on_signal)) {
+  block_signals(signals);  // pending signals then wait for the signalfd
   const sigset_t set = make_set(signals);
-  // Blocked signals stay pending for the signalfd instead of killing us.
-  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) throw_errno("sigprocmask");
   fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!fd_) throw_errno("signalfd");
   loop_.add(fd_.get(), EPOLLIN, this);

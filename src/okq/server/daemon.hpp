@@ -37,8 +37,13 @@ class PidFile {
   std::string path_;
 };
 
-// Blocks `signals` for the process and delivers them through a signalfd in
-// `loop`, so handlers run as ordinary loop callbacks (no async-signal rules).
+// Blocks `signals` so that they wait, pending, for a SignalWatcher. Call it
+// before announcing readiness: a SIGTERM that comes early is then a graceful
+// stop, not a kill.
+void block_signals(std::initializer_list<int> signals);
+
+// Delivers `signals` through a signalfd in `loop` (blocking them first), so
+// handlers run as ordinary loop callbacks, free of async-signal rules.
 class SignalWatcher final : public EventHandler {
  public:
   SignalWatcher(EventLoop& loop, std::initializer_list<int> signals,
