@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   app.add_option("-P,--pipeline", options.pipeline, "Messages in flight (line framing)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
-  app.add_option("--timeout", timeout, "Seconds allowed for connecting and for each reply (0: none)")
+  app.add_option("--timeout", timeout,
+                 "Seconds allowed for connecting and for each reply (0: none)")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   app.add_flag("--classic", options.classic, "The seed's fixed-size framing, byte-exact");

@@ -21,16 +21,20 @@ using namespace okq;
 constexpr int kExitSocket = 1;
 constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
-constexpr int kExitUsage = 64;    // EX_USAGE
-constexpr int kExitSoftware = 70; // EX_SOFTWARE: failed after start-up
+constexpr int kExitUsage = 64;       // EX_USAGE
+constexpr int kExitSoftware = 70;    // EX_SOFTWARE: failed after start-up
 constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: pid or log file
 
 int exit_code_for(net::Call call) {
   switch (call) {
-    case net::Call::Socket: return kExitSocket;
-    case net::Call::Listen: return kExitListen;
-    case net::Call::Parse: return kExitUsage;
-    default: return kExitBind;  // resolving and binding the address
+    case net::Call::Socket:
+      return kExitSocket;
+    case net::Call::Listen:
+      return kExitListen;
+    case net::Call::Parse:
+      return kExitUsage;
+    default:
+      return kExitBind;  // resolving and binding the address
   }
 }
 
@@ -63,9 +67,8 @@ int main(int argc, char** argv) {
   std::string pidfile, logfile;
   double shutdown_timeout = 5.0;
 
-  CLI::App app{
-      "okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
-      "okq-server"};
+  CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
+               "okq-server"};
   app.set_version_flag("--version", "okq-server 0.1.0");
   app.add_option("-l,--listen", listen,
                  "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, unix:PATH")
@@ -102,7 +105,9 @@ int main(int argc, char** argv) {
       std::chrono::milliseconds(static_cast<std::int64_t>(shutdown_timeout * 1000));
 
   server::Logger log("okq-server");
-  log.set_level(trace ? server::Level::Trace : verbose ? server::Level::Verbose : server::Level::Info);
+  log.set_level(trace     ? server::Level::Trace
+                : verbose ? server::Level::Verbose
+                          : server::Level::Info);
   if (!logfile.empty()) {
     try {
       log.open_file(logfile);

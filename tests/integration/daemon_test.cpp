@@ -13,7 +13,8 @@ namespace {
 
 TEST(Daemon, ParentExitsZeroOnceTheChildServesAndPidFileLivesWithIt) {
   become_subreaper();  // the backgrounded server becomes our child to wait for
-  const std::string pidfile = ::testing::TempDir() + "okq-daemon-" + std::to_string(::getpid()) + ".pid";
+  const std::string pidfile =
+      ::testing::TempDir() + "okq-daemon-" + std::to_string(::getpid()) + ".pid";
   Process parent({server_bin(), "-l", "127.0.0.1:0", "--pidfile", pidfile});
   ASSERT_EQ(parent.wait(10s, /*collect_output=*/false), 0) << parent.err();
   // By the time the parent has exited 0, the pid file is written and the port serves.

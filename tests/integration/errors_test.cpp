@@ -11,7 +11,8 @@ TEST(Errors, SecondServerOnTheSameAddressExits2) {
   TestServer first;
   Process second({server_bin(), "-f", "-l", first.address()});
   EXPECT_EQ(second.wait(), 2);
-  EXPECT_EQ(second.err(), "okq-server: cannot bind " + first.address() + ": Address already in use\n");
+  EXPECT_EQ(second.err(),
+            "okq-server: cannot bind " + first.address() + ": Address already in use\n");
   // The first one is unharmed.
   RawClient c(first.port());
   c.send("Q\n");
@@ -34,32 +35,32 @@ TEST(Errors, ClientWithNoServerExits2ConnectionRefused) {
   Process client({client_bin(), "127.0.0.1:" + port});
   client.close_stdin();
   EXPECT_EQ(client.wait(), 2);
-  EXPECT_EQ(client.err(), "okq-client: cannot connect to 127.0.0.1:" + port + ": Connection refused\n");
+  EXPECT_EQ(client.err(),
+            "okq-client: cannot connect to 127.0.0.1:" + port + ": Connection refused\n");
 }
 
 TEST(Errors, ClientWithUnparsableAddressExits3) {
   for (const char* bad : {"127.0.0.1:notaport", "127.0.0.1:70000", "[::1"}) {
     Process client({client_bin(), bad});
     EXPECT_EQ(client.wait(), 3) << bad;
-    EXPECT_NE(client.err().find("okq-client: cannot parse address"), std::string::npos) << client.err();
+    EXPECT_NE(client.err().find("okq-client: cannot parse address"), std::string::npos)
+        << client.err();
   }
 }
 
 TEST(Errors, ClientWithUnresolvableNameExits3) {
   Process client({client_bin(), "no-such-host.invalid:1"});
   EXPECT_EQ(client.wait(), 3);
-  EXPECT_NE(client.err().find("okq-client: cannot resolve no-such-host.invalid:1"), std::string::npos)
+  EXPECT_NE(client.err().find("okq-client: cannot resolve no-such-host.invalid:1"),
+            std::string::npos)
       << client.err();
 }
 
 TEST(Errors, BadCommandLinesExit64) {
   const std::vector<std::vector<std::string>> cases = {
-      {server_bin(), "--no-such-flag"},
-      {server_bin(), "--listen", "host:port"},
-      {server_bin(), "--max-line", "0"},
-      {server_bin(), "--classic-size", "lots"},
-      {client_bin(), "--pipeline", "0"},
-      {client_bin(), "--bogus"},
+      {server_bin(), "--no-such-flag"},  {server_bin(), "--listen", "host:port"},
+      {server_bin(), "--max-line", "0"}, {server_bin(), "--classic-size", "lots"},
+      {client_bin(), "--pipeline", "0"}, {client_bin(), "--bogus"},
   };
   for (const auto& argv : cases) {
     Process p(argv);

@@ -175,7 +175,8 @@ TEST(Server, OnceEndsWhenTheClientHangsUp) {
 }
 
 TEST(Server, ServesEveryListenAddress) {
-  const std::string path = ::testing::TempDir() + "okq-listen-" + std::to_string(::getpid()) + ".sock";
+  const std::string path =
+      ::testing::TempDir() + "okq-listen-" + std::to_string(::getpid()) + ".sock";
   TestServer server({"--listen", "127.0.0.1:0", "--listen", "unix:" + path}, true);
   ASSERT_TRUE(server.process().wait_stderr("listening on unix:" + path));
   RawClient tcp(server.port());

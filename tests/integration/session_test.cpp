@@ -50,15 +50,15 @@ TEST(Session, HundredClientsThousandMessagesEachAllRepliesInOrder) {
   constexpr int kClients = 100, kMessages = 1000;
   std::vector<std::unique_ptr<Process>> clients;
   for (int c = 0; c < kClients; ++c) {
-    clients.push_back(std::make_unique<Process>(
-        std::vector<std::string>{client_bin(), "--pipeline", "16", "--timeout", "30",
-                                 server.address()}));
+    clients.push_back(std::make_unique<Process>(std::vector<std::string>{
+        client_bin(), "--pipeline", "16", "--timeout", "30", server.address()}));
   }
   // Each client's last message is its own Q line: the echo proves the replies
   // came back on the right connection and after all the OKs, in order.
   for (int c = 0; c < kClients; ++c) {
     std::string input;
-    for (int m = 0; m < kMessages - 1; ++m) input += "client " + std::to_string(c) + " msg " + std::to_string(m) + "\n";
+    for (int m = 0; m < kMessages - 1; ++m)
+      input += "client " + std::to_string(c) + " msg " + std::to_string(m) + "\n";
     input += "Q from client " + std::to_string(c) + "\n";
     clients[c]->write_stdin(input);
     clients[c]->close_stdin();
@@ -93,7 +93,8 @@ TEST(Session, ClassicClientAgainstDefaultServer) {
 }
 
 TEST(Session, ClientOverUnixSocket) {
-  const std::string path = ::testing::TempDir() + "okq-session-" + std::to_string(::getpid()) + ".sock";
+  const std::string path =
+      ::testing::TempDir() + "okq-session-" + std::to_string(::getpid()) + ".sock";
   TestServer server({"--listen", "unix:" + path}, true);
   Process client({client_bin(), "unix:" + path});
   client.write_stdin("a\nQ\n");

@@ -8,7 +8,9 @@
 namespace okq::net {
 namespace {
 
-Endpoint parse(std::string_view text) { return parse_endpoint(text, "0.0.0.0"); }
+Endpoint parse(std::string_view text) {
+  return parse_endpoint(text, "0.0.0.0");
+}
 
 TEST(ParseEndpoint, HostAndPort) {
   const auto ep = parse("127.0.0.1:80");
@@ -47,8 +49,8 @@ TEST(ParseEndpoint, UnixPath) {
 }
 
 TEST(ParseEndpoint, RejectsMalformedInput) {
-  for (const char* bad : {"", "host:", "host:port", "1.2.3.4:65536", "[::1", "[::1]x", "[]:80",
-                          "unix:", "h:-1"}) {
+  for (const char* bad :
+       {"", "host:", "host:port", "1.2.3.4:65536", "[::1", "[::1]x", "[]:80", "unix:", "h:-1"}) {
     try {
       parse(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
@@ -84,7 +86,8 @@ TEST(Resolve, UnknownNameIsAResolveError) {
     ADD_FAILURE() << "resolved";
   } catch (const Error& e) {
     EXPECT_EQ(e.call(), Call::Resolve);
-    EXPECT_NE(std::string(e.what()).find("cannot resolve no-such-host.invalid:1"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("cannot resolve no-such-host.invalid:1"),
+              std::string::npos);
   }
 }
 

@@ -41,7 +41,9 @@ TEST(LineCodec, AnswersOkPerMessageAndEchoesQ) {
   EXPECT_EQ(r.verdict, Verdict::Close);
 }
 
-TEST(LineCodec, EmptyMessageGetsOk) { EXPECT_EQ(run_one("\n\n").out, "OK\nOK\n"); }
+TEST(LineCodec, EmptyMessageGetsOk) {
+  EXPECT_EQ(run_one("\n\n").out, "OK\nOK\n");
+}
 
 TEST(LineCodec, CrBeforeLfIsDropped) {
   EXPECT_EQ(run_one("a\r\n\r\nQx\r\n").out, "OK\nOK\nQx\n");
@@ -60,7 +62,9 @@ TEST(LineCodec, NulBytesAreDroppedWherever) {
   EXPECT_EQ(r.verdict, Verdict::Close);
 }
 
-TEST(LineCodec, NulBetweenCrAndLfStillStripsCr) { EXPECT_EQ(run_one("Qz\r\0\n"s).out, "Qz\n"); }
+TEST(LineCodec, NulBetweenCrAndLfStillStripsCr) {
+  EXPECT_EQ(run_one("Qz\r\0\n"s).out, "Qz\n");
+}
 
 TEST(LineCodec, PipelinedBurstGetsEveryReplyInOrder) {
   const auto r = run_one(repeat("m\n", 10000) + "Qend\n");
@@ -77,7 +81,9 @@ TEST(LineCodec, QMidBurstDiscardsTheRest) {
   EXPECT_EQ(out, "OK\nQx\n");
 }
 
-TEST(LineCodec, QOnlyCountsAsFirstByte) { EXPECT_EQ(run_one("xQ\n q\n").out, "OK\nOK\n"); }
+TEST(LineCodec, QOnlyCountsAsFirstByte) {
+  EXPECT_EQ(run_one("xQ\n q\n").out, "OK\nOK\n");
+}
 
 TEST(LineCodec, LineAtTheLimitIsAccepted) {
   EXPECT_EQ(run_one("12345678\n", false, 8).out, "OK\n");
@@ -147,9 +153,9 @@ TEST(LineCodec, SplitAtEveryByteBoundaryGivesTheSameReplies) {
 TEST(LineCodec, EveryPairOfSplitsGivesTheSameReplies) {
   for (std::size_t i = 0; i <= kTranscript.size(); ++i) {
     for (std::size_t j = i; j <= kTranscript.size(); ++j) {
-      const auto r = run({kTranscript.substr(0, i), kTranscript.substr(i, j - i),
-                          kTranscript.substr(j)},
-                         false, 8);
+      const auto r =
+          run({kTranscript.substr(0, i), kTranscript.substr(i, j - i), kTranscript.substr(j)},
+              false, 8);
       ASSERT_EQ(r.out, kExpected) << "splits at " << i << ", " << j;
     }
   }

@@ -20,8 +20,12 @@ std::vector<std::string> server_argv(const std::vector<std::string>& args, bool 
 
 }  // namespace
 
-std::string server_bin() { return OKQ_SERVER_BIN; }
-std::string client_bin() { return OKQ_CLIENT_BIN; }
+std::string server_bin() {
+  return OKQ_SERVER_BIN;
+}
+std::string client_bin() {
+  return OKQ_CLIENT_BIN;
+}
 
 std::uint16_t listening_port(const std::string& log, const std::string& prefix) {
   const std::string key = "listening on " + prefix;
@@ -37,7 +41,8 @@ std::string wait_for_file(const std::string& path, const std::string& needle,
     std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
-    if (text.str().find(needle) != std::string::npos || std::chrono::steady_clock::now() >= deadline)
+    if (text.str().find(needle) != std::string::npos ||
+        std::chrono::steady_clock::now() >= deadline)
       return text.str();
     std::this_thread::sleep_for(10ms);
   }

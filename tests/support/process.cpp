@@ -97,7 +97,9 @@ void Process::write_stdin(std::string_view bytes) {
   }
 }
 
-void Process::close_stdin() { stdin_.reset(); }
+void Process::close_stdin() {
+  stdin_.reset();
+}
 
 void Process::signal(int sig) {
   if (!status_) ::kill(pid_, sig);
@@ -138,7 +140,9 @@ std::string Process::err() const {
   return err_;
 }
 
-void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+void become_subreaper() {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
 
 std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -63,7 +63,9 @@ void RawClient::send(std::string_view bytes) {
   }
 }
 
-void RawClient::shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
+void RawClient::shutdown_write() {
+  ::shutdown(fd_.get(), SHUT_WR);
+}
 
 void RawClient::reset() {
   linger l{1, 0};
@@ -118,7 +120,8 @@ RawListener::RawListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_.get(), 16) != 0)
+  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd_.get(), 16) != 0)
     throw std::runtime_error("RawListener: cannot listen");
   ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len);
   port_ = ntohs(a.sin_port);

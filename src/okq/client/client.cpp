@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -76,8 +76,10 @@ class LineSession {
       std::vector<pollfd> fds;
       const bool want_input = !input_eof_ && queued_.size() < o_.pipeline;
       if (want_input) fds.push_back({o_.in_fd, POLLIN, 0});
-      fds.push_back({sock_.get(), static_cast<short>(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0});
-      if (!wait(fds, deadline())) throw net::Error(net::Call::Recv, name_, "timed out waiting for a reply");
+      fds.push_back(
+          {sock_.get(), static_cast<short>(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0});
+      if (!wait(fds, deadline()))
+        throw net::Error(net::Call::Recv, name_, "timed out waiting for a reply");
       const pollfd& s = fds.back();
       if (want_input && fds.front().revents) read_stdin();
       if (s.revents & POLLOUT) send_pending();
@@ -203,7 +205,8 @@ void run_classic(const ClientOptions& o, net::Fd sock) {
       rest.remove_prefix(static_cast<std::size_t>(n));
     }
     std::vector<pollfd> fds{{sock.get(), POLLIN, 0}};
-    if (!wait(fds, until())) throw net::Error(net::Call::Recv, name, "timed out waiting for a reply");
+    if (!wait(fds, until()))
+      throw net::Error(net::Call::Recv, name, "timed out waiting for a reply");
     const ssize_t n = net::recv_some(sock.get(), buf.data(), buf.size());
     if (n == 0) throw net::Error(net::Call::Recv, name, "server closed the connection before Q");
     if (n < 0) throw net::Error(net::Call::Recv, name, static_cast<int>(-n));
@@ -217,14 +220,19 @@ void run_classic(const ClientOptions& o, net::Fd sock) {
 
 int exit_code_for(net::Call call) noexcept {
   switch (call) {
-    case net::Call::Socket: return kExitSocket;
-    case net::Call::Connect: return kExitConnect;
+    case net::Call::Socket:
+      return kExitSocket;
+    case net::Call::Connect:
+      return kExitConnect;
     case net::Call::Parse:
-    case net::Call::Resolve: return kExitAddress;
-    case net::Call::Send: return kExitSend;
+    case net::Call::Resolve:
+      return kExitAddress;
+    case net::Call::Send:
+      return kExitSend;
     case net::Call::Bind:
     case net::Call::Listen:
-    case net::Call::Recv: return kExitRecv;
+    case net::Call::Recv:
+      return kExitRecv;
   }
   return kExitRecv;
 }

@@ -113,7 +113,8 @@ std::string SocketAddress::to_string() const {
   }
   if (family() == AF_UNIX) {
     auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
-    const auto max = len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
+    const auto max =
+        len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
     return "unix:" + std::string(un->sun_path, strnlen(un->sun_path, max));
   }
   return "unknown";

@@ -9,14 +9,30 @@ namespace {
 std::string describe(Call call, const std::string& address, const std::string& reason) {
   const char* verb = "";
   switch (call) {
-    case Call::Parse: verb = "cannot parse address"; break;
-    case Call::Resolve: verb = "cannot resolve"; break;
-    case Call::Socket: verb = "cannot create a socket for"; break;
-    case Call::Bind: verb = "cannot bind"; break;
-    case Call::Listen: verb = "cannot listen on"; break;
-    case Call::Connect: verb = "cannot connect to"; break;
-    case Call::Send: verb = "cannot send to"; break;
-    case Call::Recv: verb = "cannot receive from"; break;
+    case Call::Parse:
+      verb = "cannot parse address";
+      break;
+    case Call::Resolve:
+      verb = "cannot resolve";
+      break;
+    case Call::Socket:
+      verb = "cannot create a socket for";
+      break;
+    case Call::Bind:
+      verb = "cannot bind";
+      break;
+    case Call::Listen:
+      verb = "cannot listen on";
+      break;
+    case Call::Connect:
+      verb = "cannot connect to";
+      break;
+    case Call::Send:
+      verb = "cannot send to";
+      break;
+    case Call::Recv:
+      verb = "cannot receive from";
+      break;
   }
   return std::string(verb) + " " + address + ": " + reason;
 }
@@ -25,14 +41,22 @@ std::string describe(Call call, const std::string& address, const std::string& r
 
 const char* to_string(Call call) noexcept {
   switch (call) {
-    case Call::Parse: return "parse";
-    case Call::Resolve: return "resolve";
-    case Call::Socket: return "socket";
-    case Call::Bind: return "bind";
-    case Call::Listen: return "listen";
-    case Call::Connect: return "connect";
-    case Call::Send: return "send";
-    case Call::Recv: return "recv";
+    case Call::Parse:
+      return "parse";
+    case Call::Resolve:
+      return "resolve";
+    case Call::Socket:
+      return "socket";
+    case Call::Bind:
+      return "bind";
+    case Call::Listen:
+      return "listen";
+    case Call::Connect:
+      return "connect";
+    case Call::Send:
+      return "send";
+    case Call::Recv:
+      return "recv";
   }
   return "?";
 }

@@ -27,7 +27,9 @@ void set_int_option(int fd, int level, int name, int value) noexcept {
   ::setsockopt(fd, level, name, &value, sizeof value);
 }
 
-bool is_tcp(int family) noexcept { return family == AF_INET || family == AF_INET6; }
+bool is_tcp(int family) noexcept {
+  return family == AF_INET || family == AF_INET6;
+}
 
 // A unix socket path that exists is either a live server (never take it over)
 // or the leftover of one that died (safe to remove). A connect tells which.
@@ -78,7 +80,8 @@ Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout) {
   if (::connect(fd.get(), addr.get(), addr.size()) == 0) return fd;
   if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN)
     throw Error(Call::Connect, addr.to_string(), errno);
-  if (!wait_for(fd.get(), POLLOUT, timeout)) throw Error(Call::Connect, addr.to_string(), ETIMEDOUT);
+  if (!wait_for(fd.get(), POLLOUT, timeout))
+    throw Error(Call::Connect, addr.to_string(), ETIMEDOUT);
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;

@@ -50,8 +50,8 @@ class Codec {
 
 struct CodecOptions {
   bool classic = false;
-  std::size_t max_line = 4096;     // line framing: longest message accepted
-  std::size_t classic_size = 20;   // classic framing: bytes per message and per Q echo
+  std::size_t max_line = 4096;    // line framing: longest message accepted
+  std::size_t classic_size = 20;  // classic framing: bytes per message and per Q echo
 };
 
 std::unique_ptr<Codec> make_codec(const CodecOptions& options);

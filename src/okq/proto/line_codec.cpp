@@ -3,7 +3,6 @@
 
 #include <cstring>
 
-
 namespace okq::proto {
 namespace {
 

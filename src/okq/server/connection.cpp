@@ -26,10 +26,14 @@ constexpr auto kLingerTimeout = std::chrono::seconds(5);
 
 const char* to_string(ConnState state) noexcept {
   switch (state) {
-    case ConnState::Reading: return "reading";
-    case ConnState::Flushing: return "flushing";
-    case ConnState::Lingering: return "lingering";
-    case ConnState::Closed: return "closed";
+    case ConnState::Reading:
+      return "reading";
+    case ConnState::Flushing:
+      return "flushing";
+    case ConnState::Lingering:
+      return "lingering";
+    case ConnState::Closed:
+      return "closed";
   }
   return "?";
 }
@@ -133,17 +137,15 @@ void Connection::after_flush() {
   // Our side is done; the peer may still be sending. Send FIN and drain.
   ::shutdown(fd_.get(), SHUT_WR);
   state_ = ConnState::Lingering;
-  linger_timer_ = ctx_.loop.run_at(EventLoop::Clock::now() + kLingerTimeout,
-                                   [this] {
-                                     linger_timer_ = 0;
-                                     close(why_);
-                                   });
+  linger_timer_ = ctx_.loop.run_at(EventLoop::Clock::now() + kLingerTimeout, [this] {
+    linger_timer_ = 0;
+    close(why_);
+  });
 }
 
 void Connection::update_interest() {
   std::uint32_t want = 0;
-  if ((state_ == ConnState::Reading && owed() <= ctx_.max_output) ||
-      state_ == ConnState::Lingering)
+  if ((state_ == ConnState::Reading && owed() <= ctx_.max_output) || state_ == ConnState::Lingering)
     want |= EPOLLIN;
   if (owed() > 0) want |= EPOLLOUT;
   if (want == interest_) return;

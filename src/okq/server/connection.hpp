@@ -31,8 +31,8 @@ struct ConnectionContext {
   EventLoop& loop;
   Logger& log;
   proto::CodecOptions codec;
-  std::size_t max_output;        // owed reply bytes past which reading pauses
-  std::span<char> read_buffer;   // one per loop, reused by every read
+  std::size_t max_output;       // owed reply bytes past which reading pauses
+  std::span<char> read_buffer;  // one per loop, reused by every read
 };
 
 class Connection final : public EventHandler {

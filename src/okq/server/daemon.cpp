@@ -62,14 +62,17 @@ void Daemon::ready() {
 
 PidFile::PidFile(std::string path) : path_(std::move(path)) {
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
   net::Fd owner(fd);
   const std::string text = std::to_string(::getpid()) + "\n";
   if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
     throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
 }
 
-PidFile::~PidFile() { ::unlink(path_.c_str()); }
+PidFile::~PidFile() {
+  ::unlink(path_.c_str());
+}
 
 void block_signals(std::initializer_list<int> signals) {
   const sigset_t set = make_set(signals);
@@ -86,7 +89,9 @@ SignalWatcher::SignalWatcher(EventLoop& loop, std::initializer_list<int> signals
   loop_.add(fd_.get(), EPOLLIN, this);
 }
 
-SignalWatcher::~SignalWatcher() { loop_.remove(fd_.get()); }
+SignalWatcher::~SignalWatcher() {
+  loop_.remove(fd_.get());
+}
 
 void SignalWatcher::on_events(std::uint32_t) {
   signalfd_siginfo info{};
@@ -94,6 +99,8 @@ void SignalWatcher::on_events(std::uint32_t) {
     on_signal_(static_cast<int>(info.ssi_signo));
 }
 
-void ignore_sigpipe() noexcept { std::signal(SIGPIPE, SIG_IGN); }
+void ignore_sigpipe() noexcept {
+  std::signal(SIGPIPE, SIG_IGN);
+}
 
 }  // namespace okq::server

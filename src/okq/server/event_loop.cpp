@@ -29,7 +29,9 @@ void EventLoop::modify(int fd, std::uint32_t events, EventHandler* handler) {
   control(epoll_.get(), EPOLL_CTL_MOD, fd, events, handler);
 }
 
-void EventLoop::remove(int fd) noexcept { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) noexcept {
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
 
 EventLoop::TimerId EventLoop::run_at(Clock::time_point when, std::function<void()> fn) {
   const TimerId id = next_timer_++;
@@ -43,7 +45,8 @@ void EventLoop::run() {
   while (running_) {
     const int n = ::epoll_wait(epoll_.get(), events_.data(), static_cast<int>(events_.size()),
                                poll_timeout_ms());
-    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    if (n < 0 && errno != EINTR)
+      throw std::system_error(errno, std::generic_category(), "epoll_wait");
     for (int i = 0; i < n; ++i)
       static_cast<EventHandler*>(events_[i].data.ptr)->on_events(events_[i].events);
     run_deferred();

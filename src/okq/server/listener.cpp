@@ -32,7 +32,9 @@ std::vector<std::unique_ptr<Listener>> Listener::open(const net::Endpoint& ep, i
 
 Listener::Listener(net::Fd fd, net::SocketAddress bound) : fd_(std::move(fd)), address_(bound) {}
 
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  close();
+}
 
 void Listener::start(EventLoop& loop, Logger& log, OnAccept on_accept) {
   loop_ = &loop;
@@ -69,8 +71,8 @@ void Listener::on_events(std::uint32_t) {
 }
 
 void Listener::pause_accepting(int err) {
-  log_->log(Level::Error, "cannot accept on {}: {}; pausing accepts for {} ms", address_.to_string(),
-            std::strerror(err), kAcceptPause.count());
+  log_->log(Level::Error, "cannot accept on {}: {}; pausing accepts for {} ms",
+            address_.to_string(), std::strerror(err), kAcceptPause.count());
   paused_ = true;
   loop_->remove(fd_.get());
   loop_->run_at(EventLoop::Clock::now() + kAcceptPause, [this] {

@@ -13,7 +13,8 @@ namespace okq::server {
 
 void Logger::open_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot open log file " + path);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(), "cannot open log file " + path);
   file_.reset(fd);
 }
 
@@ -24,8 +25,8 @@ void Logger::write_line(std::string_view text) noexcept {
   gmtime_r(&tv.tv_sec, &utc);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string line = fmt::format("{}.{:03d}Z {}[{}]: {}\n", stamp, tv.tv_usec / 1000, name_,
-                                 ::getpid(), text);
+  std::string line =
+      fmt::format("{}.{:03d}Z {}[{}]: {}\n", stamp, tv.tv_usec / 1000, name_, ::getpid(), text);
   const int fd = file_ ? file_.get() : STDERR_FILENO;
   std::string_view rest = line;
   while (!rest.empty()) {
@@ -42,13 +43,23 @@ std::string escape(std::string_view bytes) {
   for (const char c : bytes) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\0': out += "\\0"; break;
-      case '\\': out += "\\\\"; break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\0':
+        out += "\\0";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
-        if (u < 0x20 || u >= 0x7f) out += fmt::format("\\x{:02x}", u);
-        else out += c;
+        if (u < 0x20 || u >= 0x7f)
+          out += fmt::format("\\x{:02x}", u);
+        else
+          out += c;
     }
   }
   return out;

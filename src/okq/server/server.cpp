@@ -35,7 +35,8 @@ std::vector<net::SocketAddress> Server::addresses() const {
 
 void Server::run() {
   for (auto& l : listeners_)
-    l->start(loop_, log_, [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
+    l->start(loop_, log_,
+             [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
   loop_.run();
 }
 
