@@ -4,15 +4,27 @@
 BUILD     ?= build
 BUILDTYPE ?= RelWithDebInfo
 JOBS      ?= $(shell nproc)
-PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev
+PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
+             libbenchmark-dev
+# Only `make bench` needs these: the servers okq is compared with, and the chart.
+BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-asan clean format
+.PHONY: all deps bench-deps install-missing build run test test-asan bench clean format
 
 all: build
 
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing PKGS="$(PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory install-missing PKGS="$(BENCH_PACKAGES)"
+	@# The Debian packages start their own services on the default ports; the
+	@# comparison runs its own instances on free ports, so stop those.
+	@-$(SUDO) systemctl stop redis-server memcached 2>/dev/null || true
+
+install-missing:
+	@missing=$$(for p in $(PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
@@ -32,6 +44,12 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 120
+
+# okq-server beside redis-server and memcached (bench/compare), then the codec
+# microbenchmarks. Writes bench/results/{table.md,runs.csv,summary.csv,throughput.png}.
+bench: build bench-deps
+	bench/compare --build $(BUILD) --out bench/results
+	./$(BUILD)/okq_codec_bench --benchmark_min_time=0.2 | tee bench/results/codec.txt
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps

@@ -27,6 +27,8 @@ std::string client_bin() {
   return OKQ_CLIENT_BIN;
 }
 
+std::string bench_bin() { return OKQ_BENCH_BIN; }
+
 std::uint16_t listening_port(const std::string& log, const std::string& prefix) {
   const std::string key = "listening on " + prefix;
   const auto at = log.find(key);

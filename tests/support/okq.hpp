@@ -12,6 +12,7 @@ namespace okq::test {
 
 std::string server_bin();
 std::string client_bin();
+std::string bench_bin();
 
 // The port of the first "listening on <prefix>PORT" line in `log`, or 0.
 std::uint16_t listening_port(const std::string& log, const std::string& prefix = "127.0.0.1:");

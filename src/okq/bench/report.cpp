@@ -1,0 +1,44 @@
+// report.cpp -- text and JSON renderings of a Report.
+#include "okq/bench/report.hpp"
+
+#include <fmt/format.h>
+
+namespace okq::bench {
+namespace {
+
+double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+}  // namespace
+
+std::string to_text(const Report& r) {
+  const auto& h = r.latency;
+  std::string mode = r.rate > 0 ? fmt::format("open loop at {:.0f} req/s", r.rate) : "closed loop";
+  return fmt::format(
+      "target       {} ({} protocol)\n"
+      "load         {} connections ({} idle), {} threads, pipeline {}, {}\n"
+      "requests     {} sent, {} answered in {:.2f} s\n"
+      "throughput   {:.0f} req/s\n"
+      "latency us   p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  mean {:.1f}\n"
+      "errors       {} ({} bad replies, {} broken connections)\n"
+      "lost         {}\n",
+      r.target, r.protocol, r.connections, r.idle_connections, r.threads, r.pipeline, mode, r.sent,
+      r.answered, r.seconds, r.throughput(), us(h.percentile(50)), us(h.percentile(90)),
+      us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.mean() / 1000.0, r.errors(),
+      r.bad_replies, r.broken_connections, r.lost());
+}
+
+std::string to_json(const Report& r) {
+  const auto& h = r.latency;
+  return fmt::format(
+      "{{\"target\":\"{}\",\"protocol\":\"{}\",\"connections\":{},\"idle_connections\":{},"
+      "\"threads\":{},\"pipeline\":{},\"rate\":{:.0f},\"seconds\":{:.3f},\"sent\":{},"
+      "\"answered\":{},\"throughput\":{:.1f},\"latency_us\":{{\"p50\":{:.1f},\"p90\":{:.1f},"
+      "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f},\"mean\":{:.1f}}},\"errors\":{},"
+      "\"bad_replies\":{},\"broken_connections\":{},\"lost\":{}}}\n",
+      r.target, r.protocol, r.connections, r.idle_connections, r.threads, r.pipeline, r.rate,
+      r.seconds, r.sent, r.answered, r.throughput(), us(h.percentile(50)), us(h.percentile(90)),
+      us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.mean() / 1000.0, r.errors(),
+      r.bad_replies, r.broken_connections, r.lost());
+}
+
+}  // namespace okq::bench

@@ -1,0 +1,233 @@
+// worker.cpp -- the load loop of one okq-bench thread.
+#include "okq/bench/worker.hpp"
+
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <system_error>
+
+#include "okq/net/socket.hpp"
+
+namespace okq::bench {
+namespace {
+
+constexpr std::uint64_t kTimerTag = UINT64_MAX;
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
+  const auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+  return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+}
+
+}  // namespace
+
+Worker::Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop)
+    : exchange_(exchange), plan_(std::move(plan)), stop_(stop), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+}
+
+void Worker::connect() {
+  conns_.resize(plan_.connections);
+  for (std::size_t i = 0; i < conns_.size(); ++i) {
+    conns_[i].fd = net::connect_to(plan_.target, std::chrono::seconds(10));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conns_[i].fd.get(), &ev);
+  }
+  for (std::size_t i = 0; i < plan_.idle_connections; ++i)
+    idle_.push_back(net::connect_to(plan_.target, std::chrono::seconds(10)));
+  if (plan_.rate > 0) {
+    timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!timer_) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTimerTag;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timer_.get(), &ev);
+  }
+}
+
+bool Worker::may_send() const noexcept {
+  return !stopping_ && (plan_.max_requests == 0 || issued_ < plan_.max_requests);
+}
+
+std::uint64_t Worker::outstanding() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& c : conns_)
+    if (!c.broken) n += c.inflight.size() + c.due.size();
+  return n;
+}
+
+void Worker::schedule(Clock::time_point now) {
+  // Request k falls due at start + k / rate, on connection k mod c: one global
+  // schedule, spread evenly over the connections.
+  const double period_ns = 1e9 / plan_.rate;
+  for (;;) {
+    if (!may_send()) return;
+    const auto due = start_ + std::chrono::nanoseconds(
+                                  static_cast<std::int64_t>(static_cast<double>(next_seq_) * period_ns));
+    if (due > now) return;
+    const std::size_t index = next_seq_ % conns_.size();
+    conns_[index].due.push_back(due);
+    touch(index);
+    ++next_seq_;
+    ++issued_;
+  }
+}
+
+void Worker::arm_timer() {
+  const double period_ns = 1e9 / plan_.rate;
+  const auto due = start_ + std::chrono::nanoseconds(
+                                static_cast<std::int64_t>(static_cast<double>(next_seq_) * period_ns));
+  // steady_clock is CLOCK_MONOTONIC on Linux, so its epoch is the timer's.
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();
+  itimerspec spec{};
+  spec.it_value.tv_sec = ns / 1'000'000'000;
+  spec.it_value.tv_nsec = ns % 1'000'000'000;
+  if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+  ::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+// Moves requests into the connection's output while the pipeline has room.
+void Worker::fill(Conn& c, Clock::time_point now) {
+  if (c.broken) return;
+  while (c.inflight.size() < plan_.pipeline) {
+    Clock::time_point started;
+    if (plan_.rate > 0) {
+      if (c.due.empty()) break;
+      started = c.due.front();  // latency counts from when it was due
+      c.due.pop_front();
+    } else {
+      if (!may_send()) break;
+      started = now;
+      ++issued_;
+    }
+    c.out += exchange_.request();
+    c.inflight.push_back(started);
+    counters_.sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Worker::write(Conn& c) {
+  while (!c.broken && c.out_sent < c.out.size()) {
+    const ssize_t n = net::send_some(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+    if (n < 0) return broken(c);
+    c.out_sent += static_cast<std::size_t>(n);
+  }
+  c.out.clear();
+  c.out_sent = 0;
+}
+
+void Worker::read(Conn& c, Clock::time_point now) {
+  char buf[kReadChunk];
+  const ssize_t n = net::recv_some(c.fd.get(), buf, sizeof buf);
+  if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+  if (n <= 0) return broken(c);
+  std::uint64_t answered = 0, bad = 0;
+  c.replies.feed(std::string_view(buf, static_cast<std::size_t>(n)), [&](std::string_view line) {
+    if (c.inflight.empty()) {  // a reply nobody asked for
+      ++bad;
+      return;
+    }
+    latency_.record(ns_between(c.inflight.front(), now));
+    c.inflight.pop_front();
+    ++answered;
+    if (!exchange_.reply_ok(line)) ++bad;
+  });
+  counters_.answered.fetch_add(answered, std::memory_order_relaxed);
+  if (bad) counters_.bad_replies.fetch_add(bad, std::memory_order_relaxed);
+}
+
+void Worker::broken(Conn& c) {
+  if (c.broken) return;
+  c.broken = true;
+  counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  c.fd.reset();
+}
+
+// EPOLLOUT only while output is owed: it is level-triggered, and a writable
+// socket with nothing to write would wake the loop for nothing.
+void Worker::update_interest(Conn& c, std::size_t index) {
+  const bool want_write = !c.out.empty();
+  if (c.broken || want_write == c.want_write) return;
+  c.want_write = want_write;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (want_write ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
+  ev.data.u64 = index;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+}
+
+void Worker::touch(std::size_t index) {
+  if (conns_[index].touched) return;
+  conns_[index].touched = true;
+  touched_.push_back(index);
+}
+
+// Refills the connections that got replies (closed loop) or due requests (open
+// loop) this round: work in proportion to the events, not to the connections.
+void Worker::refill_touched(Clock::time_point now) {
+  for (const std::size_t i : touched_) {
+    Conn& c = conns_[i];
+    c.touched = false;
+    if (c.broken) continue;
+    fill(c, now);
+    if (!c.out.empty()) write(c);
+    update_interest(c, i);
+  }
+  touched_.clear();
+}
+
+void Worker::run(Clock::time_point start) {
+  // The kernel may fire a timer up to 50 us late by default ("timer slack"),
+  // which an open-loop run would report as server latency.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  start_ = start;
+  const auto now0 = Clock::now();
+  if (plan_.rate > 0) {
+    schedule(now0);
+    arm_timer();
+  }
+  for (std::size_t i = 0; i < conns_.size(); ++i) {
+    fill(conns_[i], now0);
+    write(conns_[i]);
+    update_interest(conns_[i], i);
+  }
+  std::vector<epoll_event> events(256);
+  Clock::time_point drain_deadline{};
+  for (;;) {
+    if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
+      stopping_ = true;
+      drain_deadline = Clock::now() + plan_.drain_timeout;
+    }
+    if (!may_send() && outstanding() == 0) break;
+    if (counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size()) break;
+    if (stopping_ && Clock::now() >= drain_deadline) break;
+    // A short wait keeps the stop flag responsive without a wake-up pipe.
+    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 50);
+    const auto now = Clock::now();
+    if (plan_.rate > 0) schedule(now);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == kTimerTag) {
+        std::uint64_t expirations;
+        [[maybe_unused]] auto r = ::read(timer_.get(), &expirations, sizeof expirations);
+        continue;
+      }
+      const std::size_t index = events[i].data.u64;
+      Conn& c = conns_[index];
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read(c, now);
+      if (events[i].events & EPOLLOUT) write(c);
+      touch(index);
+    }
+    refill_touched(now);
+    if (plan_.rate > 0 && may_send()) arm_timer();
+  }
+  finished_ = Clock::now();
+}
+
+}  // namespace okq::bench

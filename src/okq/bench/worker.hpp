@@ -1,0 +1,99 @@
+// worker.hpp -- Worker: one thread driving many non-blocking connections from
+// its own epoll. Closed loop: each connection keeps `pipeline` requests in
+// flight. Open loop (--rate): requests fall due on a fixed schedule and their
+// latency counts from when they were due, not when they could be sent, so a
+// stalled server cannot hide its stall (coordinated omission). Every reply is
+// checked. Owns its connections; reads the shared stop flag.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "okq/bench/histogram.hpp"
+#include "okq/bench/protocol.hpp"
+#include "okq/net/address.hpp"
+#include "okq/net/fd.hpp"
+#include "okq/proto/line_splitter.hpp"
+
+namespace okq::bench {
+
+using Clock = std::chrono::steady_clock;
+
+struct WorkerPlan {
+  net::SocketAddress target;
+  std::size_t connections = 1;
+  std::size_t idle_connections = 0;  // opened and held, never used
+  std::size_t pipeline = 1;
+  std::uint64_t max_requests = 0;    // 0: until stopped
+  double rate = 0;                   // requests/s for this worker; 0: closed loop
+  std::chrono::milliseconds drain_timeout{2000};
+};
+
+// Live figures, read by the progress line from another thread.
+struct Counters {
+  std::atomic<std::uint64_t> sent{0};
+  std::atomic<std::uint64_t> answered{0};
+  std::atomic<std::uint64_t> bad_replies{0};
+  std::atomic<std::uint64_t> broken_connections{0};
+};
+
+class Worker {
+ public:
+  Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop);
+
+  // Opens every connection. Throws net::Error.
+  void connect();
+  // Drives the load until stopped (or max_requests answered), then waits for
+  // the replies still in flight, at most drain_timeout.
+  void run(Clock::time_point start);
+
+  const Histogram& latency() const noexcept { return latency_; }
+  const Counters& counters() const noexcept { return counters_; }
+  Clock::time_point finished() const noexcept { return finished_; }
+
+ private:
+  struct Conn {
+    net::Fd fd;
+    std::deque<Clock::time_point> due;       // requests due, not yet sent (open loop)
+    std::deque<Clock::time_point> inflight;  // sent, awaiting a reply, oldest first
+    std::string out;                         // request bytes not yet written
+    std::size_t out_sent = 0;
+    proto::LineSplitter replies;
+    bool broken = false;
+    bool touched = false;     // listed in touched_ for this round
+    bool want_write = false;  // EPOLLOUT registered
+  };
+
+  bool may_send() const noexcept;
+  void fill(Conn& c, Clock::time_point now);
+  void write(Conn& c);
+  void read(Conn& c, Clock::time_point now);
+  void schedule(Clock::time_point now);
+  void arm_timer();
+  void broken(Conn& c);
+  void update_interest(Conn& c, std::size_t index);
+  void touch(std::size_t index);
+  void refill_touched(Clock::time_point now);
+  std::uint64_t outstanding() const noexcept;
+
+  const Exchange& exchange_;
+  WorkerPlan plan_;
+  const std::atomic<bool>& stop_;
+  std::vector<Conn> conns_;
+  std::vector<std::size_t> touched_;  // connections to refill this round
+  std::vector<net::Fd> idle_;
+  net::Fd epoll_;
+  net::Fd timer_;  // open loop: fires when the next request is due
+  Clock::time_point start_{};
+  std::uint64_t next_seq_ = 0;  // open loop: index of the next request to fall due
+  std::uint64_t issued_ = 0;    // requests sent or due, toward max_requests
+  bool stopping_ = false;
+  Histogram latency_;
+  Counters counters_;
+  Clock::time_point finished_{};
+};
+
+}  // namespace okq::bench

@@ -1,0 +1,81 @@
+// Integration: okq-bench against a real okq-server, a short smoke run. Speed is
+// measured by `make bench`, not here: these only check that the tool counts
+// and checks correctly.
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "../support/okq.hpp"
+#include "../support/tcp.hpp"
+
+namespace okq::test {
+namespace {
+
+std::uint64_t field(const std::string& json, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + name + "\":([0-9.]+)"))) {
+    ADD_FAILURE() << "no " << name << " in " << json;
+    return 0;
+  }
+  return static_cast<std::uint64_t>(std::stod(m[1]));
+}
+
+TEST(Bench, ClosedLoopAnswersEveryRequestAndLosesNone) {
+  TestServer server;
+  Process bench({bench_bin(), "-c", "8", "-t", "2", "-P", "4", "-n", "50000", "--json", "-q",
+                 server.address()});
+  ASSERT_EQ(bench.wait(60s), 0) << bench.err() << bench.out();
+  const auto out = bench.out();
+  EXPECT_EQ(field(out, "sent"), 50000u) << out;
+  EXPECT_EQ(field(out, "answered"), 50000u) << out;
+  EXPECT_EQ(field(out, "lost"), 0u) << out;
+  EXPECT_EQ(field(out, "errors"), 0u) << out;
+  EXPECT_GT(field(out, "p50"), 0u) << out;
+}
+
+TEST(Bench, DurationRunPrintsProgressAndTheTextReport) {
+  TestServer server;
+  Process bench({bench_bin(), "-c", "4", "-d", "1.5", server.address()});
+  ASSERT_EQ(bench.wait(30s), 0) << bench.err();
+  EXPECT_NE(bench.err().find("req/s"), std::string::npos) << "no progress line: " << bench.err();
+  EXPECT_NE(bench.out().find("lost         0\n"), std::string::npos) << bench.out();
+  EXPECT_NE(bench.out().find("latency us   p50"), std::string::npos) << bench.out();
+}
+
+TEST(Bench, OpenLoopSendsOnScheduleAndLosesNone) {
+  TestServer server;
+  Process bench({bench_bin(), "-c", "4", "--rate", "2000", "-d", "1", "--json", "-q",
+                 server.address()});
+  ASSERT_EQ(bench.wait(30s), 0) << bench.err();
+  const auto out = bench.out();
+  // About 2000 fall due in one second; a loaded machine may stop a little late.
+  EXPECT_GE(field(out, "sent"), 1000u) << out;
+  EXPECT_LE(field(out, "sent"), 4000u) << out;
+  EXPECT_EQ(field(out, "lost"), 0u) << out;
+}
+
+TEST(Bench, WrongRepliesAreCountedAsErrors) {
+  TestServer server;  // answers "OK", not the "+PONG" redis would
+  Process bench({bench_bin(), "--protocol", "redis", "-c", "2", "-n", "100", "--json", "-q",
+                 server.address()});
+  EXPECT_EQ(bench.wait(30s), 1);
+  EXPECT_EQ(field(bench.out(), "bad_replies"), 100u) << bench.out();
+}
+
+TEST(Bench, ServerVanishingShowsAsBrokenConnections) {
+  TestServer server({"--verbose"});
+  Process bench({bench_bin(), "-c", "4", "-d", "5", "--json", "-q", server.address()});
+  ASSERT_TRUE(server.process().wait_stderr("conn 4 from"));  // all four connected
+  server.process().signal(SIGKILL);
+  EXPECT_EQ(bench.wait(30s), 1);
+  EXPECT_EQ(field(bench.out(), "broken_connections"), 4u) << bench.out();
+}
+
+TEST(Bench, NoServerExits2) {
+  Process bench({bench_bin(), "-n", "1", "127.0.0.1:" + std::to_string(unused_port())});
+  EXPECT_EQ(bench.wait(), 2);
+  EXPECT_NE(bench.err().find("Connection refused"), std::string::npos) << bench.err();
+}
+
+}  // namespace
+}  // namespace okq::test
