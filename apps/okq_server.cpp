@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
   bool foreground = false, verbose = false, trace = false;
   std::string pidfile, logfile;
   double shutdown_timeout = 5.0;
+  double idle_timeout = 300.0;
+  // Before the defaults are computed: many clients need many descriptors.
+  server::raise_fd_limit();
+  options.max_connections = server::default_max_connections();
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
                "okq-server"};
@@ -91,6 +95,19 @@ int main(int argc, char** argv) {
                  "Seconds to finish owed replies after SIGTERM/SIGINT")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "Clients served at once; more get 'ERR too many connections' (default: from "
+                 "the descriptor limit)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--idle-timeout", idle_timeout,
+                 "Seconds a client may go without completing a message or taking a reply (0: never)")
+      ->check(CLI::Range(0.0, 31536000.0))
+      ->capture_default_str();
+  app.add_option("--max-output", options.max_output,
+                 "Reply bytes owed to a client before reading from it pauses")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
+      ->capture_default_str();
   app.add_flag("-v,--verbose", verbose, "Log every connection");
   app.add_flag("--trace", trace, "Log every message too (implies --verbose)");
   app.add_option("--log-file", logfile, "Log to PATH instead of stderr");
@@ -103,6 +120,7 @@ int main(int argc, char** argv) {
   for (const auto& text : listen) options.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
   options.shutdown_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(shutdown_timeout * 1000));
+  options.idle_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(idle_timeout * 1000));
 
   server::Logger log("okq-server");
   log.set_level(trace     ? server::Level::Trace

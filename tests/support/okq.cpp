@@ -2,6 +2,9 @@
 #include "okq.hpp"
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <iterator>
 
 #include <fstream>
 #include <sstream>
@@ -48,6 +51,27 @@ std::string wait_for_file(const std::string& path, const std::string& needle,
       return text.str();
     std::this_thread::sleep_for(10ms);
   }
+}
+
+std::size_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  return 0;
+}
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {  // fields 14 and 15, after "pid (comm)"
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 TestServer::TestServer(const std::vector<std::string>& args) : TestServer(args, false) {}

@@ -22,6 +22,10 @@ std::uint16_t listening_port(const std::string& log, const std::string& prefix =
 std::string wait_for_file(const std::string& path, const std::string& needle,
                           std::chrono::milliseconds timeout = 10s);
 
+// Resident memory (KiB) and CPU time (user + system, seconds) of a process.
+std::size_t rss_kib(pid_t pid);
+double cpu_seconds(pid_t pid);
+
 class TestServer {
  public:
   // okq-server -f -l 127.0.0.1:0 ARGS...; waits until it logs its port.

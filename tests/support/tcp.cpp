@@ -100,6 +100,18 @@ std::string RawClient::read_to_eof(std::chrono::milliseconds timeout) {
   return read_until(SIZE_MAX, timeout);
 }
 
+bool RawClient::peer_closed() const {
+  char byte;
+  const ssize_t n = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+long RawClient::send_nonblocking(std::string_view bytes) {
+  const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n >= 0) return n;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+}
+
 int RawClient::unacked() const {
   int n = 0;
   ::ioctl(fd_.get(), SIOCOUTQ, &n);

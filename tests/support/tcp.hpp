@@ -32,6 +32,11 @@ class RawClient {
   // Reads until EOF or the deadline; eof() tells which.
   std::string read_to_eof(std::chrono::milliseconds timeout = 10s);
   bool eof() const noexcept { return eof_; }
+  // Without blocking: has the peer closed or reset (with no data left unread)?
+  bool peer_closed() const;
+  // Sends without blocking; returns bytes taken, 0 if the socket buffer is full,
+  // -1 once the peer has closed or reset.
+  long send_nonblocking(std::string_view bytes);
 
   // Bytes sent but not yet acknowledged by the peer's kernel (SIOCOUTQ).
   int unacked() const;

@@ -56,6 +56,34 @@ Connection::Connection(std::uint64_t id, net::Fd fd, std::string peer, Connectio
 void Connection::start() {
   interest_ = EPOLLIN;
   ctx_.loop.add(fd_.get(), interest_, this);
+  last_progress_ = EventLoop::Clock::now();
+  if (ctx_.idle_timeout.count() > 0) arm_idle_timer(last_progress_ + ctx_.idle_timeout);
+}
+
+void Connection::reject(std::string_view line) {
+  rejected_ = true;
+  out_.assign(line);
+  finish_input("rejected: too many connections");
+  ctx_.loop.add(fd_.get(), 0, this);
+  flush();
+}
+
+void Connection::arm_idle_timer(EventLoop::Clock::time_point when) {
+  idle_timer_ = ctx_.loop.run_at(when, [this] { on_idle_timer(); });
+}
+
+// Re-armed lazily: progress only moves last_progress_, and the timer, when it
+// fires, sleeps again until last_progress_ + timeout. One heap operation per
+// timeout period per connection, not one per message.
+void Connection::on_idle_timer() {
+  idle_timer_ = 0;
+  const auto deadline = last_progress_ + ctx_.idle_timeout;
+  if (EventLoop::Clock::now() < deadline) {
+    arm_idle_timer(deadline);
+    return;
+  }
+  // Nothing owed can still be delivered to a client this stuck: close at once.
+  close("idle timeout");
 }
 
 void Connection::on_events(std::uint32_t events) {
@@ -73,7 +101,9 @@ void Connection::read_input(int max_reads) {
     const ssize_t n = net::recv_some(fd_.get(), ctx_.read_buffer.data(), want);
     if (n > 0) {
       const std::string_view bytes(ctx_.read_buffer.data(), static_cast<std::size_t>(n));
+      const auto before = codec_->messages();
       if (codec_->feed(bytes, out_) == proto::Verdict::Close) finish_input("protocol end");
+      if (codec_->messages() != before) last_progress_ = EventLoop::Clock::now();
     } else if (n == 0) {
       peer_eof_ = true;
       codec_->finish(out_);
@@ -120,6 +150,7 @@ void Connection::flush() {
       return;
     }
     sent_ += static_cast<std::size_t>(n);
+    last_progress_ = EventLoop::Clock::now();
   }
   if (owed() == 0) {
     out_.clear();
@@ -157,6 +188,7 @@ void Connection::close(const char* why) noexcept {
   if (state_ == ConnState::Closed) return;
   state_ = ConnState::Closed;
   if (linger_timer_ != 0) ctx_.loop.cancel(linger_timer_);
+  if (idle_timer_ != 0) ctx_.loop.cancel(idle_timer_);
   ctx_.loop.remove(fd_.get());
   fd_.reset();
   ctx_.log.log(Level::Verbose, "conn {} from {} closed: {}; {} messages", id_, peer_, why,

@@ -4,6 +4,7 @@
 // It owns its socket and codec; the Server owns it and destroys it once closed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,8 +32,9 @@ struct ConnectionContext {
   EventLoop& loop;
   Logger& log;
   proto::CodecOptions codec;
-  std::size_t max_output;       // owed reply bytes past which reading pauses
-  std::span<char> read_buffer;  // one per loop, reused by every read
+  std::size_t max_output;                  // owed reply bytes past which reading pauses
+  std::chrono::milliseconds idle_timeout;  // 0: never
+  std::span<char> read_buffer;             // one per loop, reused by every read
 };
 
 class Connection final : public EventHandler {
@@ -43,12 +45,15 @@ class Connection final : public EventHandler {
              OnClosed on_closed);
 
   void start();     // registers with the loop
+  // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
+  void reject(std::string_view line);
   void shutdown();  // server stopping: answer what has arrived, flush, then close
   void close(const char* why) noexcept;  // at once, dropping anything unsent
 
   void on_events(std::uint32_t events) override;
 
   std::uint64_t id() const noexcept { return id_; }
+  bool rejected() const noexcept { return rejected_; }
   ConnState state() const noexcept { return state_; }
 
  private:
@@ -58,6 +63,8 @@ class Connection final : public EventHandler {
   void finish_input(const char* why);
   void after_flush();
   void update_interest();
+  void arm_idle_timer(EventLoop::Clock::time_point when);
+  void on_idle_timer();
   std::size_t owed() const noexcept { return out_.size() - sent_; }
 
   std::uint64_t id_;
@@ -70,9 +77,14 @@ class Connection final : public EventHandler {
   std::string out_;       // replies owed; capacity kept across writes
   std::size_t sent_ = 0;  // bytes of out_ already written
   bool peer_eof_ = false;
+  bool rejected_ = false;
   const char* why_ = "";  // why input ended, for the log
   std::uint32_t interest_ = 0;
   EventLoop::TimerId linger_timer_ = 0;
+  EventLoop::TimerId idle_timer_ = 0;
+  // Last time a message completed or owed bytes were written. Bytes that never
+  // make a message do not count: that is the slowloris defence.
+  EventLoop::Clock::time_point last_progress_;
 };
 
 }  // namespace okq::server

@@ -57,6 +57,7 @@ void Listener::on_events(std::uint32_t) {
   for (int i = 0; i < kAcceptBatch && fd_; ++i) {
     const int client = net::accept_one(fd_.get());
     if (client >= 0) {
+      reported_ = false;
       on_accept_(net::Fd(client), *this);
       continue;
     }
@@ -71,8 +72,11 @@ void Listener::on_events(std::uint32_t) {
 }
 
 void Listener::pause_accepting(int err) {
-  log_->log(Level::Error, "cannot accept on {}: {}; pausing accepts for {} ms",
-            address_.to_string(), std::strerror(err), kAcceptPause.count());
+  // One line per burst: the pause repeats every 100 ms while it lasts.
+  if (!reported_)
+    log_->log(Level::Error, "cannot accept on {}: {}; retrying every {} ms until it clears",
+              address_.to_string(), std::strerror(err), kAcceptPause.count());
+  reported_ = true;
   paused_ = true;
   loop_->remove(fd_.get());
   loop_->run_at(EventLoop::Clock::now() + kAcceptPause, [this] {

@@ -42,6 +42,7 @@ class Listener final : public EventHandler {
   Logger* log_ = nullptr;
   OnAccept on_accept_;
   bool paused_ = false;
+  bool reported_ = false;  // this burst of accept failures is already in the log
 };
 
 }  // namespace okq::server

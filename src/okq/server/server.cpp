@@ -1,20 +1,51 @@
 // server.cpp -- accepting, tracking and stopping connections on one loop.
 #include "okq/server/server.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+
 #include "okq/net/socket.hpp"
 
 namespace okq::server {
 namespace {
 
 constexpr std::size_t kReadBufferSize = 64 * 1024;
+// Descriptors kept back from --max-connections (a quarter of the limit, at
+// most 128): listeners, epoll, signalfd, log file, stdio, and room to turn
+// excess clients away with a message.
+constexpr std::size_t kMaxReservedFds = 128;
+// Clients being turned away at once (each holds a descriptor while its ERR
+// line drains); past this they are closed without a word.
+constexpr std::size_t kMaxRejecting = 256;
 
 }  // namespace
+
+std::size_t raise_fd_limit() noexcept {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return static_cast<std::size_t>(lim.rlim_cur);
+}
+
+std::size_t default_max_connections() noexcept {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1;
+  const auto fds = static_cast<std::size_t>(lim.rlim_cur);
+  const std::size_t reserve = std::min(kMaxReservedFds, fds / 4);
+  return std::max<std::size_t>(1, fds - reserve);  // never 0: serve one at a time
+}
 
 Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
       read_buffer_(kReadBufferSize),
-      context_{loop_, log_, options_.codec, options_.max_output, read_buffer_} {}
+      context_{loop_,          log_, options_.codec, options_.max_output, options_.idle_timeout,
+               read_buffer_} {}
 
 Server::~Server() = default;
 
@@ -43,14 +74,23 @@ void Server::run() {
 void Server::accept(net::Fd fd, const Listener& from) {
   if (stopping_ || (options_.once && accepted_once_)) return;  // fd closes here
   if (from.is_tcp()) net::set_nodelay(fd.get());
+  const bool admit = admitted_ < options_.max_connections;
+  if (!admit && rejecting_ >= kMaxRejecting) return;  // flood: fd closes here, no words
   const std::uint64_t id = next_id_++;
   std::string peer = from.is_tcp() ? net::SocketAddress::peer_of(fd.get()).to_string()
                                    : from.address().to_string();
-  log_.log(Level::Verbose, "conn {} from {} on {}", id, peer, from.address().to_string());
+  log_.log(Level::Verbose, "conn {} from {} on {}{}", id, peer, from.address().to_string(),
+           admit ? "" : ": too many connections");
   auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), context_,
                                            [this](Connection& c) { closed(c); });
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
+  if (!admit) {
+    ++rejecting_;
+    ref.reject(kTooManyConnections);
+    return;
+  }
+  ++admitted_;
   ref.start();
   if (options_.once) {
     // Like the seed: one client, then exit once it is done.
@@ -62,6 +102,7 @@ void Server::accept(net::Fd fd, const Listener& from) {
 void Server::closed(Connection& conn) {
   // The connection may be mid-call on the stack: destroy it after this batch.
   const std::uint64_t id = conn.id();
+  --(conn.rejected() ? rejecting_ : admitted_);
   loop_.defer([this, id] {
     connections_.erase(id);
     finish_if_idle();

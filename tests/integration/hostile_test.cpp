@@ -1,0 +1,180 @@
+// Integration: okq-server under hostile or broken clients (docs/reliability.md).
+// Each test bounds its own loops in count and time.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "../support/okq.hpp"
+#include "../support/tcp.hpp"
+#include "okq/proto/line_codec.hpp"
+
+namespace okq::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Connects until a client is served (its Q echoed) or `timeout` passes: the
+// server frees a slot only after it has processed the departure.
+bool served_within(std::uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (int attempt = 0; attempt < 500 && Clock::now() < deadline; ++attempt) {
+    try {
+      RawClient c(port);
+      c.send("Qin\n");
+      if (c.read_to_eof(2s) == "Qin\n") return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+TEST(Hostile, ClientOverMaxConnectionsGetsErrAndOthersAreUnaffected) {
+  TestServer server({"--max-connections", "2"});
+  RawClient a(server.port()), b(server.port());
+  a.send("a\n");
+  ASSERT_EQ(a.read_exact(3), "OK\n");
+  b.send("b\n");
+  ASSERT_EQ(b.read_exact(3), "OK\n");
+  RawClient over(server.port());
+  over.send("hello\n");
+  EXPECT_EQ(over.read_to_eof(), "ERR too many connections\n");
+  b.send("still here\n");
+  EXPECT_EQ(b.read_exact(3), "OK\n");
+  a.send("Qa\n");
+  EXPECT_EQ(a.read_to_eof(), "Qa\n");
+  a.close();
+  EXPECT_TRUE(served_within(server.port(), 5s)) << "a freed slot is not reused";
+}
+
+TEST(Hostile, SlowlorisIsClosedAtTheIdleTimeoutWhileOthersAreServed) {
+  TestServer server({"--idle-timeout", "1"});
+  RawClient slow(server.port()), normal(server.port());
+  const auto start = Clock::now();
+  std::optional<Clock::duration> closed_after;
+  // One byte every 250 ms, never a LF; a normal client talks at the same pace.
+  for (int i = 0; i < 16 && !closed_after; ++i) {
+    if (slow.peer_closed() || slow.send_nonblocking("a") < 0) closed_after = Clock::now() - start;
+    normal.send("x\n");
+    ASSERT_EQ(normal.read_exact(3, 2s), "OK\n") << "normal client starved at step " << i;
+    std::this_thread::sleep_for(250ms);
+  }
+  ASSERT_TRUE(closed_after) << "slowloris still connected after 4 s";
+  EXPECT_GE(*closed_after, 900ms) << "closed before the idle timeout";
+  EXPECT_LE(*closed_after, 2500ms);
+  normal.send("Qn\n");
+  EXPECT_EQ(normal.read_to_eof(), "Qn\n") << "the normal client outlived the idle timeout";
+}
+
+TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
+  TestServer server({"--idle-timeout", "2", "--verbose"});
+  const pid_t pid = server.process().pid();
+  const std::size_t rss_before = rss_kib(pid);
+  RawClient flood(server.port());
+  const std::string chunk = [] {
+    std::string s;
+    while (s.size() < 64 * 1024) s += "m\n";
+    return s;
+  }();
+  // Push up to 100 MB of pipelined messages and never read a reply. Once the
+  // server stops reading (1 MiB owed), our sends stall: stop after 1 s of that.
+  std::size_t sent = 0, max_rss = rss_before;
+  auto last_progress = Clock::now();
+  for (int i = 0; i < 100000 && sent < 100u << 20; ++i) {
+    const long n = flood.send_nonblocking(chunk);
+    if (n < 0) break;
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      last_progress = Clock::now();
+    } else {
+      if (Clock::now() - last_progress > 1s) break;
+      pollfd p{flood.fd(), POLLOUT, 0};
+      ::poll(&p, 1, 50);
+    }
+    if (i % 16 == 0) max_rss = std::max(max_rss, rss_kib(pid));
+  }
+  max_rss = std::max(max_rss, rss_kib(pid));
+  std::cout << "non-reading client: sent " << sent / 1024 << " KiB before the server stopped "
+            << "reading; server RSS " << rss_before << " KiB before, " << max_rss << " KiB max\n";
+  EXPECT_LT(sent, 100u << 20) << "the server kept reading from a client that never reads";
+  EXPECT_LT(max_rss, 16u * 1024) << "server RSS bound is 16 MiB";
+  // Others are still served, and the stuck client is closed at the idle timeout.
+  RawClient other(server.port());
+  other.send("Qo\n");
+  EXPECT_EQ(other.read_to_eof(), "Qo\n");
+  EXPECT_TRUE(server.process().wait_stderr("closed: idle timeout", 6s)) << server.process().err();
+}
+
+TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {
+  // 64 descriptors, and a connection limit above that, so accept() hits EMFILE.
+  Process prlimited({"/usr/bin/prlimit", "--nofile=64:64", "--", server_bin(), "-f", "-l",
+                     "127.0.0.1:0", "--max-connections", "1000"});
+  ASSERT_TRUE(prlimited.wait_stderr("listening on ")) << prlimited.err();
+  ASSERT_TRUE(prlimited.wait_stderr("\n"));
+  const auto port = listening_port(prlimited.err());
+  const pid_t pid = prlimited.pid();
+  RawClient existing(port);
+  existing.send("a\n");
+  ASSERT_EQ(existing.read_exact(3), "OK\n");
+
+  std::vector<std::unique_ptr<RawClient>> flood;
+  for (int i = 0; i < 120; ++i) flood.push_back(std::make_unique<RawClient>(port));
+  ASSERT_TRUE(prlimited.wait_stderr("Too many open files", 5s)) << prlimited.err();
+
+  // Saturated: the existing client is still served, and the server sleeps.
+  const double cpu_before = cpu_seconds(pid);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 10; ++i) {
+    existing.send("b\n");
+    ASSERT_EQ(existing.read_exact(3), "OK\n");
+    std::this_thread::sleep_for(100ms);  // the measurement window, 1 s
+  }
+  const double cpu = cpu_seconds(pid) - cpu_before;
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::cout << "out of descriptors: server CPU " << cpu << " s over " << wall << " s saturated\n";
+  EXPECT_LT(cpu / wall, 0.10) << "the server spins while out of descriptors";
+  const std::string log = prlimited.err();
+  std::size_t reports = 0;
+  for (auto at = log.find("cannot accept"); at != std::string::npos; at = log.find("cannot accept", at + 1))
+    ++reports;
+  EXPECT_EQ(reports, 1u) << "one log line per burst:\n" << log;
+
+  flood.clear();  // the old clients leave
+  EXPECT_TRUE(served_within(port, 10s)) << "new clients not served once descriptors freed";
+  existing.send("Qe\n");
+  EXPECT_EQ(existing.read_to_eof(), "Qe\n");
+}
+
+TEST(Hostile, RandomBytesGetExactlyTheRepliesTheProtocolDefines) {
+  TestServer server;
+  for (unsigned seed = 1; seed <= 6; ++seed) {
+    std::mt19937 rng(seed);
+    // Rich in the bytes that matter (LF, CR, NUL, Q), and long lines sometimes.
+    const std::string alphabet = std::string("\n\r\0Q", 4) + "abcxyz\xff\x80 ";
+    std::string input;
+    while (input.size() < 256 * 1024) {
+      if (rng() % 4000 == 0) input += std::string(5000, 'L');  // over --max-line
+      input += alphabet[rng() % alphabet.size()];
+      if (rng() % 8 == 0) input += 'Q' == input.back() ? "" : "x";
+    }
+    proto::LineCodec model(4096);
+    std::string expected;
+    if (model.feed(input, expected) == proto::Verdict::Continue) model.finish(expected);
+
+    RawClient c(server.port());
+    try {
+      c.send(input);  // the server may close early (a Q line, a too-long line)
+      c.shutdown_write();
+    } catch (const std::exception&) {
+    }
+    EXPECT_EQ(c.read_to_eof(), expected) << "seed " << seed;
+  }
+  EXPECT_TRUE(served_within(server.port(), 5s));
+}
+
+}  // namespace
+}  // namespace okq::test
