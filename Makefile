@@ -10,7 +10,7 @@ PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev lib
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps install-missing build run test test-asan bench clean format
+.PHONY: all deps bench-deps install-missing build run test test-asan bench soak clean format
 
 all: build
 
@@ -50,6 +50,11 @@ test: build
 bench: build bench-deps
 	bench/compare --build $(BUILD) --out bench/results
 	./$(BUILD)/okq_codec_bench --benchmark_min_time=0.2 | tee bench/results/codec.txt
+
+# The loss soak: 10 million messages, random contents and fragmentation, every
+# reply checked; prints "lost: 0". SOAK_MESSAGES / SOAK_CONNECTIONS to change.
+soak: build
+	tests/soak/run-soak $(BUILD)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
