@@ -10,7 +10,7 @@ PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev lib
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps install-missing build run test test-asan bench soak clean format
+.PHONY: all deps bench-deps install-missing build run test test-asan bench soak fuzz clean format
 
 all: build
 
@@ -56,6 +56,22 @@ bench: build bench-deps
 soak: build
 	tests/soak/run-soak $(BUILD)
 
+# libFuzzer on both codecs, FUZZ_SECONDS each (default 60). New inputs go to
+# build-fuzz/corpus; a crash leaves crash-* files: save each under
+# fuzz/regressions/<codec>/ so the unit tests replay it forever.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory install-missing PKGS="clang libclang-rt-14-dev"
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOKQ_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+	@for kind in line classic; do \
+	  mkdir -p build-fuzz/corpus/$$kind && \
+	  echo "== fuzzing the $$kind codec for $(FUZZ_SECONDS) s" && \
+	  (cd build-fuzz && ./okq_fuzz_$$kind corpus/$$kind ../fuzz/corpus/$$kind \
+	     -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 2>&1 | \
+	     grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==|SUMMARY)|Done [0-9]+ runs') || exit 1; \
+	done
+
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOKQ_SANITIZE=ON
@@ -64,7 +80,7 @@ test-asan: deps
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) --timeout 300
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

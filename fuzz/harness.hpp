@@ -1,0 +1,21 @@
+// harness.hpp -- the codec fuzz properties, as plain functions so the same
+// code runs under libFuzzer (make fuzz) and over the saved corpus in the unit
+// tests (make test). A broken property aborts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace okq::fuzz {
+
+// Input: byte 0 picks --max-line (1..128), byte 1 seeds the split points, the
+// rest is the stream. Checks: any split of the stream gives the replies of one
+// feed; those replies equal a naive reference model's; replies are well formed.
+void line_codec(const std::uint8_t* data, std::size_t size);
+
+// Input: byte 0 picks the classic size (1..32), the rest is the stream. Checks:
+// one feed equals size-byte reads, and the replies are "OK"s then at most one
+// zero-padded echo of exactly `size` bytes starting with Q.
+void classic_codec(const std::uint8_t* data, std::size_t size);
+
+}  // namespace okq::fuzz
