@@ -64,6 +64,9 @@ TEST(Hostile, SlowlorisIsClosedAtTheIdleTimeoutWhileOthersAreServed) {
     std::this_thread::sleep_for(250ms);
   }
   ASSERT_TRUE(closed_after) << "slowloris still connected after 4 s";
+  std::cout << "slowloris closed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(*closed_after).count()
+            << " ms (idle timeout 1000 ms, one byte every 250 ms)\n";
   EXPECT_GE(*closed_after, 900ms) << "closed before the idle timeout";
   EXPECT_LE(*closed_after, 2500ms);
   normal.send("Qn\n");
@@ -147,6 +150,25 @@ TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {
   EXPECT_TRUE(served_within(port, 10s)) << "new clients not served once descriptors freed";
   existing.send("Qe\n");
   EXPECT_EQ(existing.read_to_eof(), "Qe\n");
+}
+
+TEST(Hostile, StopAndContinueMidBurstLosesNothing) {
+  // A stopped-and-continued process sees EINTR from epoll_wait (signal(7)).
+  TestServer server;
+  const pid_t pid = server.process().pid();
+  RawClient c(server.port());
+  std::string burst;
+  for (int i = 0; i < 2000; ++i) burst += "m\n";
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) expected += "OK\n";
+  for (int round = 0; round < 20; ++round) {
+    c.send(burst);
+    ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+    ASSERT_EQ(::kill(pid, SIGCONT), 0);
+    ASSERT_EQ(c.read_exact(expected.size()), expected) << "round " << round;
+  }
+  c.send("Qend\n");
+  EXPECT_EQ(c.read_to_eof(), "Qend\n");
 }
 
 TEST(Hostile, RandomBytesGetExactlyTheRepliesTheProtocolDefines) {
