@@ -1,9 +1,8 @@
 // okq_bench.cpp -- okq-bench's command line: split the load over threads, print
 // a progress line each second, merge and report. The load itself lives in
 // src/okq/bench.
-#include <CLI/CLI.hpp>
-#include <sys/resource.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include "okq/bench/report.hpp"
 #include "okq/bench/worker.hpp"
 #include "okq/net/error.hpp"
+#include "okq/net/fd.hpp"
 
 namespace {
 
@@ -22,15 +22,6 @@ constexpr int kExitFailedCheck = 1;  // errors or lost replies
 constexpr int kExitConnect = 2;
 constexpr int kExitAddress = 3;
 constexpr int kExitUsage = 64;
-
-// Many connections need many descriptors: take the hard limit.
-void raise_fd_limit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
 
 std::size_t share(std::size_t total, std::size_t parts, std::size_t i) {
   return total / parts + (i < total % parts ? 1 : 0);
@@ -90,7 +81,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  raise_fd_limit();
+  net::raise_fd_limit();
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<bench::Worker>> workers;
   try {
@@ -145,12 +136,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s[%4.0fs] %10.0f req/s  answered %llu  errors %llu%s",
                      tty ? "\r" : "", std::chrono::duration<double>(now - start).count(),
                      static_cast<double>(answered - last_answered),
-                     static_cast<unsigned long long>(answered), static_cast<unsigned long long>(errors),
-                     tty ? "" : "\n");
+                     static_cast<unsigned long long>(answered),
+                     static_cast<unsigned long long>(errors), tty ? "" : "\n");
       last_answered = answered;
       next_tick += std::chrono::seconds(1);
     }
-    std::this_thread::sleep_until(std::min({next_tick, deadline, now + std::chrono::milliseconds(20)}));
+    std::this_thread::sleep_until(
+        std::min({next_tick, deadline, now + std::chrono::milliseconds(20)}));
   }
   const auto stopped = bench::Clock::now();
   for (auto& t : running) t.join();

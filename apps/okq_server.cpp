@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   double shutdown_timeout = 5.0;
   double idle_timeout = 300.0;
   // Before the defaults are computed: many clients need many descriptors.
-  server::raise_fd_limit();
+  net::raise_fd_limit();
   options.max_connections = server::default_max_connections();
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
@@ -100,8 +100,9 @@ int main(int argc, char** argv) {
                  "the descriptor limit)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
-  app.add_option("--idle-timeout", idle_timeout,
-                 "Seconds a client may go without completing a message or taking a reply (0: never)")
+  app.add_option(
+         "--idle-timeout", idle_timeout,
+         "Seconds a client may go without completing a message or taking a reply (0: never)")
       ->check(CLI::Range(0.0, 31536000.0))
       ->capture_default_str();
   app.add_option("--max-output", options.max_output,

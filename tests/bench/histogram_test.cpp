@@ -43,8 +43,8 @@ TEST(Histogram, UniformMillionHasThreeSignificantDigits) {
 
 TEST(Histogram, TailIsNotHiddenByTheBulk) {
   Histogram h;
-  for (int i = 0; i < 9990; ++i) h.record(100'000);      // 100 us
-  for (int i = 0; i < 10; ++i) h.record(50'000'000);      // 50 ms stalls
+  for (int i = 0; i < 9990; ++i) h.record(100'000);   // 100 us
+  for (int i = 0; i < 10; ++i) h.record(50'000'000);  // 50 ms stalls
   expect_close(h.percentile(99), 100'000);
   expect_close(h.percentile(99.95), 50'000'000);
   EXPECT_EQ(h.max(), 50'000'000u);

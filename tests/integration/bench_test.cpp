@@ -44,8 +44,8 @@ TEST(Bench, DurationRunPrintsProgressAndTheTextReport) {
 
 TEST(Bench, OpenLoopSendsOnScheduleAndLosesNone) {
   TestServer server;
-  Process bench({bench_bin(), "-c", "4", "--rate", "2000", "-d", "1", "--json", "-q",
-                 server.address()});
+  Process bench(
+      {bench_bin(), "-c", "4", "--rate", "2000", "-d", "1", "--json", "-q", server.address()});
   ASSERT_EQ(bench.wait(30s), 0) << bench.err();
   const auto out = bench.out();
   // About 2000 fall due in one second; a loaded machine may stop a little late.

@@ -78,11 +78,7 @@ TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
   const pid_t pid = server.process().pid();
   const std::size_t rss_before = rss_kib(pid);
   RawClient flood(server.port());
-  const std::string chunk = [] {
-    std::string s;
-    while (s.size() < 64 * 1024) s += "m\n";
-    return s;
-  }();
+  const std::string chunk = repeat("m\n", 32 * 1024);
   // Push up to 100 MB of pipelined messages and never read a reply. Once the
   // server stops reading (1 MiB owed), our sends stall: stop after 1 s of that.
   std::size_t sent = 0, max_rss = rss_before;
@@ -142,7 +138,8 @@ TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {
   EXPECT_LT(cpu / wall, 0.10) << "the server spins while out of descriptors";
   const std::string log = prlimited.err();
   std::size_t reports = 0;
-  for (auto at = log.find("cannot accept"); at != std::string::npos; at = log.find("cannot accept", at + 1))
+  for (auto at = log.find("cannot accept"); at != std::string::npos;
+       at = log.find("cannot accept", at + 1))
     ++reports;
   EXPECT_EQ(reports, 1u) << "one log line per burst:\n" << log;
 
@@ -157,10 +154,8 @@ TEST(Hostile, StopAndContinueMidBurstLosesNothing) {
   TestServer server;
   const pid_t pid = server.process().pid();
   RawClient c(server.port());
-  std::string burst;
-  for (int i = 0; i < 2000; ++i) burst += "m\n";
-  std::string expected;
-  for (int i = 0; i < 2000; ++i) expected += "OK\n";
+  const std::string burst = repeat("m\n", 2000);
+  const std::string expected = repeat("OK\n", 2000);
   for (int round = 0; round < 20; ++round) {
     c.send(burst);
     ASSERT_EQ(::kill(pid, SIGSTOP), 0);

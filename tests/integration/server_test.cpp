@@ -11,12 +11,6 @@ namespace {
 
 using namespace std::string_literals;
 
-std::string repeat(const std::string& s, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) out += s;
-  return out;
-}
-
 TEST(Server, AnswersPipelinedBurstAndEchoesQThenCloses) {
   TestServer server;
   RawClient c(server.port());

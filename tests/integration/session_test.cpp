@@ -11,12 +11,6 @@
 namespace okq::test {
 namespace {
 
-std::string repeat(const std::string& s, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) out += s;
-  return out;
-}
-
 TEST(Session, InteractiveLikeTheReadme) {
   TestServer server;
   Process client({client_bin(), server.address()});

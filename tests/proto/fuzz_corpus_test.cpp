@@ -20,7 +20,8 @@ std::size_t replay(const std::string& name, void (*property)(const std::uint8_t*
     if (!fs::exists(dir)) continue;
     for (const auto& entry : fs::directory_iterator(dir)) {
       std::ifstream in(entry.path(), std::ios::binary);
-      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string bytes((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
       SCOPED_TRACE(entry.path().string());
       property(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
       ++count;

@@ -35,7 +35,7 @@ struct Options {
 struct Conn {
   net::Fd fd;
   std::mt19937_64 rng;
-  std::uint64_t quota = 0;     // messages to send before the Q line
+  std::uint64_t quota = 0;  // messages to send before the Q line
   std::uint64_t generated = 0;
   std::uint64_t answered = 0;  // OK replies seen
   std::string pending;         // bytes generated, not yet written
@@ -72,13 +72,20 @@ bool parse(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "-n") o.messages = std::stoull(next());
-    else if (a == "-c") o.connections = std::stoul(next());
-    else if (a == "--seed") o.seed = std::stoull(next());
-    else if (a == "--max-message") o.max_message = std::stoul(next());
-    else if (a == "--timeout") o.timeout_s = std::stod(next());
-    else if (!a.empty() && a[0] != '-') o.address = a;
-    else return false;
+    if (a == "-n")
+      o.messages = std::stoull(next());
+    else if (a == "-c")
+      o.connections = std::stoul(next());
+    else if (a == "--seed")
+      o.seed = std::stoull(next());
+    else if (a == "--max-message")
+      o.max_message = std::stoul(next());
+    else if (a == "--timeout")
+      o.timeout_s = std::stod(next());
+    else if (!a.empty() && a[0] != '-')
+      o.address = a;
+    else
+      return false;
   }
   return !o.address.empty() && o.connections > 0;
 }
@@ -89,9 +96,10 @@ int main(int argc, char** argv) {
   Options o;
   try {
     if (!parse(argc, argv, o)) {
-      std::fprintf(stderr,
-                   "usage: okq-soak [-n MESSAGES] [-c CONNECTIONS] [--seed N] [--max-message BYTES] "
-                   "[--timeout S] HOST:PORT\n");
+      std::fprintf(
+          stderr,
+          "usage: okq-soak [-n MESSAGES] [-c CONNECTIONS] [--seed N] [--max-message BYTES] "
+          "[--timeout S] HOST:PORT\n");
       return 64;
     }
   } catch (const std::exception&) {
@@ -166,7 +174,8 @@ int main(int argc, char** argv) {
     sent += c.generated + (c.quit_queued ? 1 : 0);
     answered += c.answered + (c.quit_echoed ? 1 : 0);
   }
-  if (open > 0) std::fprintf(stderr, "okq-soak: %zu connections unfinished at the deadline\n", open);
+  if (open > 0)
+    std::fprintf(stderr, "okq-soak: %zu connections unfinished at the deadline\n", open);
   std::printf("soak: %llu messages over %zu connections in %.1f s (%.0f msg/s), %llu answered\n",
               static_cast<unsigned long long>(sent), o.connections, secs,
               static_cast<double>(answered) / secs, static_cast<unsigned long long>(answered));

@@ -30,7 +30,9 @@ std::string client_bin() {
   return OKQ_CLIENT_BIN;
 }
 
-std::string bench_bin() { return OKQ_BENCH_BIN; }
+std::string bench_bin() {
+  return OKQ_BENCH_BIN;
+}
 
 std::uint16_t listening_port(const std::string& log, const std::string& prefix) {
   const std::string key = "listening on " + prefix;
@@ -51,6 +53,13 @@ std::string wait_for_file(const std::string& path, const std::string& needle,
       return text.str();
     std::this_thread::sleep_for(10ms);
   }
+}
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  out.reserve(s.size() * static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
 }
 
 std::size_t rss_kib(pid_t pid) {

@@ -22,6 +22,9 @@ std::uint16_t listening_port(const std::string& log, const std::string& prefix =
 std::string wait_for_file(const std::string& path, const std::string& needle,
                           std::chrono::milliseconds timeout = 10s);
 
+// `s` n times over.
+std::string repeat(const std::string& s, int n);
+
 // Resident memory (KiB) and CPU time (user + system, seconds) of a process.
 std::size_t rss_kib(pid_t pid);
 double cpu_seconds(pid_t pid);

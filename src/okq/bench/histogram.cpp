@@ -12,10 +12,10 @@
 namespace okq::bench {
 namespace {
 
-constexpr int kSubBucketBits = 11;                                   // 2048 sub-buckets
+constexpr int kSubBucketBits = 11;  // 2048 sub-buckets
 constexpr std::uint64_t kSubBucketCount = std::uint64_t{1} << kSubBucketBits;
-constexpr std::uint64_t kSubBucketHalf = kSubBucketCount / 2;        // 1024
-constexpr int kBucketCount = 42 - kSubBucketBits + 1;                // up to 2^42
+constexpr std::uint64_t kSubBucketHalf = kSubBucketCount / 2;  // 1024
+constexpr int kBucketCount = 42 - kSubBucketBits + 1;          // up to 2^42
 constexpr std::size_t kCounters = (kBucketCount + 1) * kSubBucketHalf;
 
 }  // namespace
@@ -26,7 +26,8 @@ std::size_t Histogram::index_of(std::uint64_t value) const noexcept {
   // bucket: how many doublings above the linear range the value lies.
   const int bucket = 63 - std::countl_zero(value | (kSubBucketCount - 1)) - kSubBucketBits + 1;
   const std::uint64_t sub = value >> bucket;  // in [1024, 2048) once bucket > 0
-  return static_cast<std::size_t>((static_cast<std::uint64_t>(bucket) << (kSubBucketBits - 1)) + sub);
+  return static_cast<std::size_t>((static_cast<std::uint64_t>(bucket) << (kSubBucketBits - 1)) +
+                                  sub);
 }
 
 std::uint64_t Histogram::highest_equivalent(std::size_t index) const noexcept {

@@ -14,9 +14,12 @@ std::optional<Protocol> parse_protocol(std::string_view name) {
 
 const char* to_string(Protocol p) noexcept {
   switch (p) {
-    case Protocol::Okq: return "okq";
-    case Protocol::Redis: return "redis";
-    case Protocol::Memcache: return "memcache";
+    case Protocol::Okq:
+      return "okq";
+    case Protocol::Redis:
+      return "redis";
+    case Protocol::Memcache:
+      return "memcache";
   }
   return "?";
 }
@@ -30,17 +33,24 @@ Exchange::Exchange(Protocol protocol, std::string message) : protocol_(protocol)
         throw std::invalid_argument("--message must not start with Q (the server would close)");
       request_ = message + "\n";
       break;
-    case Protocol::Redis: request_ = "PING\r\n"; break;
-    case Protocol::Memcache: request_ = "version\r\n"; break;
+    case Protocol::Redis:
+      request_ = "PING\r\n";
+      break;
+    case Protocol::Memcache:
+      request_ = "version\r\n";
+      break;
   }
 }
 
 bool Exchange::reply_ok(std::string_view line) const noexcept {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   switch (protocol_) {
-    case Protocol::Okq: return line == "OK";
-    case Protocol::Redis: return line == "+PONG";
-    case Protocol::Memcache: return line.starts_with("VERSION ");
+    case Protocol::Okq:
+      return line == "OK";
+    case Protocol::Redis:
+      return line == "+PONG";
+    case Protocol::Memcache:
+      return line.starts_with("VERSION ");
   }
   return false;
 }

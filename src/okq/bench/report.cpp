@@ -6,7 +6,9 @@
 namespace okq::bench {
 namespace {
 
-double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+double us(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1000.0;
+}
 
 }  // namespace
 

@@ -26,7 +26,9 @@ struct Report {
 
   std::uint64_t lost() const noexcept { return sent > answered ? sent - answered : 0; }
   std::uint64_t errors() const noexcept { return bad_replies + broken_connections; }
-  double throughput() const noexcept { return seconds > 0 ? static_cast<double>(answered) / seconds : 0; }
+  double throughput() const noexcept {
+    return seconds > 0 ? static_cast<double>(answered) / seconds : 0;
+  }
   bool clean() const noexcept { return errors() == 0 && lost() == 0; }
 };
 

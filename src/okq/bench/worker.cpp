@@ -26,7 +26,10 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 Worker::Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop)
-    : exchange_(exchange), plan_(std::move(plan)), stop_(stop), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    : exchange_(exchange),
+      plan_(std::move(plan)),
+      stop_(stop),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
   if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
 }
 
@@ -68,8 +71,8 @@ void Worker::schedule(Clock::time_point now) {
   const double period_ns = 1e9 / plan_.rate;
   for (;;) {
     if (!may_send()) return;
-    const auto due = start_ + std::chrono::nanoseconds(
-                                  static_cast<std::int64_t>(static_cast<double>(next_seq_) * period_ns));
+    const auto due = start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                  static_cast<double>(next_seq_) * period_ns));
     if (due > now) return;
     const std::size_t index = next_seq_ % conns_.size();
     conns_[index].due.push_back(due);
@@ -81,10 +84,11 @@ void Worker::schedule(Clock::time_point now) {
 
 void Worker::arm_timer() {
   const double period_ns = 1e9 / plan_.rate;
-  const auto due = start_ + std::chrono::nanoseconds(
-                                static_cast<std::int64_t>(static_cast<double>(next_seq_) * period_ns));
+  const auto due = start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                static_cast<double>(next_seq_) * period_ns));
   // steady_clock is CLOCK_MONOTONIC on Linux, so its epoch is the timer's.
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();
   itimerspec spec{};
   spec.it_value.tv_sec = ns / 1'000'000'000;
   spec.it_value.tv_nsec = ns % 1'000'000'000;
@@ -114,7 +118,8 @@ void Worker::fill(Conn& c, Clock::time_point now) {
 
 void Worker::write(Conn& c) {
   while (!c.broken && c.out_sent < c.out.size()) {
-    const ssize_t n = net::send_some(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent);
+    const ssize_t n =
+        net::send_some(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent);
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return broken(c);
     c.out_sent += static_cast<std::size_t>(n);

@@ -27,8 +27,8 @@ struct WorkerPlan {
   std::size_t connections = 1;
   std::size_t idle_connections = 0;  // opened and held, never used
   std::size_t pipeline = 1;
-  std::uint64_t max_requests = 0;    // 0: until stopped
-  double rate = 0;                   // requests/s for this worker; 0: closed loop
+  std::uint64_t max_requests = 0;  // 0: until stopped
+  double rate = 0;                 // requests/s for this worker; 0: closed loop
   std::chrono::milliseconds drain_timeout{2000};
 };
 

@@ -2,6 +2,7 @@
 // It knows nothing of what the descriptor is (socket, pipe, epoll, ...).
 #pragma once
 
+#include <cstddef>
 #include <utility>
 
 namespace okq::net {
@@ -31,5 +32,9 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (many connections need many
+// descriptors); returns the soft limit now in force.
+std::size_t raise_fd_limit() noexcept;
 
 }  // namespace okq::net

@@ -44,7 +44,7 @@ class Connection final : public EventHandler {
   Connection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
              OnClosed on_closed);
 
-  void start();     // registers with the loop
+  void start();  // registers with the loop
   // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
   void reject(std::string_view line);
   void shutdown();  // server stopping: answer what has arrived, flush, then close

@@ -21,17 +21,6 @@ constexpr std::size_t kMaxRejecting = 256;
 
 }  // namespace
 
-std::size_t raise_fd_limit() noexcept {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
-  if (lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-    ::getrlimit(RLIMIT_NOFILE, &lim);
-  }
-  return static_cast<std::size_t>(lim.rlim_cur);
-}
-
 std::size_t default_max_connections() noexcept {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1;
@@ -44,7 +33,7 @@ Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
       read_buffer_(kReadBufferSize),
-      context_{loop_,          log_, options_.codec, options_.max_output, options_.idle_timeout,
+      context_{loop_,       log_, options_.codec, options_.max_output, options_.idle_timeout,
                read_buffer_} {}
 
 Server::~Server() = default;

@@ -24,8 +24,8 @@ struct ServerOptions {
   proto::CodecOptions codec;
   bool once = false;  // serve one connection, then exit
   std::chrono::milliseconds shutdown_timeout{5000};
-  std::size_t max_output = 1 << 20;            // owed bytes before reading pauses
-  std::size_t max_connections = 10000;         // served at once; more get an ERR line
+  std::size_t max_output = 1 << 20;                 // owed bytes before reading pauses
+  std::size_t max_connections = 10000;              // served at once; more get an ERR line
   std::chrono::milliseconds idle_timeout{300'000};  // 0: never
 };
 
@@ -34,8 +34,6 @@ inline constexpr std::string_view kTooManyConnections = "ERR too many connection
 // The --max-connections default: what RLIMIT_NOFILE allows, less a reserve
 // for the server's own descriptors and for connections being turned away.
 std::size_t default_max_connections() noexcept;
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-std::size_t raise_fd_limit() noexcept;
 
 class Server {
  public:
@@ -67,7 +65,7 @@ class Server {
   ConnectionContext context_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
-  std::size_t admitted_ = 0;   // connections being served (the rest are being turned away)
+  std::size_t admitted_ = 0;  // connections being served (the rest are being turned away)
   std::size_t rejecting_ = 0;
   std::uint64_t next_id_ = 1;
   bool stopping_ = false;
