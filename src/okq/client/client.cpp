@@ -126,12 +126,15 @@ class LineSession {
   }
 
   void send_pending() {
-    while (!pending_.empty()) {
-      const ssize_t n = net::send_some(sock_.get(), pending_.data(), pending_.size());
+    while (pending_sent_ < pending_.size()) {
+      const ssize_t n = net::send_some(sock_.get(), pending_.data() + pending_sent_,
+                                       pending_.size() - pending_sent_);
       if (n == -EAGAIN || n == -EWOULDBLOCK) return;
       if (n < 0) throw net::Error(net::Call::Send, name_, static_cast<int>(-n));
-      pending_.erase(0, static_cast<std::size_t>(n));
+      pending_sent_ += static_cast<std::size_t>(n);
     }
+    pending_.clear();  // all written: keep the capacity, drop the bytes
+    pending_sent_ = 0;
   }
 
   void receive() {
@@ -168,7 +171,8 @@ class LineSession {
   proto::LineSplitter lines_;    // stdin
   proto::LineSplitter replies_;  // socket
   std::deque<std::string> queued_;
-  std::string pending_;  // bytes to send
+  std::string pending_;         // bytes to send
+  std::size_t pending_sent_ = 0;  // of which already written
   std::string output_;   // bytes to print
   std::size_t in_flight_ = 0;
   Clock::time_point last_progress_{};
