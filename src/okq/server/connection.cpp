@@ -56,7 +56,7 @@ Connection::Connection(std::uint64_t id, net::Fd fd, std::string peer, Connectio
 void Connection::start() {
   interest_ = EPOLLIN;
   ctx_.loop.add(fd_.get(), interest_, this);
-  last_progress_ = EventLoop::Clock::now();
+  last_progress_ = ctx_.loop.now();
   if (ctx_.idle_timeout.count() > 0) arm_idle_timer(last_progress_ + ctx_.idle_timeout);
 }
 
@@ -78,7 +78,7 @@ void Connection::arm_idle_timer(EventLoop::Clock::time_point when) {
 void Connection::on_idle_timer() {
   idle_timer_ = 0;
   const auto deadline = last_progress_ + ctx_.idle_timeout;
-  if (EventLoop::Clock::now() < deadline) {
+  if (ctx_.loop.now() < deadline) {
     arm_idle_timer(deadline);
     return;
   }
@@ -103,7 +103,10 @@ void Connection::read_input(int max_reads) {
       const std::string_view bytes(ctx_.read_buffer.data(), static_cast<std::size_t>(n));
       const auto before = codec_->messages();
       if (codec_->feed(bytes, out_) == proto::Verdict::Close) finish_input("protocol end");
-      if (codec_->messages() != before) last_progress_ = EventLoop::Clock::now();
+      if (codec_->messages() != before) last_progress_ = ctx_.loop.now();
+      // A short read drained the socket: another recv would only say EAGAIN,
+      // a syscall per request. Level-triggered epoll reports whatever comes next.
+      if (static_cast<std::size_t>(n) < want) break;
     } else if (n == 0) {
       peer_eof_ = true;
       codec_->finish(out_);
@@ -150,7 +153,7 @@ void Connection::flush() {
       return;
     }
     sent_ += static_cast<std::size_t>(n);
-    last_progress_ = EventLoop::Clock::now();
+    last_progress_ = ctx_.loop.now();
   }
   if (owed() == 0) {
     out_.clear();
@@ -168,7 +171,7 @@ void Connection::after_flush() {
   // Our side is done; the peer may still be sending. Send FIN and drain.
   ::shutdown(fd_.get(), SHUT_WR);
   state_ = ConnState::Lingering;
-  linger_timer_ = ctx_.loop.run_at(EventLoop::Clock::now() + kLingerTimeout, [this] {
+  linger_timer_ = ctx_.loop.run_at(ctx_.loop.now() + kLingerTimeout, [this] {
     linger_timer_ = 0;
     close(why_);
   });

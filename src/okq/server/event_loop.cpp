@@ -47,6 +47,7 @@ void EventLoop::run() {
                                poll_timeout_ms());
     if (n < 0 && errno != EINTR)
       throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    now_ = Clock::now();
     for (int i = 0; i < n; ++i)
       static_cast<EventHandler*>(events_[i].data.ptr)->on_events(events_[i].events);
     run_deferred();
@@ -65,8 +66,7 @@ int EventLoop::poll_timeout_ms() const {
 }
 
 void EventLoop::run_due_timers() {
-  const auto now = Clock::now();
-  while (!due_.empty() && due_.top().first <= now) {
+  while (!due_.empty() && due_.top().first <= now_) {
     const TimerId id = due_.top().second;
     due_.pop();
     auto it = timers_.find(id);
