@@ -100,7 +100,8 @@ TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
   std::cout << "non-reading client: sent " << sent / 1024 << " KiB before the server stopped "
             << "reading; server RSS " << rss_before << " KiB before, " << max_rss << " KiB max\n";
   EXPECT_LT(sent, 100u << 20) << "the server kept reading from a client that never reads";
-  EXPECT_LT(max_rss, 16u * 1024) << "server RSS bound is 16 MiB";
+  // Growth, not the absolute figure: sanitizer builds start far higher.
+  EXPECT_LT(max_rss - rss_before, 12u * 1024) << "server RSS may grow by 12 MiB at most";
   // Others are still served, and the stuck client is closed at the idle timeout.
   RawClient other(server.port());
   other.send("Qo\n");
