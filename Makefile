@@ -10,7 +10,7 @@ PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev lib
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps install-missing build run test test-asan bench soak fuzz clean format
+.PHONY: all deps bench-deps install-missing build run test test-asan bench soak fuzz lint clean format
 
 all: build
 
@@ -78,6 +78,10 @@ test-asan: deps
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) --timeout 300
+
+# clang-tidy over src/ and apps/ with the checks in .clang-tidy (bugs, not taste).
+lint: build
+	git ls-files 'src/*.cpp' 'apps/*.cpp' | xargs -P $(JOBS) -n 4 clang-tidy -p $(BUILD) --quiet
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

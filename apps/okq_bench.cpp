@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
 
   const auto start = bench::Clock::now();
   std::vector<std::thread> running;
+  running.reserve(workers.size());
   std::atomic<std::size_t> done{0};
   for (auto& w : workers)
     running.emplace_back([&, wp = w.get()] {

@@ -26,10 +26,7 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 Worker::Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop)
-    : exchange_(exchange),
-      plan_(std::move(plan)),
-      stop_(stop),
-      epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    : exchange_(exchange), plan_(plan), stop_(stop), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
   if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
 }
 

@@ -171,9 +171,9 @@ class LineSession {
   proto::LineSplitter lines_;    // stdin
   proto::LineSplitter replies_;  // socket
   std::deque<std::string> queued_;
-  std::string pending_;         // bytes to send
+  std::string pending_;           // bytes to send
   std::size_t pending_sent_ = 0;  // of which already written
-  std::string output_;   // bytes to print
+  std::string output_;            // bytes to print
   std::size_t in_flight_ = 0;
   Clock::time_point last_progress_{};
   bool input_eof_ = false;

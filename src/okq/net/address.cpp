@@ -65,11 +65,9 @@ Endpoint parse_endpoint(std::string_view text, std::string_view default_host) {
     return ep;
   }
   const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos) {  // HOST
-    ep.host = std::string(text);
-  } else if (text.find(':') != colon) {  // bare IPv6 literal such as ::1
-    ep.host = std::string(text);
-  } else {  // HOST:PORT or :PORT
+  if (colon == std::string_view::npos || text.find(':') != colon) {
+    ep.host = std::string(text);  // HOST, or a bare IPv6 literal such as ::1
+  } else {                        // HOST:PORT or :PORT
     ep.host = std::string(text.substr(0, colon));
     ep.port = parse_port(text.substr(colon + 1), whole);
     if (ep.host.empty()) ep.host = std::string(default_host);
