@@ -3,7 +3,10 @@
 // and checks correctly.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <regex>
+#include <thread>
 
 #include "../support/okq.hpp"
 #include "../support/tcp.hpp"
@@ -52,6 +55,26 @@ TEST(Bench, OpenLoopSendsOnScheduleAndLosesNone) {
   EXPECT_GE(field(out, "sent"), 1000u) << out;
   EXPECT_LE(field(out, "sent"), 4000u) << out;
   EXPECT_EQ(field(out, "lost"), 0u) << out;
+}
+
+TEST(Bench, OpenLoopChargesAStallToEveryRequestDueDuringIt) {
+  // Coordinated omission: a closed loop would see the stall in the few requests
+  // in flight. Open loop, every request that fell due while the server was
+  // frozen counts from when it was due, so the stall shows in the percentiles.
+  TestServer server({"--verbose"});
+  Process bench(
+      {bench_bin(), "-c", "4", "--rate", "1000", "-d", "2", "--json", "-q", server.address()});
+  ASSERT_TRUE(server.process().wait_stderr("conn 4 from"));
+  std::this_thread::sleep_for(300ms);  // when the stall starts does not matter
+  ::kill(server.process().pid(), SIGSTOP);
+  std::this_thread::sleep_for(500ms);  // the stall itself
+  ::kill(server.process().pid(), SIGCONT);
+  ASSERT_EQ(bench.wait(30s), 0) << bench.err();
+  const auto out = bench.out();
+  EXPECT_EQ(field(out, "lost"), 0u) << out;
+  // ~25% of the requests fell due in the 500 ms stall, waiting up to 500 ms.
+  EXPECT_GE(field(out, "p90"), 100'000u) << out;
+  EXPECT_GE(field(out, "p99"), 300'000u) << out;
 }
 
 TEST(Bench, WrongRepliesAreCountedAsErrors) {

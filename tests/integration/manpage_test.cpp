@@ -15,7 +15,8 @@ namespace {
 std::set<std::string> long_flags(const std::string& help) {
   std::set<std::string> out;
   const std::regex flag("--[a-z][a-z-]*");
-  for (auto it = std::sregex_iterator(help.begin(), help.end(), flag); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(help.begin(), help.end(), flag); it != std::sregex_iterator();
+       ++it)
     out.insert(it->str());
   return out;
 }
@@ -34,12 +35,19 @@ void expect_documented(const std::string& bin, const std::string& name) {
   ASSERT_GE(flags.size(), 5u) << help.out();
   const std::string page = man_page_text(name);
   ASSERT_FALSE(page.empty()) << "no docs/man/" << name << ".1";
-  for (const auto& flag : flags) EXPECT_NE(page.find(flag), std::string::npos) << name << ": " << flag;
+  for (const auto& flag : flags)
+    EXPECT_NE(page.find(flag), std::string::npos) << name << ": " << flag;
 }
 
-TEST(ManPages, ServerFlagsAreAllDocumented) { expect_documented(server_bin(), "okq-server"); }
-TEST(ManPages, ClientFlagsAreAllDocumented) { expect_documented(client_bin(), "okq-client"); }
-TEST(ManPages, BenchFlagsAreAllDocumented) { expect_documented(bench_bin(), "okq-bench"); }
+TEST(ManPages, ServerFlagsAreAllDocumented) {
+  expect_documented(server_bin(), "okq-server");
+}
+TEST(ManPages, ClientFlagsAreAllDocumented) {
+  expect_documented(client_bin(), "okq-client");
+}
+TEST(ManPages, BenchFlagsAreAllDocumented) {
+  expect_documented(bench_bin(), "okq-bench");
+}
 
 }  // namespace
 }  // namespace okq::test
