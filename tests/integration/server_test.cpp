@@ -123,6 +123,28 @@ TEST(Server, SigtermFlushesEveryReplyOwed) {
   EXPECT_EQ(server.process().wait(), 0) << server.process().err();
 }
 
+TEST(Server, SigtermWithManyClientsMidBurstFlushesEveryOne) {
+  TestServer server;
+  constexpr int kClients = 20, kMessages = 5000;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server.port()));
+    clients.back()->send("hi\n");
+    ASSERT_EQ(clients.back()->read_exact(3), "OK\n");
+  }
+  const pid_t pid = server.process().pid();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  for (auto& c : clients) c->send(repeat("burst\n", kMessages));
+  for (auto& c : clients) ASSERT_TRUE(c->wait_acked());
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(clients[i]->read_to_eof(), repeat("OK\n", kMessages)) << "client " << i;
+    clients[i]->close();
+  }
+  EXPECT_EQ(server.process().wait(), 0) << server.process().err();
+}
+
 TEST(Server, QFollowedByUnreadInputStillDeliversTheEcho) {
   // Closing a socket with unread input makes the kernel send RST, which can
   // destroy the echo still in flight; the server drains before closing.
