@@ -73,9 +73,10 @@ int main(int argc, char** argv) {
   }
   if (threads > connections) threads = connections;
 
+  const bench::Protocol protocol = *bench::parse_protocol(protocol_name);  // checked by CLI11
   std::unique_ptr<bench::Exchange> exchange;
   try {
-    exchange = std::make_unique<bench::Exchange>(*bench::parse_protocol(protocol_name), message);
+    exchange = std::make_unique<bench::Exchange>(protocol, message);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "okq-bench: %s\n", e.what());
     return kExitUsage;
@@ -151,7 +152,7 @@ int main(int argc, char** argv) {
 
   bench::Report report;
   report.target = address;
-  report.protocol = bench::to_string(*bench::parse_protocol(protocol_name));
+  report.protocol = bench::to_string(protocol);
   report.connections = connections;
   report.idle_connections = idle;
   report.threads = threads;

@@ -68,8 +68,7 @@ int main(int argc, char** argv) {
   double shutdown_timeout = 5.0;
   double idle_timeout = 300.0;
   // Before the defaults are computed: many clients need many descriptors.
-  net::raise_fd_limit();
-  options.max_connections = server::default_max_connections();
+  options.max_connections = server::default_max_connections(net::raise_fd_limit());
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
                "okq-server"};

@@ -41,7 +41,8 @@ TEST(Socket, SecondListenerOnTheSameAddressIsABindError) {
     ADD_FAILURE() << "bound twice";
   } catch (const Error& e) {
     EXPECT_EQ(e.call(), Call::Bind);
-    EXPECT_EQ(std::string(e.what()), "cannot bind " + bound.to_string() + ": Address already in use");
+    EXPECT_EQ(std::string(e.what()),
+              "cannot bind " + bound.to_string() + ": Address already in use");
   }
 }
 
@@ -70,7 +71,8 @@ TEST(Socket, SendToAVanishedPeerFailsWithoutSigpipe) {
 }
 
 TEST(Socket, StaleUnixSocketFileIsReplacedButALiveOneIsNot) {
-  const std::string path = ::testing::TempDir() + "okq-stale-" + std::to_string(::getpid()) + ".sock";
+  const std::string path =
+      ::testing::TempDir() + "okq-stale-" + std::to_string(::getpid()) + ".sock";
   ::unlink(path.c_str());
   const auto addr = SocketAddress::unix_path(path);
   {

@@ -65,11 +65,9 @@ std::uint64_t Worker::outstanding() const noexcept {
 void Worker::schedule(Clock::time_point now) {
   // Request k falls due at start + k / rate, on connection k mod c: one global
   // schedule, spread evenly over the connections.
-  const double period_ns = 1e9 / plan_.rate;
   for (;;) {
     if (!may_send()) return;
-    const auto due = start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                  static_cast<double>(next_seq_) * period_ns));
+    const auto due = due_time(next_seq_);
     if (due > now) return;
     const std::size_t index = next_seq_ % conns_.size();
     conns_[index].due.push_back(due);
@@ -79,10 +77,14 @@ void Worker::schedule(Clock::time_point now) {
   }
 }
 
-void Worker::arm_timer() {
+Clock::time_point Worker::due_time(std::uint64_t seq) const noexcept {
   const double period_ns = 1e9 / plan_.rate;
-  const auto due = start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                static_cast<double>(next_seq_) * period_ns));
+  return start_ +
+         std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(seq) * period_ns));
+}
+
+void Worker::arm_timer() {
+  const auto due = due_time(next_seq_);
   // steady_clock is CLOCK_MONOTONIC on Linux, so its epoch is the timer's.
   const auto ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();

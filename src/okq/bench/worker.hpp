@@ -72,6 +72,7 @@ class Worker {
   void write(Conn& c);
   void read(Conn& c, Clock::time_point now);
   void schedule(Clock::time_point now);
+  Clock::time_point due_time(std::uint64_t seq) const noexcept;  // open loop
   void arm_timer();
   void broken(Conn& c);
   void update_interest(Conn& c, std::size_t index);

@@ -1,8 +1,6 @@
 // server.cpp -- accepting, tracking and stopping connections on one loop.
 #include "okq/server/server.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 
 #include "okq/net/socket.hpp"
@@ -21,10 +19,7 @@ constexpr std::size_t kMaxRejecting = 256;
 
 }  // namespace
 
-std::size_t default_max_connections() noexcept {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1;
-  const auto fds = static_cast<std::size_t>(lim.rlim_cur);
+std::size_t default_max_connections(std::size_t fds) noexcept {
   const std::size_t reserve = std::min(kMaxReservedFds, fds / 4);
   return std::max<std::size_t>(1, fds - reserve);  // never 0: serve one at a time
 }

@@ -31,9 +31,10 @@ struct ServerOptions {
 
 inline constexpr std::string_view kTooManyConnections = "ERR too many connections\n";
 
-// The --max-connections default: what RLIMIT_NOFILE allows, less a reserve
-// for the server's own descriptors and for connections being turned away.
-std::size_t default_max_connections() noexcept;
+// The --max-connections default for a descriptor limit of `fds` (the soft
+// RLIMIT_NOFILE): that, less a reserve for the server's own descriptors and
+// for connections being turned away.
+std::size_t default_max_connections(std::size_t fds) noexcept;
 
 class Server {
  public:
