@@ -1,14 +1,17 @@
 // okq_bench.cpp -- okq-bench's command line: split the load over threads, print
-// a progress line each second, merge and report. The load itself lives in
-// src/okq/bench.
+// a progress line each second, merge and report (also when interrupted). The
+// load itself lives in src/okq/bench.
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <thread>
+#include <variant>
 
+#include "cli_checks.hpp"
 #include "okq/bench/report.hpp"
 #include "okq/bench/worker.hpp"
 #include "okq/net/error.hpp"
@@ -22,144 +25,144 @@ constexpr int kExitFailedCheck = 1;  // errors or lost replies
 constexpr int kExitConnect = 2;
 constexpr int kExitAddress = 3;
 constexpr int kExitUsage = 64;
+constexpr int kExitSoftware = 70;
+
+struct Options {
+  std::string address;
+  std::size_t connections = 50, threads = 1, pipeline = 1, idle = 0;
+  double duration = 10, rate = 0, stall_timeout = 10;
+  std::uint64_t requests = 0;
+  bench::Protocol protocol = bench::Protocol::Okq;
+  std::string message = "PING";
+  bool json = false, quiet = false;
+};
+
+// The signal that interrupted the run (0: none). A second one ends it at once.
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void on_interrupt(int sig) {
+  g_interrupted = sig;
+  std::signal(sig, SIG_DFL);
+}
 
 std::size_t share(std::size_t total, std::size_t parts, std::size_t i) {
   return total / parts + (i < total % parts ? 1 : 0);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string address;
-  std::size_t connections = 50, threads = 1, pipeline = 1, idle = 0;
-  double duration = 10, rate = 0;
-  std::uint64_t requests = 0;
-  std::string protocol_name = "okq", message = "PING";
-  bool json = false, quiet = false;
-
+std::variant<Options, int> parse_options(int argc, char** argv) {
+  Options o;
+  std::string protocol_name = "okq";
   CLI::App app{"okq-bench: load generator for okq, redis and memcached; checks every reply.",
                "okq-bench"};
   app.set_version_flag("--version", "okq-bench 0.1.0");
-  app.add_option("address", address, "Server: HOST:PORT, [V6]:PORT, unix:PATH")->required();
-  app.add_option("-c,--connections", connections, "Active connections")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+  app.add_option("address", o.address, "Server: HOST:PORT, [V6]:PORT, unix:PATH")->required();
+  app.add_option("-c,--connections", o.connections, "Active connections")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
-  app.add_option("-t,--threads", threads, "Threads")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
+  app.add_option("-t,--threads", o.threads, "Threads")
+      ->check(cli::count(std::size_t{1}, std::size_t{1024}))
       ->capture_default_str();
-  auto* d = app.add_option("-d,--duration", duration, "Seconds to run")
-                ->check(CLI::Range(0.001, 86400.0))
+  auto* d = app.add_option("-d,--duration", o.duration, "Seconds to run")
+                ->type_name("SECONDS")
+                ->check(cli::seconds(0.001, 86400.0))
                 ->capture_default_str();
-  app.add_option("-n,--requests", requests, "Stop after this many requests instead")
-      ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX))
+  app.add_option("-n,--requests", o.requests, "Stop after this many requests instead")
+      ->check(cli::count(std::uint64_t{1}, UINT64_MAX))
       ->excludes(d);
-  app.add_option("-P,--pipeline", pipeline, "Requests in flight per connection")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16))
+  app.add_option("--stall-timeout", o.stall_timeout,
+                 "End the run when no reply has come for this long with requests in flight")
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.001, 86400.0))
+      ->capture_default_str();
+  app.add_option("-P,--pipeline", o.pipeline, "Requests in flight per connection")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 16))
       ->capture_default_str();
   app.add_option("--protocol", protocol_name, "okq | redis | memcache")
       ->check(CLI::IsMember({"okq", "redis", "memcache", "memcached"}))
       ->capture_default_str();
-  app.add_option("--message", message, "Message to send (okq protocol)")->capture_default_str();
-  app.add_option("--rate", rate, "Open loop: total requests/s, latency from when each was due")
-      ->check(CLI::Range(0.0, 1e9));
-  app.add_option("--idle", idle, "Extra connections opened and held idle")
-      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20));
-  app.add_flag("--json", json, "Print the result as one JSON object");
-  app.add_flag("-q,--quiet", quiet, "No progress line");
+  app.add_option("--message", o.message, "Message to send (okq protocol)")->capture_default_str();
+  app.add_option("--rate", o.rate, "Open loop: total requests/s, latency from when each was due")
+      ->type_name("R")
+      ->check(cli::real(0.0, 1e9, "requests per second"));
+  app.add_option("--idle", o.idle, "Extra connections opened and held idle")
+      ->check(cli::count(std::size_t{0}, std::size_t{1} << 20));
+  app.add_flag("--json", o.json, "Print the result as one JSON object");
+  app.add_flag("-q,--quiet", o.quiet, "No progress line");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  if (threads > connections) threads = connections;
+  if (o.threads > o.connections) o.threads = o.connections;
+  o.protocol = *bench::parse_protocol(protocol_name);  // checked by CLI11
+  return o;
+}
 
-  const bench::Protocol protocol = *bench::parse_protocol(protocol_name);  // checked by CLI11
-  std::unique_ptr<bench::Exchange> exchange;
-  try {
-    exchange = std::make_unique<bench::Exchange>(protocol, message);
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "okq-bench: %s\n", e.what());
-    return kExitUsage;
+struct Totals {
+  std::uint64_t sent = 0, answered = 0, errors = 0;
+};
+
+Totals totals(const std::vector<std::unique_ptr<bench::Worker>>& workers) {
+  Totals t;
+  for (auto& w : workers) {
+    t.sent += w->counters().sent.load(std::memory_order_relaxed);
+    t.answered += w->counters().answered.load(std::memory_order_relaxed);
+    t.errors += w->counters().bad_replies.load(std::memory_order_relaxed) +
+                w->counters().broken_connections.load(std::memory_order_relaxed);
   }
+  return t;
+}
 
-  net::raise_fd_limit();
-  std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<bench::Worker>> workers;
-  try {
-    const auto endpoint = net::parse_endpoint(address, "127.0.0.1");
-    const auto target = net::resolve(endpoint, false).front();
-    for (std::size_t i = 0; i < threads; ++i) {
-      bench::WorkerPlan plan;
-      plan.target = target;
-      plan.connections = share(connections, threads, i);
-      plan.idle_connections = share(idle, threads, i);
-      plan.pipeline = pipeline;
-      plan.max_requests = requests ? share(requests, threads, i) : 0;
-      plan.rate = rate * static_cast<double>(plan.connections) / static_cast<double>(connections);
-      workers.push_back(std::make_unique<bench::Worker>(*exchange, plan, stop));
-      workers.back()->connect();
-    }
-  } catch (const net::Error& e) {
-    std::fprintf(stderr, "okq-bench: %s\n", e.what());
-    const auto call = e.call();
-    return call == net::Call::Parse || call == net::Call::Resolve ? kExitAddress : kExitConnect;
-  }
-
-  const auto start = bench::Clock::now();
-  std::vector<std::thread> running;
-  running.reserve(workers.size());
-  std::atomic<std::size_t> done{0};
-  for (auto& w : workers)
-    running.emplace_back([&, wp = w.get()] {
-      wp->run(start);
-      done.fetch_add(1);
-    });
-
-  // Progress each second until the duration is up or every worker is done.
-  const auto deadline = start + std::chrono::duration_cast<bench::Clock::duration>(
-                                    std::chrono::duration<double>(requests ? 1e9 : duration));
+// Progress each second until the duration is up, every worker is done, the
+// server has stalled for the stall timeout, or a signal came; then asks the
+// workers to stop (they drain what is in flight, bounded) and returns.
+void watch(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& workers,
+           const std::atomic<std::size_t>& done, std::atomic<bool>& stop,
+           bench::Clock::time_point start) {
+  using namespace std::chrono;
+  const auto deadline =
+      start + duration_cast<bench::Clock::duration>(duration<double>(o.requests ? 1e9 : o.duration));
+  const auto stall = cli::to_millis(o.stall_timeout);
   const bool tty = ::isatty(STDERR_FILENO);
-  auto next_tick = start + std::chrono::seconds(1);
-  std::uint64_t last_answered = 0;
+  auto next_tick = start + seconds(1);
+  auto last_progress = start;
+  std::uint64_t last_answered = 0, ticked = 0;
   while (done.load() < workers.size()) {
     const auto now = bench::Clock::now();
-    if (now >= deadline) {
-      stop = true;
-      break;
-    }
+    const Totals t = totals(workers);
+    if (t.answered != last_answered || t.sent == t.answered) last_progress = now;
+    last_answered = t.answered;
+    if (now >= deadline || now - last_progress >= stall || g_interrupted) break;
     if (now >= next_tick) {
-      std::uint64_t answered = 0, errors = 0;
-      for (auto& w : workers) {
-        answered += w->counters().answered.load(std::memory_order_relaxed);
-        errors += w->counters().bad_replies.load(std::memory_order_relaxed) +
-                  w->counters().broken_connections.load(std::memory_order_relaxed);
-      }
-      if (!quiet)
+      if (!o.quiet)
         std::fprintf(stderr, "%s[%4.0fs] %10.0f req/s  answered %llu  errors %llu%s",
-                     tty ? "\r" : "", std::chrono::duration<double>(now - start).count(),
-                     static_cast<double>(answered - last_answered),
-                     static_cast<unsigned long long>(answered),
-                     static_cast<unsigned long long>(errors), tty ? "" : "\n");
-      last_answered = answered;
-      next_tick += std::chrono::seconds(1);
+                     tty ? "\r" : "", duration<double>(now - start).count(),
+                     static_cast<double>(t.answered - ticked),
+                     static_cast<unsigned long long>(t.answered),
+                     static_cast<unsigned long long>(t.errors), tty ? "" : "\n");
+      ticked = t.answered;
+      next_tick += seconds(1);
     }
-    std::this_thread::sleep_until(
-        std::min({next_tick, deadline, now + std::chrono::milliseconds(20)}));
+    std::this_thread::sleep_until(std::min({next_tick, deadline, now + milliseconds(20)}));
   }
-  const auto stopped = bench::Clock::now();
-  for (auto& t : running) t.join();
-  if (!quiet && tty) std::fprintf(stderr, "\n");
+  if (!o.quiet && tty) std::fprintf(stderr, "\n");
+  if (done.load() < workers.size() && !g_interrupted && bench::Clock::now() < deadline)
+    std::fprintf(stderr, "okq-bench: no reply for %g s; stopping\n", o.stall_timeout);
+  stop = true;
+}
 
+bench::Report report_of(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& workers,
+                        bench::Clock::time_point start, bench::Clock::time_point stopped) {
   bench::Report report;
-  report.target = address;
-  report.protocol = bench::to_string(protocol);
-  report.connections = connections;
-  report.idle_connections = idle;
-  report.threads = threads;
-  report.pipeline = pipeline;
-  report.rate = rate;
+  report.target = o.address;
+  report.protocol = bench::to_string(o.protocol);
+  report.connections = o.connections;
+  report.idle_connections = o.idle;
+  report.threads = o.threads;
+  report.pipeline = o.pipeline;
+  report.rate = o.rate;
   auto end = stopped;
-  if (requests) {
+  if (o.requests) {
     end = start;
     for (auto& w : workers) end = std::max(end, w->finished());
   }
@@ -172,7 +175,65 @@ int main(int argc, char** argv) {
     report.broken_connections += c.broken_connections;
     report.latency.merge(w->latency());
   }
-  const std::string out = json ? bench::to_json(report) : bench::to_text(report);
+  return report;
+}
+
+int run(const Options& o) {
+  const bench::Exchange exchange(o.protocol, o.message);  // throws invalid_argument
+  net::raise_fd_limit();
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<bench::Worker>> workers;
+  try {
+    const auto target = net::resolve(net::parse_endpoint(o.address, "127.0.0.1"), false).front();
+    for (std::size_t i = 0; i < o.threads; ++i) {
+      bench::WorkerPlan plan;
+      plan.target = target;
+      plan.connections = share(o.connections, o.threads, i);
+      plan.idle_connections = share(o.idle, o.threads, i);
+      plan.pipeline = o.pipeline;
+      plan.max_requests = o.requests ? share(o.requests, o.threads, i) : 0;
+      plan.rate = o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
+      workers.push_back(std::make_unique<bench::Worker>(exchange, plan, stop));
+      workers.back()->connect();
+    }
+  } catch (const net::Error& e) {
+    std::fprintf(stderr, "okq-bench: %s\n", e.what());
+    const auto call = e.call();
+    return call == net::Call::Parse || call == net::Call::Resolve ? kExitAddress : kExitConnect;
+  }
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const auto start = bench::Clock::now();
+  std::vector<std::thread> running;
+  std::atomic<std::size_t> done{0};
+  for (auto& w : workers)
+    running.emplace_back([&, wp = w.get()] {
+      wp->run(start);
+      done.fetch_add(1);
+    });
+  watch(o, workers, done, stop, start);
+  const auto stopped = bench::Clock::now();
+  for (auto& t : running) t.join();
+  const auto report = report_of(o, workers, start, stopped);
+  const std::string out = o.json ? bench::to_json(report) : bench::to_text(report);
   std::fwrite(out.data(), 1, out.size(), stdout);
+  if (g_interrupted) return 128 + g_interrupted;
   return report.clean() ? 0 : kExitFailedCheck;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  net::reserve_standard_fds();  // before any socket can take descriptor 0
+  auto parsed = parse_options(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  try {
+    return run(std::get<Options>(parsed));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "okq-bench: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "okq-bench: %s\n", e.what());
+    return kExitSoftware;
+  }
 }

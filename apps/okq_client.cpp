@@ -1,17 +1,25 @@
 // okq_client.cpp -- okq-client's command line. The conversation itself lives in
 // src/okq/client.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <variant>
 
+#include "cli_checks.hpp"
 #include "okq/client/client.hpp"
+#include "okq/net/fd.hpp"
 
-int main(int argc, char** argv) {
-  using namespace okq;
-  client::ClientOptions options;
+namespace {
+
+using namespace okq;
+
+constexpr int kExitSoftware = 70;  // an unexpected failure (out of memory...)
+
+std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
+  client::ClientOptions o;
   std::string address = "127.0.0.1:4242";
   double timeout = 0;
-
   CLI::App app{
       "okq-client: sends each stdin line to an okq server and prints \"Server: REPLY\".\n"
       "Exits 0 after the reply to a line starting with Q, or at end of input once every\n"
@@ -20,31 +28,54 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "okq-client 0.1.0");
   app.add_option("address", address, "Server: HOST[:PORT], [V6]:PORT, :PORT, PORT, unix:PATH")
       ->capture_default_str();
-  app.add_option("-P,--pipeline", options.pipeline, "Messages in flight (line framing)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+  app.add_option("-P,--pipeline", o.pipeline, "Messages in flight (line framing)")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
   app.add_option("--timeout", timeout,
-                 "Seconds allowed for connecting and for each reply (0: none)")
-      ->check(CLI::Range(0.0, 86400.0))
+                 "Seconds allowed for connecting, for each reply, and for the server to close "
+                 "after end of input (0: none)")
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.0, 86400.0))
       ->capture_default_str();
-  app.add_flag("--classic", options.classic, "The seed's fixed-size framing, byte-exact");
-  app.add_option("--classic-size", options.classic_size, "Bytes per classic message")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+  app.add_option("--max-line", o.max_line, "Longest reply accepted, in bytes")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
-
+  app.add_flag("--classic", o.classic, "The seed's fixed-size framing, byte-exact");
+  app.add_option("--classic-size", o.classic_size, "Bytes per classic message")
+      ->check(cli::count(std::size_t{1}, std::size_t{65536}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : client::kExitUsage;
   }
-  options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout * 1000));
+  o.timeout = cli::to_millis(timeout);
+  o.escape_controls = ::isatty(o.out_fd) == 1;
   try {
-    options.server = net::parse_endpoint(address, "127.0.0.1");
-    client::run(options);
+    o.server = net::parse_endpoint(address, "127.0.0.1");
+  } catch (const net::Error& e) {
+    std::fprintf(stderr, "okq-client: %s\n", e.what());
+    return client::exit_code_for(e.call());
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  net::reserve_standard_fds();  // before any socket can take descriptor 0
+  auto parsed = parse_options(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  try {
+    client::run(std::get<client::ClientOptions>(parsed));
     return client::kExitOk;
   } catch (const net::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "okq-client: %s\n", e.what());
     return client::exit_code_for(e.call());
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "okq-client: %s\n", e.what());
+    return kExitSoftware;
   }
 }

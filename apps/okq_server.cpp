@@ -1,5 +1,5 @@
-// okq_server.cpp -- okq-server's command line: parse flags, bind, background,
-// serve. Everything else lives in src/okq/server.
+// okq_server.cpp -- okq-server's command line: parse flags into options, then
+// bind, background, serve. Everything else lives in src/okq/server.
 #include <CLI/CLI.hpp>
 
 #include <climits>
@@ -8,7 +8,9 @@
 #include <cstring>
 #include <optional>
 #include <system_error>
+#include <variant>
 
+#include "cli_checks.hpp"
 #include "okq/net/error.hpp"
 #include "okq/server/daemon.hpp"
 #include "okq/server/server.hpp"
@@ -22,8 +24,15 @@ constexpr int kExitSocket = 1;
 constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
 constexpr int kExitUsage = 64;       // EX_USAGE
-constexpr int kExitSoftware = 70;    // EX_SOFTWARE: failed after start-up
+constexpr int kExitSoftware = 70;    // EX_SOFTWARE: an unexpected failure (out of descriptors...)
 constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: pid or log file
+
+struct Options {
+  server::ServerOptions server;
+  bool foreground = false;
+  server::Level level = server::Level::Info;
+  std::string pidfile, logfile;
+};
 
 int exit_code_for(net::Call call) {
   switch (call) {
@@ -55,112 +64,142 @@ CLI::Validator address_validator() {
           return e.what();
         }
       },
-      "ADDR");
+      "");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  server::ServerOptions options;
+// The command line into Options, or the exit code when there is nothing to run.
+std::variant<Options, int> parse_options(int argc, char** argv) {
+  Options o;
+  auto& s = o.server;
   std::vector<std::string> listen{"0.0.0.0:4242"};
-  bool foreground = false, verbose = false, trace = false;
-  std::string pidfile, logfile;
-  double shutdown_timeout = 5.0;
-  double idle_timeout = 300.0;
+  bool verbose = false, trace = false;
+  double shutdown_timeout = 5.0, idle_timeout = 300.0;
+  std::string unix_mode;
   // Before the defaults are computed: many clients need many descriptors.
-  options.max_connections = server::default_max_connections(net::raise_fd_limit());
+  s.max_connections = server::default_max_connections(net::raise_fd_limit());
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
                "okq-server"};
   app.set_version_flag("--version", "okq-server 0.1.0");
   app.add_option("-l,--listen", listen,
                  "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, unix:PATH")
+      ->type_name("ADDR")
       ->check(address_validator())
       ->capture_default_str();
-  app.add_flag("-f,--foreground", foreground, "Stay in the foreground (default: background)");
-  app.add_flag("--once", options.once, "Serve one connection, then exit");
-  app.add_option("--pidfile", pidfile, "Write the pid to PATH; removed on exit");
-  app.add_option("--backlog", options.backlog, "Pending-connection queue length")
-      ->check(CLI::Range(1, INT_MAX))
+  app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (default: background)");
+  app.add_flag("--once", s.once, "Serve one connection, then exit");
+  app.add_option("--pidfile", o.pidfile, "Write the pid to PATH (locked); removed on exit")
+      ->type_name("PATH");
+  app.add_option("--backlog", s.backlog, "Pending-connection queue length")
+      ->check(cli::count(1, INT_MAX))
       ->capture_default_str();
-  app.add_option("--max-line", options.codec.max_line, "Longest message in bytes")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+  app.add_option("--max-line", s.codec.max_line, "Longest message in bytes")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
-  app.add_flag("--classic", options.codec.classic, "The seed's fixed-size framing, byte-exact");
-  app.add_option("--classic-size", options.codec.classic_size, "Bytes per classic message")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+  app.add_flag("--classic", s.codec.classic, "The seed's fixed-size framing, byte-exact");
+  app.add_option("--classic-size", s.codec.classic_size, "Bytes per classic message")
+      ->check(cli::count(std::size_t{1}, std::size_t{65536}))
       ->capture_default_str();
   app.add_option("--shutdown-timeout", shutdown_timeout,
                  "Seconds to finish owed replies after SIGTERM/SIGINT")
-      ->check(CLI::Range(0.0, 86400.0))
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.0, 86400.0))
       ->capture_default_str();
-  app.add_option("--max-connections", options.max_connections,
+  app.add_option("--max-connections", s.max_connections,
                  "Clients served at once; more get 'ERR too many connections' (default: from "
                  "the descriptor limit)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
   app.add_option(
          "--idle-timeout", idle_timeout,
          "Seconds a client may go without completing a message or taking a reply (0: never)")
-      ->check(CLI::Range(0.0, 31536000.0))
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.0, 31536000.0))
       ->capture_default_str();
-  app.add_option("--max-output", options.max_output,
+  app.add_option("--max-output", s.max_output,
                  "Reply bytes owed to a client before reading from it pauses")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 34))
       ->capture_default_str();
+  app.add_option("--unix-mode", unix_mode,
+                 "Permissions of unix socket files, octal (default: from the umask)")
+      ->type_name("MODE")
+      ->check(cli::octal_mode());
   app.add_flag("-v,--verbose", verbose, "Log every connection");
   app.add_flag("--trace", trace, "Log every message too (implies --verbose)");
-  app.add_option("--log-file", logfile, "Log to PATH instead of stderr");
+  app.add_option("--log-file", o.logfile, "Log to PATH instead of stderr; SIGHUP reopens it")
+      ->type_name("PATH");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  for (const auto& text : listen) options.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
-  options.shutdown_timeout =
-      std::chrono::milliseconds(static_cast<std::int64_t>(shutdown_timeout * 1000));
-  options.idle_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(idle_timeout * 1000));
+  for (const auto& text : listen) s.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
+  s.shutdown_timeout = cli::to_millis(shutdown_timeout);
+  s.idle_timeout = cli::to_millis(idle_timeout);
+  if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);
+  o.level = trace ? server::Level::Trace : verbose ? server::Level::Verbose : server::Level::Info;
+  return o;
+}
 
+// SIGHUP is logrotate's "reopen your log"; without a log file it is logged and ignored.
+void on_hangup(server::Logger& log) {
+  if (log.reopen())
+    log.log(server::Level::Info, "Hangup: log file reopened");
+  else
+    log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
+}
+
+int run(const Options& o) {
   server::Logger log("okq-server");
-  log.set_level(trace     ? server::Level::Trace
-                : verbose ? server::Level::Verbose
-                          : server::Level::Info);
-  if (!logfile.empty()) {
+  log.set_level(o.level);
+  const bool to_file = !o.logfile.empty();
+  if (to_file) {
     try {
-      log.open_file(logfile);
+      log.open_file(o.logfile);
     } catch (const std::system_error& e) {
       return fail(log, false, kExitCantCreate, e.what());
     }
   }
-  const bool to_file = !logfile.empty();
-
   server::ignore_sigpipe();
+  // Before binding: a signal that comes during start-up waits for the loop.
+  server::block_signals({SIGTERM, SIGINT, SIGHUP});
+  server::Server server(o.server, log);
   try {
-    server::block_signals({SIGTERM, SIGINT});
-    server::Server server(options, log);
-    try {
-      server.bind();
-    } catch (const net::Error& e) {
-      return fail(log, to_file, exit_code_for(e.call()), e.what());
-    }
-    server::Daemon daemon;
-    if (!foreground) daemon.detach();
-    std::optional<server::PidFile> pid;
-    try {
-      if (!pidfile.empty()) pid.emplace(pidfile);
-    } catch (const std::system_error& e) {
-      return fail(log, to_file, kExitCantCreate, e.what());
-    }
-    server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT}, [&](int sig) {
-      log.log(server::Level::Info, "{}: stopping", strsignal(sig));
-      server.stop();
-    });
-    daemon.ready();
-    server.run();
-    log.log(server::Level::Info, "stopped");
-    return 0;
+    server.bind();
+  } catch (const net::Error& e) {
+    return fail(log, to_file, exit_code_for(e.call()), e.what());
+  }
+  server::Daemon daemon;
+  if (!o.foreground) daemon.detach();
+  std::optional<server::PidFile> pid;
+  try {
+    if (!o.pidfile.empty()) pid.emplace(o.pidfile);
+  } catch (const std::system_error& e) {
+    return fail(log, to_file, kExitCantCreate, e.what());
+  }
+  server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP}, [&](int sig) {
+    if (sig == SIGHUP) return on_hangup(log);
+    log.log(server::Level::Info, "{}: stopping", strsignal(sig));
+    server.stop();
+  });
+  server.announce();  // start-up can no longer fail
+  daemon.ready(/*release_stderr=*/to_file);
+  server.run();
+  log.log(server::Level::Info, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  net::reserve_standard_fds();  // before any socket can take descriptor 0
+  auto parsed = parse_options(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  try {
+    return run(std::get<Options>(parsed));
   } catch (const std::exception& e) {
-    return fail(log, to_file, kExitSoftware, e.what());
+    std::fprintf(stderr, "okq-server: %s\n", e.what());
+    return kExitSoftware;
   }
 }

@@ -15,6 +15,13 @@ TEST(DisplayReply, DropsNulsAndTheTrailingNewline) {
   EXPECT_EQ(display_reply(""), "");
 }
 
+TEST(DisplayReply, OnATerminalControlBytesAreShownNotObeyed) {
+  // A hostile server's escape sequence (clear screen, set title) and a bell.
+  EXPECT_EQ(display_reply("\x1b[2J\x1b]0;pwned\x07x\tz\x7f\n", true),
+            "\\x1b[2J\\x1b]0;pwned\\x07x\tz\\x7f");
+  EXPECT_EQ(display_reply("\x1b[2J\n", false), "\x1b[2J");  // piped: bytes as they came
+}
+
 TEST(ExitCodes, KeepTheSeedClients) {
   EXPECT_EQ(exit_code_for(net::Call::Socket), 1);
   EXPECT_EQ(exit_code_for(net::Call::Connect), 2);

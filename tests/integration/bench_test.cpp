@@ -94,6 +94,25 @@ TEST(Bench, ServerVanishingShowsAsBrokenConnections) {
   EXPECT_EQ(field(bench.out(), "broken_connections"), 4u) << bench.out();
 }
 
+TEST(Bench, RequestCountAgainstASilentServerEndsAndCountsTheLost) {
+  RawListener silent;  // connections complete in its backlog; nothing ever answers
+  Process bench({bench_bin(), "-c", "2", "-n", "10", "--stall-timeout", "0.5", "--json", "-q",
+                 "127.0.0.1:" + std::to_string(silent.port())});
+  ASSERT_EQ(bench.wait(20s), 1) << "a -n run against a silent server never ended";
+  EXPECT_NE(bench.err().find("no reply for 0.5 s; stopping"), std::string::npos) << bench.err();
+  EXPECT_EQ(field(bench.out(), "sent"), 2u) << bench.out();
+  EXPECT_EQ(field(bench.out(), "lost"), 2u) << bench.out();
+}
+
+TEST(Bench, InterruptStillPrintsTheReport) {
+  TestServer server;
+  Process bench({bench_bin(), "-c", "2", "-d", "60", server.address()});
+  ASSERT_TRUE(bench.wait_stderr("req/s"));
+  bench.signal(SIGINT);
+  EXPECT_EQ(bench.wait(20s), 128 + SIGINT);
+  EXPECT_NE(bench.out().find("lost         0\n"), std::string::npos) << bench.out();
+}
+
 TEST(Bench, NoServerExits2) {
   Process bench({bench_bin(), "-n", "1", "127.0.0.1:" + std::to_string(unused_port())});
   EXPECT_EQ(bench.wait(), 2);

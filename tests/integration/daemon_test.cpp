@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "../support/okq.hpp"
 #include "../support/tcp.hpp"
@@ -49,6 +50,144 @@ TEST(Daemon, UnwritablePidFileFailsTheParentToo) {
   become_subreaper();
   Process p({server_bin(), "-l", "127.0.0.1:0", "--pidfile", "/nonexistent-dir/okq.pid"});
   EXPECT_EQ(p.wait(10s, false), 73);
+}
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "okq-" + name + "-" + std::to_string(::getpid());
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// `out=$(okq-server ...)` must return: once ready, the daemon holds none of
+// the caller's descriptors (stderr too, since a log file is given).
+TEST(Daemon, BackgroundServerLetsGoOfTheCallersOutput) {
+  become_subreaper();
+  const std::string pidfile = temp_path("stdio") + ".pid", log = temp_path("stdio") + ".log";
+  Process parent({server_bin(), "-l", "127.0.0.1:0", "--pidfile", pidfile, "--log-file", log});
+  ASSERT_EQ(parent.wait(10s, /*collect_output=*/false), 0);
+  EXPECT_TRUE(parent.wait_output_closed(5s)) << "the daemon kept the caller's pipes open";
+  const pid_t daemon = std::stoi(read_file(pidfile));
+  EXPECT_NE(wait_for_file(log, "listening on").find("listening on"), std::string::npos);
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(daemon, 10s), 0);
+  ::unlink(log.c_str());
+}
+
+// The "listening on" line comes from the process that serves, once start-up
+// can no longer fail.
+TEST(Daemon, ListeningIsLoggedByTheServingProcessOnceStartUpSucceeded) {
+  become_subreaper();
+  const std::string pidfile = temp_path("announce") + ".pid";
+  Process parent({server_bin(), "-l", "127.0.0.1:0", "--pidfile", pidfile});
+  ASSERT_EQ(parent.wait(10s, false), 0) << parent.err();
+  const std::string daemon = std::to_string(std::stoi(read_file(pidfile)));
+  ASSERT_TRUE(parent.wait_stderr("listening on"));
+  EXPECT_NE(parent.err().find("okq-server[" + daemon + "]: listening on"), std::string::npos)
+      << parent.err();
+  ASSERT_EQ(::kill(std::stoi(daemon), SIGTERM), 0);
+  EXPECT_EQ(wait_pid(std::stoi(daemon), 10s), 0);
+
+  // A start that fails after binding (here: the pid file) never says it listens.
+  const std::string not_pid = temp_path("announce-notpid");
+  write_file(not_pid, "not a pid\n");
+  Process failing({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", not_pid});
+  EXPECT_EQ(failing.wait(), 73);
+  EXPECT_EQ(failing.err().find("listening on"), std::string::npos) << failing.err();
+  ::unlink(not_pid.c_str());
+}
+
+TEST(PidFile, AFileThatIsNotAPidFileIsRefusedAndKept) {
+  const std::string path = temp_path("config");
+  write_file(path, "listen = 4242\n");
+  Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", path});
+  EXPECT_EQ(p.wait(), 73);
+  EXPECT_NE(p.err().find("does not hold a pid"), std::string::npos) << p.err();
+  EXPECT_EQ(read_file(path), "listen = 4242\n");
+  ::unlink(path.c_str());
+}
+
+TEST(PidFile, APidFileNamingALiveProcessIsRefusedAndKept) {
+  const std::string path = temp_path("live") + ".pid";
+  const std::string mine = std::to_string(::getpid()) + "\n";  // this test is alive
+  write_file(path, mine);
+  Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", path});
+  EXPECT_EQ(p.wait(), 73);
+  EXPECT_NE(p.err().find("names running process " + std::to_string(::getpid())),
+            std::string::npos)
+      << p.err();
+  EXPECT_EQ(read_file(path), mine);
+  ::unlink(path.c_str());
+}
+
+TEST(PidFile, ASecondInstanceIsRefusedWhileTheFirstHoldsTheLock) {
+  const std::string path = temp_path("locked") + ".pid";
+  TestServer first({"--pidfile", path});
+  const std::string first_pid = std::to_string(first.process().pid()) + "\n";
+  EXPECT_EQ(read_file(path), first_pid);
+  Process second({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", path});
+  EXPECT_EQ(second.wait(), 73);
+  EXPECT_NE(second.err().find("held by running process " + std::to_string(first.process().pid())),
+            std::string::npos)
+      << second.err();
+  EXPECT_EQ(read_file(path), first_pid) << "the second instance touched the first's pid file";
+  EXPECT_EQ(first.stop(), 0);
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "the first instance left its pid file";
+}
+
+TEST(PidFile, AStalePidFileIsTakenOverAndAReplacedOneIsNotRemoved) {
+  const std::string path = temp_path("stale") + ".pid";
+  pid_t dead = 0;
+  {
+    Process gone({"/bin/true"});
+    gone.wait();
+    dead = gone.pid();  // reaped: no such process now
+  }
+  write_file(path, std::to_string(dead) + "\n");
+  TestServer server({"--pidfile", path});
+  EXPECT_EQ(read_file(path), std::to_string(server.process().pid()) + "\n");
+  // Someone else's file now stands at the path: the server must leave it.
+  ::unlink(path.c_str());
+  write_file(path, "12345\n");
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_EQ(read_file(path), "12345\n");
+  ::unlink(path.c_str());
+}
+
+TEST(Signals, SighupReopensTheLogFileAndKeepsServing) {
+  const std::string log = temp_path("rotate") + ".log";
+  TestServer server({"--log-file", log}, false);
+  ASSERT_NE(wait_for_file(log, "listening on").find("listening on"), std::string::npos);
+  ASSERT_EQ(::rename(log.c_str(), (log + ".1").c_str()), 0);  // what logrotate does
+  server.process().signal(SIGHUP);
+  EXPECT_NE(wait_for_file(log, "log file reopened").find("log file reopened"), std::string::npos);
+  RawClient c(server.port());
+  c.send("Q\n");
+  EXPECT_EQ(c.read_to_eof(), "Q\n");
+  c.close();
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_NE(read_file(log).find("stopped"), std::string::npos) << "later lines go to the new file";
+  EXPECT_EQ(read_file(log + ".1").find("stopped"), std::string::npos);
+  ::unlink(log.c_str());
+  ::unlink((log + ".1").c_str());
+}
+
+TEST(Signals, SighupWithoutALogFileIsLoggedAndIgnored) {
+  TestServer server;
+  server.process().signal(SIGHUP);
+  EXPECT_TRUE(server.process().wait_stderr("Hangup: no log file to reopen; ignored"))
+      << server.process().err();
+  RawClient c(server.port());
+  c.send("Q\n");
+  EXPECT_EQ(c.read_to_eof(), "Q\n");
+  c.close();
+  EXPECT_EQ(server.stop(), 0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <iostream>
 #include <random>
@@ -107,6 +108,39 @@ TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
   other.send("Qo\n");
   EXPECT_EQ(other.read_to_eof(), "Qo\n");
   EXPECT_TRUE(server.process().wait_stderr("closed: idle timeout", 6s)) << server.process().err();
+}
+
+// Readers that take replies steadily but slower than they pipeline: the
+// server's output never drains to empty, and what it holds per connection
+// must still stay within --max-output (plus one read's worth of replies).
+TEST(Hostile, SlowReadersLeaveServerMemoryBounded) {
+  TestServer server({"--idle-timeout", "0"});
+  const pid_t pid = server.process().pid();
+  const std::size_t rss_before = rss_kib(pid);
+  std::vector<std::unique_ptr<RawClient>> readers;
+  // A small window from the start keeps the server's send buffer small too.
+  for (int i = 0; i < 4; ++i)
+    readers.push_back(std::make_unique<RawClient>(server.port(), false, 4096));
+  const std::string chunk = repeat("m\n", 16 * 1024);
+  char buf[4096];
+  std::size_t taken = 0, max_rss = rss_before;
+  const auto until = Clock::now() + 4s;
+  for (int i = 0; i < 200000 && Clock::now() < until; ++i) {
+    for (auto& r : readers) {
+      if (r->send_nonblocking(chunk) < 0) FAIL() << "server closed a slow reader";
+      const ssize_t n = ::recv(r->fd(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) taken += static_cast<std::size_t>(n);
+    }
+    if (i % 64 == 0) max_rss = std::max(max_rss, rss_kib(pid));
+    std::this_thread::sleep_for(500us);  // steady, but slower than the pipelining
+  }
+  max_rss = std::max(max_rss, rss_kib(pid));
+  std::cout << "4 slow readers for 4 s: took " << taken / 1024 << " KiB of replies; server RSS "
+            << rss_before << " KiB before, " << max_rss << " KiB max\n";
+  ASSERT_GT(taken, 16u << 20) << "too few replies taken for the test to mean anything";
+  // Each connection may hold a small multiple of --max-output (1 MiB by
+  // default): 4 MiB each. Unbounded, this run grows by about 100 MiB.
+  EXPECT_LT(max_rss - rss_before, 16u * 1024) << "server RSS may grow by 16 MiB at most";
 }
 
 TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "../support/okq.hpp"
 #include "../support/tcp.hpp"
 
@@ -10,6 +12,7 @@ namespace okq::test {
 namespace {
 
 using namespace std::string_literals;
+using Clock = std::chrono::steady_clock;
 
 TEST(Server, AnswersPipelinedBurstAndEchoesQThenCloses) {
   TestServer server;
@@ -143,6 +146,54 @@ TEST(Server, SigtermWithManyClientsMidBurstFlushesEveryOne) {
     clients[i]->close();
   }
   EXPECT_EQ(server.process().wait(), 0) << server.process().err();
+}
+
+// A client held back for not reading has complete messages waiting in the
+// server's kernel when the stop comes: every one of them is still answered.
+TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
+  TestServer server({"--max-output", "65536"});
+  RawClient c(server.port());
+  const std::string chunk = repeat("m\n", 32 * 1024);
+  std::size_t sent = 0;
+  auto last = Clock::now();
+  for (int i = 0; i < 100000 && Clock::now() - last < 300ms; ++i) {
+    const long n = c.send_nonblocking(chunk.substr(0, chunk.size() - sent % 2));
+    ASSERT_GE(n, 0);
+    if (n > 0) last = Clock::now();
+    sent += static_cast<std::size_t>(n);
+    if (n == 0) std::this_thread::sleep_for(5ms);
+  }
+  // The server has stopped reading; what its kernel acknowledged has arrived.
+  int unacked = c.unacked(), stable = 0;
+  for (int i = 0; i < 100 && stable < 5; ++i) {
+    std::this_thread::sleep_for(20ms);
+    const int now = c.unacked();
+    stable = now == unacked ? stable + 1 : 0;
+    unacked = now;
+  }
+  const std::size_t arrived = sent - static_cast<std::size_t>(unacked);
+  ASSERT_GT(arrived, 1u << 20) << "the server's kernel should hold much more than --max-output";
+  server.process().signal(SIGTERM);
+  const std::string replies = c.read_to_eof(20s);
+  ASSERT_TRUE(c.eof());
+  EXPECT_EQ(replies.size(), arrived / 2 * 3) << "sent " << sent << ", arrived " << arrived;
+  EXPECT_EQ(replies, repeat("OK\n", static_cast<int>(arrived / 2)));
+  c.close();
+  EXPECT_EQ(server.process().wait(), 0) << server.process().err();
+}
+
+// A client with nothing owed and nothing unread holds up nobody's stop.
+TEST(Server, SigtermClosesAnIdleClientAtOnce) {
+  TestServer server;
+  RawClient idle(server.port());
+  idle.send("hi\n");
+  ASSERT_EQ(idle.read_exact(3), "OK\n");
+  const auto start = Clock::now();
+  server.process().signal(SIGTERM);
+  EXPECT_EQ(server.process().wait(3s), 0) << "the stop waited for an idle client";
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(idle.read_to_eof(1s), "");
+  EXPECT_TRUE(idle.eof());
 }
 
 TEST(Server, QFollowedByUnreadInputStillDeliversTheEcho) {

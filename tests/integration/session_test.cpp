@@ -1,6 +1,8 @@
 // Integration: okq-client and okq-server talking over loopback, as a user would.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <memory>
 
 #include <unistd.h>
@@ -112,6 +114,60 @@ TEST(Session, ReplyTimeoutIsAReceiveError) {
   Process client({client_bin(), "--timeout", "0.3", "127.0.0.1:" + std::to_string(silent.port())});
   client.write_stdin("hello\n");
   EXPECT_EQ(client.wait(), 5);
+  EXPECT_NE(client.err().find("timed out waiting for a reply"), std::string::npos) << client.err();
+}
+
+// A hostile server's endless reply is bounded by --max-line: exit 5 with the
+// reason, long before memory runs out.
+TEST(Session, EndlessReplyIsRefusedAsTooLong) {
+  RawListener fake;
+  Process client({client_bin(), "--max-line", "1000", "127.0.0.1:" + std::to_string(fake.port())});
+  client.write_stdin("a\nb\n");
+  RawClient conn = fake.accept();
+  conn.send("OK\n");
+  for (int i = 0; i < 64 && !conn.peer_closed(); ++i) {
+    if (conn.send_nonblocking(std::string(64 * 1024, 'x')) <= 0) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(client.wait(), 5);
+  EXPECT_EQ(client.out(), "Server: OK\n");
+  EXPECT_NE(client.err().find("reply too long (over 1000 bytes; --max-line)"), std::string::npos)
+      << client.err();
+}
+
+// With stdin closed, the client's socket must not become descriptor 0 and be
+// read as input.
+TEST(Session, ClientStartedWithStdinClosedSendsNothing) {
+  TestServer server({"--trace"});
+  Process client({"/bin/sh", "-c", "exec \"$0\" \"$1\" <&-", client_bin(), server.address()});
+  EXPECT_EQ(client.wait(5s), 0) << client.err();
+  EXPECT_EQ(client.out(), "");
+  EXPECT_TRUE(server.process().wait_stderr("closed: client closed")) << server.process().err();
+  EXPECT_NE(server.process().err().find("closed: client closed; 0 messages"), std::string::npos)
+      << server.process().err();
+}
+
+// After end of input every reply has come, but the server never closes:
+// --timeout bounds that wait too.
+TEST(Session, WaitForTheServerToCloseAfterEndOfInputIsBounded) {
+  RawListener fake;
+  Process client({client_bin(), "--timeout", "0.5", "127.0.0.1:" + std::to_string(fake.port())});
+  client.write_stdin("a\n");
+  client.close_stdin();
+  RawClient conn = fake.accept();
+  EXPECT_EQ(conn.read_exact(2), "a\n");
+  conn.send("OK\n");
+  EXPECT_EQ(client.wait(5s), 5) << "the client waited for ever";
+  EXPECT_EQ(client.out(), "Server: OK\n");
+  EXPECT_NE(client.err().find("timed out waiting for the server to close"), std::string::npos)
+      << client.err();
+}
+
+// Timeouts below a millisecond are not "no limit".
+TEST(Session, SubMillisecondTimeoutIsStillATimeout) {
+  RawListener silent;
+  Process client({client_bin(), "--timeout", "0.0004", "127.0.0.1:" + std::to_string(silent.port())});
+  client.write_stdin("hello\n");
+  EXPECT_EQ(client.wait(5s), 5) << "--timeout 0.0004 meant no limit";
   EXPECT_NE(client.err().find("timed out waiting for a reply"), std::string::npos) << client.err();
 }
 

@@ -61,6 +61,18 @@ TEST(ParseEndpoint, RejectsMalformedInput) {
   }
 }
 
+TEST(ParseEndpoint, AUrlIsRefusedWithTheFormsToUse) {
+  try {
+    parse("tcp://127.0.0.1:1");
+    ADD_FAILURE() << "accepted a URL";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.call(), Call::Parse);
+    EXPECT_EQ(std::string(e.what()),
+              "cannot parse address tcp://127.0.0.1:1: not a URL: write HOST:PORT or unix:PATH, "
+              "without tcp://");
+  }
+}
+
 TEST(Resolve, NumericAddressesNeedNoLookup) {
   const auto v4 = resolve(parse("127.0.0.1:5"), false);
   ASSERT_EQ(v4.size(), 1u);

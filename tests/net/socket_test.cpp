@@ -3,8 +3,13 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <vector>
 
 #include "okq/net/error.hpp"
 
@@ -93,6 +98,55 @@ TEST(Socket, StaleUnixSocketFileIsReplacedButALiveOneIsNot) {
   Fd client = connect_to(addr, 2s);  // the live listener still has its path
   EXPECT_TRUE(client.valid());
   ::unlink(path.c_str());
+}
+
+// Only a stale socket may be removed: whatever else is at the path belongs to
+// someone else and is refused with a reason, and left exactly as it was.
+TEST(Socket, UnixPathThatIsNotASocketIsRefusedAndLeftAlone) {
+  const std::string dir = ::testing::TempDir() + "okq-notsock-" + std::to_string(::getpid());
+  ::mkdir(dir.c_str(), 0700);
+  const std::string file = dir + "/file", fifo = dir + "/fifo", sub = dir + "/dir",
+                    link = dir + "/link", dead = dir + "/dead.sock", dead_link = dir + "/dl";
+  {
+    FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("precious\n", f);
+    std::fclose(f);
+  }
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(::mkdir(sub.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(file.c_str(), link.c_str()), 0);
+  {
+    const auto addr = SocketAddress::unix_path(dead);  // a stale socket behind a symlink
+    Fd s(::socket(AF_UNIX, SOCK_STREAM, 0));
+    ASSERT_EQ(::bind(s.get(), addr.get(), addr.size()), 0);
+  }
+  ASSERT_EQ(::symlink(dead.c_str(), dead_link.c_str()), 0);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {file, "exists and is not a socket"}, {fifo, "exists and is not a socket"},
+      {sub, "is a directory"},              {link, "exists and is not a socket"},
+      {dead_link, "exists and is not a socket"}};
+  for (const auto& [path, reason] : cases) {
+    struct stat before {};
+    ASSERT_EQ(::lstat(path.c_str(), &before), 0);
+    try {
+      listen_on(SocketAddress::unix_path(path), 16);
+      ADD_FAILURE() << "listened on " << path;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.call(), Call::Bind);
+      EXPECT_EQ(std::string(e.what()), "cannot bind unix:" + path + ": " + reason);
+    }
+    struct stat after {};
+    ASSERT_EQ(::lstat(path.c_str(), &after), 0) << path << " was removed";
+    EXPECT_EQ(after.st_ino, before.st_ino) << path << " was replaced";
+  }
+  std::ifstream in(file);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "precious");
+  for (const auto& p : {dead_link, link, file, fifo, dead}) ::unlink(p.c_str());
+  ::rmdir(sub.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

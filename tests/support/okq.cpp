@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iterator>
 
 #include <fstream>
@@ -87,6 +88,15 @@ TestServer::TestServer(const std::vector<std::string>& args) : TestServer(args, 
 
 TestServer::TestServer(const std::vector<std::string>& args, bool own_listen)
     : process_(server_argv(args, own_listen)) {
+  // With --log-file the log, and so the port, is in that file.
+  const auto log_flag = std::find(args.begin(), args.end(), "--log-file");
+  if (log_flag != args.end() && log_flag + 1 != args.end()) {
+    const std::string log = wait_for_file(*(log_flag + 1), "listening on ");
+    const auto line_end = log.find('\n', log.find("listening on "));
+    port_ = line_end == std::string::npos ? 0 : listening_port(log);
+    if (port_ == 0) throw std::runtime_error("okq-server did not start: " + log + process_.err());
+    return;
+  }
   if (!process_.wait_stderr("listening on "))
     throw std::runtime_error("okq-server did not start: " + process_.err());
   // The line is complete once its newline is there.

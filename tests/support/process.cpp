@@ -124,10 +124,14 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout, bool collect
   if (status_ && collect_output) {
     // Output is complete once both pipes reach EOF (at once, unless a
     // backgrounded grandchild still holds them).
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, 5s, [&] { return pipes_closed_; });
+    wait_output_closed(5s);
   }
   return status_;
+}
+
+bool Process::wait_output_closed(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return pipes_closed_; });
 }
 
 std::string Process::out() const {

@@ -38,6 +38,10 @@ class Process {
   // collect_output, also waits for the child's output pipes to reach EOF.
   std::optional<int> wait(std::chrono::milliseconds timeout = 10s, bool collect_output = true);
 
+  // Waits until both output pipes reach EOF: no process, the child or one it
+  // left behind, holds them any more. False on timeout.
+  bool wait_output_closed(std::chrono::milliseconds timeout = 5s);
+
   std::string out() const;
   std::string err() const;
 

@@ -26,8 +26,9 @@ int remaining_ms(Clock::time_point deadline) {
 
 }  // namespace
 
-RawClient::RawClient(std::uint16_t port, bool v6) {
+RawClient::RawClient(std::uint16_t port, bool v6, int rcvbuf) {
   fd_.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (rcvbuf > 0) ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   int rc;
   if (v6) {
     sockaddr_in6 a{};
@@ -137,6 +138,15 @@ RawListener::RawListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0
     throw std::runtime_error("RawListener: cannot listen");
   ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len);
   port_ = ntohs(a.sin_port);
+}
+
+RawClient RawListener::accept(std::chrono::milliseconds timeout) {
+  pollfd p{fd_.get(), POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1)
+    throw std::runtime_error("RawListener: nobody connected");
+  net::Fd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn) throw std::runtime_error(std::string("accept: ") + std::strerror(errno));
+  return RawClient(std::move(conn));
 }
 
 std::uint16_t unused_port() {

@@ -16,9 +16,12 @@ using namespace std::chrono_literals;
 
 class RawClient {
  public:
-  // Connects to 127.0.0.1:port (or [::1] with v6). Throws on failure.
-  explicit RawClient(std::uint16_t port, bool v6 = false);
+  // Connects to 127.0.0.1:port (or [::1] with v6). Throws on failure. A
+  // `rcvbuf` > 0 is set before connecting, so the window is small from the start.
+  explicit RawClient(std::uint16_t port, bool v6 = false, int rcvbuf = 0);
   explicit RawClient(const std::string& unix_path);
+  // The server side of a connection a RawListener accepted.
+  explicit RawClient(net::Fd connected) : fd_(std::move(connected)) {}
 
   void send(std::string_view bytes);
   void shutdown_write();
@@ -52,12 +55,14 @@ class RawClient {
   bool eof_ = false;
 };
 
-// A loopback listener that never accepts: connections complete in its backlog
-// and nothing is ever answered.
+// A loopback listener of the test's own. Unless accept() is called,
+// connections complete in its backlog and nothing is ever answered.
 class RawListener {
  public:
   RawListener();
   std::uint16_t port() const noexcept { return port_; }
+  // The next connection, as a fake server's end; throws on timeout.
+  RawClient accept(std::chrono::milliseconds timeout = 10s);
 
  private:
   net::Fd fd_;

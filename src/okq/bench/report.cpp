@@ -12,6 +12,23 @@ double us(std::uint64_t ns) {
 
 }  // namespace
 
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += fmt::format("\\u{:04x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string to_text(const Report& r) {
   const auto& h = r.latency;
   std::string mode = r.rate > 0 ? fmt::format("open loop at {:.0f} req/s", r.rate) : "closed loop";
@@ -37,7 +54,8 @@ std::string to_json(const Report& r) {
       "\"answered\":{},\"throughput\":{:.1f},\"latency_us\":{{\"p50\":{:.1f},\"p90\":{:.1f},"
       "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f},\"mean\":{:.1f}}},\"errors\":{},"
       "\"bad_replies\":{},\"broken_connections\":{},\"lost\":{}}}\n",
-      r.target, r.protocol, r.connections, r.idle_connections, r.threads, r.pipeline, r.rate,
+      json_escape(r.target), json_escape(r.protocol), r.connections, r.idle_connections,
+      r.threads, r.pipeline, r.rate,
       r.seconds, r.sent, r.answered, r.throughput(), us(h.percentile(50)), us(h.percentile(90)),
       us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.mean() / 1000.0, r.errors(),
       r.bad_replies, r.broken_connections, r.lost());

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "okq/bench/histogram.hpp"
 
@@ -33,6 +34,8 @@ struct Report {
 };
 
 std::string to_text(const Report& r);
+// Strings are escaped (json_escape): a unix path may hold quotes or control bytes.
 std::string to_json(const Report& r);
+std::string json_escape(std::string_view text);
 
 }  // namespace okq::bench

@@ -79,7 +79,9 @@ class LineSession {
       fds.push_back(
           {sock_.get(), static_cast<short>(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0});
       if (!wait(fds, deadline()))
-        throw net::Error(net::Call::Recv, name_, "timed out waiting for a reply");
+        throw net::Error(net::Call::Recv, name_,
+                         in_flight_ > 0 ? "timed out waiting for a reply"
+                                        : "timed out waiting for the server to close");
       const pollfd& s = fds.back();
       if (want_input && fds.front().revents) read_stdin();
       if (s.revents & POLLOUT) send_pending();
@@ -89,8 +91,10 @@ class LineSession {
   }
 
  private:
+  // Bounded while a reply is owed and, after our half-close, while waiting for
+  // the server to close too.
   std::optional<Clock::time_point> deadline() const {
-    if (o_.timeout.count() == 0 || in_flight_ == 0) return std::nullopt;
+    if (o_.timeout.count() == 0 || (in_flight_ == 0 && !half_closed_)) return std::nullopt;
     return last_progress_ + o_.timeout;
   }
 
@@ -121,6 +125,7 @@ class LineSession {
       // Tell the server no more messages come; it still answers what it owes.
       ::shutdown(sock_.get(), SHUT_WR);
       half_closed_ = true;
+      if (in_flight_ == 0) last_progress_ = Clock::now();
     }
     if (!pending_.empty()) send_pending();
   }
@@ -151,13 +156,22 @@ class LineSession {
     }
     replies_.feed(std::string_view(buf, static_cast<std::size_t>(n)), [this](std::string_view r) {
       if (done_) return;  // nothing is owed after the Q reply
+      if (r.size() > o_.max_line + 1) too_long();  // + 1: the CR of a CR LF
       output_ += "Server: ";
-      output_ += display_reply(r);
+      output_ += display_reply(r, o_.escape_controls);
       output_ += '\n';
       if (in_flight_ > 0) --in_flight_;
       last_progress_ = Clock::now();
       if (!r.empty() && r.front() == 'Q') done_ = true;
     });
+    // A reply that never ends must not grow without limit.
+    if (!done_ && replies_.tail().size() > o_.max_line + 1) too_long();
+  }
+
+  [[noreturn]] void too_long() {
+    flush_output();  // the replies before it were real
+    throw net::Error(net::Call::Recv, name_,
+                     "reply too long (over " + std::to_string(o_.max_line) + " bytes; --max-line)");
   }
 
   void flush_output() {
@@ -215,7 +229,7 @@ void run_classic(const ClientOptions& o, net::Fd sock) {
     if (n == 0) throw net::Error(net::Call::Recv, name, "server closed the connection before Q");
     if (n < 0) throw net::Error(net::Call::Recv, name, static_cast<int>(-n));
     const std::string_view reply(buf.data(), static_cast<std::size_t>(n));
-    write_all(o.out_fd, "Server: " + display_reply(reply) + "\n");
+    write_all(o.out_fd, "Server: " + display_reply(reply, o.escape_controls) + "\n");
     if (reply.front() == 'Q') return;
   }
 }
@@ -241,13 +255,27 @@ int exit_code_for(net::Call call) noexcept {
   return kExitRecv;
 }
 
-std::string display_reply(std::string_view reply) {
-  std::string out;
-  out.reserve(reply.size());
+std::string display_reply(std::string_view reply, bool escape_controls) {
+  std::string kept;
+  kept.reserve(reply.size());
   for (const char c : reply)
-    if (c != '\0') out += c;
-  if (!out.empty() && out.back() == '\n') out.pop_back();
-  if (!out.empty() && out.back() == '\r') out.pop_back();
+    if (c != '\0') kept += c;
+  if (kept.ends_with('\n')) kept.pop_back();
+  if (kept.ends_with('\r')) kept.pop_back();
+  if (!escape_controls) return kept;
+  std::string out;
+  out.reserve(kept.size());
+  for (const char c : kept) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
   return out;
 }
 

@@ -16,7 +16,9 @@ namespace okq::client {
 struct ClientOptions {
   net::Endpoint server;
   std::size_t pipeline = 1;              // line mode: messages in flight
-  std::chrono::milliseconds timeout{0};  // connect and each reply; 0 = none
+  std::chrono::milliseconds timeout{0};  // connect, each reply, the close after EOF; 0 = none
+  std::size_t max_line = 4096;           // longest reply accepted (line framing)
+  bool escape_controls = false;          // show control bytes as \xNN (stdout is a terminal)
   bool classic = false;
   std::size_t classic_size = 20;
   int in_fd = 0;
@@ -40,7 +42,9 @@ int exit_code_for(net::Call call) noexcept;
 // error.call() to the exit code with exit_code_for().
 void run(const ClientOptions& options);
 
-// A reply as printed: NUL bytes and a trailing LF (or CR LF) removed.
-std::string display_reply(std::string_view reply);
+// A reply as printed: NUL bytes and a trailing LF (or CR LF) removed; with
+// `escape_controls`, other control bytes shown as \xNN so that a hostile
+// server cannot drive the terminal.
+std::string display_reply(std::string_view reply, bool escape_controls = false);
 
 }  // namespace okq::client

@@ -47,6 +47,10 @@ Endpoint parse_endpoint(std::string_view text, std::string_view default_host) {
     return ep;
   }
   if (text.empty()) throw Error(Call::Parse, whole, "empty address");
+  if (const auto scheme = text.find("://"); scheme != std::string_view::npos)
+    throw Error(Call::Parse, whole,
+                "not a URL: write HOST:PORT or unix:PATH, without " +
+                    std::string(text.substr(0, scheme + 3)));
   if (text.front() == '[') {  // [V6ADDR] or [V6ADDR]:PORT
     const auto close = text.find(']');
     if (close == std::string_view::npos) throw Error(Call::Parse, whole, "missing ']'");

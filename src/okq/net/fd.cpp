@@ -1,8 +1,11 @@
 // fd.cpp -- closing an owned descriptor.
 #include "okq/net/fd.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 namespace okq::net {
 
@@ -11,6 +14,15 @@ void Fd::reset(int fd) noexcept {
   // whatever close returns, and a retry could close a reused number.
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
+}
+
+void reserve_standard_fds() noexcept {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // open() takes the lowest free number, which is `fd`.
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0 && null != fd) ::close(null);
+  }
 }
 
 std::size_t raise_fd_limit() noexcept {

@@ -33,6 +33,11 @@ class Fd {
   int fd_ = -1;
 };
 
+// Opens /dev/null on each of descriptors 0, 1 and 2 that is closed. Call it
+// first thing: a program started with stdin closed would otherwise get its
+// first socket as descriptor 0 and read its own socket as input.
+void reserve_standard_fds() noexcept;
+
 // Raises the soft RLIMIT_NOFILE to the hard limit (many connections need many
 // descriptors); returns the soft limit now in force.
 std::size_t raise_fd_limit() noexcept;

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -31,17 +32,23 @@ bool is_tcp(int family) noexcept {
   return family == AF_INET || family == AF_INET6;
 }
 
-// A unix socket path that exists is either a live server (never take it over)
-// or the leftover of one that died (safe to remove). A connect tells which.
+// A unix socket path that exists is either a live server (never take it over),
+// the leftover of one that died (safe to remove), or something that is not a
+// socket at all: a file, a directory, a FIFO, a symlink. Those belong to
+// someone else and are never touched. lstat, not stat: a symlink is refused
+// even when it points at a socket, since removing it would remove the link.
 void clear_stale_unix_path(const SocketAddress& addr) {
+  const char* path = reinterpret_cast<const sockaddr_un*>(addr.get())->sun_path;
+  if (path[0] == '\0') return;  // abstract namespace: no file
+  struct stat st {};
+  if (::lstat(path, &st) != 0) return;  // nothing there (or unreadable: bind will say)
+  if (S_ISDIR(st.st_mode)) throw Error(Call::Bind, addr.to_string(), "is a directory");
+  if (!S_ISSOCK(st.st_mode)) throw Error(Call::Bind, addr.to_string(), "exists and is not a socket");
   Fd probe(::socket(AF_UNIX, kSockFlags, 0));
   if (!probe) return;
   if (::connect(probe.get(), addr.get(), addr.size()) == 0 || errno == EAGAIN)
     throw Error(Call::Bind, addr.to_string(), EADDRINUSE);
-  if (errno == ECONNREFUSED) {
-    auto* un = reinterpret_cast<const sockaddr_un*>(addr.get());
-    ::unlink(un->sun_path);
-  }
+  if (errno == ECONNREFUSED) ::unlink(path);
 }
 
 // Waits for `events` on fd; false on timeout. A zero timeout waits forever.
@@ -58,7 +65,7 @@ bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-Fd listen_on(const SocketAddress& addr, int backlog) {
+Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode) {
   if (addr.family() == AF_UNIX) clear_stale_unix_path(addr);
   Fd fd = make_socket(addr);
   if (is_tcp(addr.family())) {
@@ -70,6 +77,16 @@ Fd listen_on(const SocketAddress& addr, int backlog) {
   if (addr.family() == AF_INET6) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1);
   if (::bind(fd.get(), addr.get(), addr.size()) != 0)
     throw Error(Call::Bind, addr.to_string(), errno);
+  // Before listen(): no client can connect while the file still has the
+  // umask's permissions.
+  if (addr.family() == AF_UNIX && unix_mode >= 0) {
+    const char* path = reinterpret_cast<const sockaddr_un*>(addr.get())->sun_path;
+    if (path[0] != '\0' && ::chmod(path, static_cast<mode_t>(unix_mode)) != 0) {
+      const int err = errno;
+      ::unlink(path);  // ours: created by the bind just above
+      throw Error(Call::Bind, addr.to_string(), err);
+    }
+  }
   if (::listen(fd.get(), backlog) != 0) throw Error(Call::Listen, addr.to_string(), errno);
   return fd;
 }

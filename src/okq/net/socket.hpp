@@ -14,8 +14,10 @@
 namespace okq::net {
 
 // socket + SO_REUSEADDR (+ IPV6_V6ONLY) + bind + listen. For a unix socket, a stale
-// socket file left by a dead server is removed first; a live one is "in use".
-Fd listen_on(const SocketAddress& addr, int backlog);
+// socket file left by a dead server is removed first; a live one is "in use", and
+// a path that is not a socket (file, directory, FIFO, symlink) is refused, never
+// removed. `unix_mode` (>= 0) sets a unix socket file's permissions before listen.
+Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode = -1);
 
 // Non-blocking connect bounded by `timeout` (zero: the kernel's own limit).
 // TCP sockets get TCP_NODELAY.

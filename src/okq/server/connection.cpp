@@ -1,6 +1,7 @@
 // connection.cpp -- the per-connection state machine.
 #include "okq/server/connection.hpp"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,9 +15,6 @@ namespace {
 // Reads per wake-up before other connections get a turn (level-triggered epoll
 // calls back if more is queued).
 constexpr int kReadsPerWakeup = 16;
-// On shutdown every byte already received is answered: read until the socket
-// is empty, but stop a client that keeps streaming after this many reads.
-constexpr int kShutdownReads = 256;
 // After our FIN, how long a peer may keep sending before the socket is closed
 // regardless. Closing with unread input would make the kernel send RST, which
 // can destroy replies still in flight; draining first avoids that.
@@ -62,7 +60,7 @@ void Connection::start() {
 
 void Connection::reject(std::string_view line) {
   rejected_ = true;
-  out_.assign(line);
+  out_.append(line);
   finish_input("rejected: too many connections");
   ctx_.loop.add(fd_.get(), 0, this);
   flush();
@@ -97,19 +95,22 @@ void Connection::on_events(std::uint32_t events) {
 void Connection::read_input(int max_reads) {
   for (int i = 0; i < max_reads && state_ == ConnState::Reading; ++i) {
     if (owed() > ctx_.max_output) break;  // back-pressure: the client is not reading
-    const std::size_t want = std::min(ctx_.read_buffer.size(), codec_->read_limit());
+    std::size_t want = std::min(ctx_.read_buffer.size(), codec_->read_limit());
+    if (stopping_) want = std::min(want, stop_budget_);
     const ssize_t n = net::recv_some(fd_.get(), ctx_.read_buffer.data(), want);
     if (n > 0) {
       const std::string_view bytes(ctx_.read_buffer.data(), static_cast<std::size_t>(n));
       const auto before = codec_->messages();
-      if (codec_->feed(bytes, out_) == proto::Verdict::Close) finish_input("protocol end");
+      if (codec_->feed(bytes, out_.back()) == proto::Verdict::Close) finish_input("protocol end");
       if (codec_->messages() != before) last_progress_ = ctx_.loop.now();
+      if (stopping_ && (stop_budget_ -= static_cast<std::size_t>(n)) == 0)
+        finish_input("server shutdown");
       // A short read drained the socket: another recv would only say EAGAIN,
       // a syscall per request. Level-triggered epoll reports whatever comes next.
       if (static_cast<std::size_t>(n) < want) break;
     } else if (n == 0) {
       peer_eof_ = true;
-      codec_->finish(out_);
+      codec_->finish(out_.back());
       finish_input("client closed");
     } else if (n == -EAGAIN || n == -EWOULDBLOCK) {
       break;
@@ -130,12 +131,26 @@ void Connection::discard_input() {
   }
 }
 
+// What a stop promises: every byte that had arrived when it began is answered
+// (within the shutdown timeout), even bytes still in the kernel because this
+// client was held back for not reading; nothing that arrives later is read.
 void Connection::shutdown() {
-  if (state_ == ConnState::Reading) {
-    read_input(kShutdownReads);
-    if (state_ == ConnState::Reading) finish_input("server shutdown");
+  if (state_ != ConnState::Reading) return;  // already finishing on its own
+  int unread = 0;
+  if (::ioctl(fd_.get(), FIONREAD, &unread) != 0) unread = 0;
+  if (unread <= 0 && owed() == 0) {
+    // Idle: nothing to answer, nothing to send. Lingering would only make the
+    // whole stop wait for a client that may never close.
+    close("server shutdown");
+    return;
   }
-  if (state_ == ConnState::Flushing) flush();
+  stopping_ = true;
+  stop_budget_ = static_cast<std::size_t>(std::max(unread, 0));
+  if (stop_budget_ == 0)
+    finish_input("server shutdown");
+  else
+    read_input(kReadsPerWakeup);
+  if (state_ != ConnState::Closed) flush();
 }
 
 void Connection::finish_input(const char* why) {
@@ -146,20 +161,17 @@ void Connection::finish_input(const char* why) {
 
 void Connection::flush() {
   while (owed() > 0) {
-    const ssize_t n = net::send_some(fd_.get(), out_.data() + sent_, owed());
+    const auto pending = out_.pending();
+    const ssize_t n = net::send_some(fd_.get(), pending.data(), pending.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) break;
     if (n < 0) {
       close(std::strerror(static_cast<int>(-n)));
       return;
     }
-    sent_ += static_cast<std::size_t>(n);
+    out_.consume(static_cast<std::size_t>(n));
     last_progress_ = ctx_.loop.now();
   }
-  if (owed() == 0) {
-    out_.clear();
-    sent_ = 0;
-    if (state_ == ConnState::Flushing) after_flush();
-  }
+  if (owed() == 0 && state_ == ConnState::Flushing) after_flush();
   if (state_ != ConnState::Closed) update_interest();
 }
 

@@ -13,6 +13,7 @@
 
 #include "okq/net/fd.hpp"
 #include "okq/proto/codec.hpp"
+#include "okq/proto/output_buffer.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/log.hpp"
 
@@ -47,7 +48,9 @@ class Connection final : public EventHandler {
   void start();  // registers with the loop
   // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
   void reject(std::string_view line);
-  void shutdown();  // server stopping: answer what has arrived, flush, then close
+  // Server stopping: answer every byte that had arrived, flush, then close
+  // (at once if nothing is owed or unread).
+  void shutdown();
   void close(const char* why) noexcept;  // at once, dropping anything unsent
 
   void on_events(std::uint32_t events) override;
@@ -65,7 +68,7 @@ class Connection final : public EventHandler {
   void update_interest();
   void arm_idle_timer(EventLoop::Clock::time_point when);
   void on_idle_timer();
-  std::size_t owed() const noexcept { return out_.size() - sent_; }
+  std::size_t owed() const noexcept { return out_.size(); }
 
   std::uint64_t id_;
   net::Fd fd_;
@@ -74,9 +77,10 @@ class Connection final : public EventHandler {
   OnClosed on_closed_;
   std::unique_ptr<proto::Codec> codec_;
   ConnState state_ = ConnState::Reading;
-  std::string out_;       // replies owed; capacity kept across writes
-  std::size_t sent_ = 0;  // bytes of out_ already written
+  proto::OutputBuffer out_;  // replies owed
   bool peer_eof_ = false;
+  bool stopping_ = false;         // server stopping: read only stop_budget_ more bytes
+  std::size_t stop_budget_ = 0;  // bytes that had arrived when the stop began
   bool rejected_ = false;
   const char* why_ = "";  // why input ended, for the log
   std::uint32_t interest_ = 0;

@@ -2,12 +2,15 @@
 #include "okq/server/daemon.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <string>
 #include <system_error>
 
 namespace okq::server {
@@ -52,25 +55,85 @@ void Daemon::detach() {
   ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
 
-void Daemon::ready() {
+void Daemon::ready(bool release_stderr) {
   if (!to_parent_) return;
   const char byte = 'R';
   while (::write(to_parent_.get(), &byte, 1) < 0 && errno == EINTR) {
   }
   to_parent_.reset();
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;  // keep what we have: nothing better to point them at
+  ::dup2(null, STDIN_FILENO);
+  ::dup2(null, STDOUT_FILENO);
+  if (release_stderr) ::dup2(null, STDERR_FILENO);
+  if (null > STDERR_FILENO) ::close(null);
 }
 
+namespace {
+
+[[noreturn]] void pid_file_error(const std::string& path, const std::string& why) {
+  throw std::system_error(std::make_error_code(std::errc::file_exists),
+                          "pid file " + path + " " + why);
+}
+
+// The pid a pid file holds: digits and an optional LF, nothing else. 0 for an
+// empty file, -1 for a file that is not a pid file.
+long read_pid(int fd) {
+  char text[32];
+  ssize_t n;
+  do n = ::pread(fd, text, sizeof text, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  long pid = 0;
+  ssize_t i = 0;
+  for (; i < n && text[i] >= '0' && text[i] <= '9'; ++i) pid = pid * 10 + (text[i] - '0');
+  if (i < n && text[i] == '\n') ++i;
+  if (i != n || n == static_cast<ssize_t>(sizeof text) || (n > 0 && pid == 0)) return -1;
+  return pid;
+}
+
+bool alive(long pid) {
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
 PidFile::PidFile(std::string path) : path_(std::move(path)) {
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
-  net::Fd owner(fd);
+  // No O_TRUNC: what is there is looked at before anything is written. No
+  // symlinks followed: a link planted at the path could aim the write anywhere.
+  fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd_)
+    throw std::system_error(errno, std::generic_category(), "cannot open pid file " + path_);
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    pid_file_error(path_, "is not a regular file");
+  if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+    const long holder = read_pid(fd_.get());
+    fd_.reset();
+    pid_file_error(path_, holder > 0 ? "is held by running process " + std::to_string(holder)
+                                     : "is locked by another process");
+  }
+  const long old = read_pid(fd_.get());
+  if (old < 0) {
+    fd_.reset();
+    pid_file_error(path_, "exists and does not hold a pid: not overwriting it");
+  }
+  if (old != ::getpid() && alive(old)) {
+    fd_.reset();
+    pid_file_error(path_, "names running process " + std::to_string(old));
+  }
   const std::string text = std::to_string(::getpid()) + "\n";
-  if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+  if (::ftruncate(fd_.get(), 0) != 0 ||
+      ::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
     throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
 }
 
 PidFile::~PidFile() {
+  // Still ours? Someone may have removed it and another instance written its own.
+  struct stat mine {}, there {};
+  if (::fstat(fd_.get(), &mine) != 0 || ::lstat(path_.c_str(), &there) != 0) return;
+  if (mine.st_dev != there.st_dev || mine.st_ino != there.st_ino) return;
+  if (read_pid(fd_.get()) != ::getpid()) return;
   ::unlink(path_.c_str());
 }
 

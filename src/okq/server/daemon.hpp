@@ -19,13 +19,21 @@ namespace okq::server {
 class Daemon {
  public:
   void detach();  // throws std::system_error
-  void ready();   // child: release the waiting parent
+  // Child: release the waiting parent, then let go of the caller's terminal or
+  // pipes (stdin and stdout to /dev/null, stderr too with `release_stderr`),
+  // so `out=$(okq-server ...)` returns. Nothing happens in the foreground.
+  void ready(bool release_stderr);
 
  private:
   net::Fd to_parent_;
 };
 
-// Writes the current pid to `path`; removes the file again when destroyed.
+// A pid file as daemons keep them: locked (flock) for as long as this process
+// lives, so a second instance is refused while the first runs. It refuses a
+// file that is locked, that names another live process, or that holds
+// anything but a pid (a mistyped path to some other file is never
+// truncated), and removes the file on exit only if it is still the one this
+// process wrote and still holds its pid.
 class PidFile {
  public:
   explicit PidFile(std::string path);  // throws std::system_error
@@ -35,6 +43,7 @@ class PidFile {
 
  private:
   std::string path_;
+  net::Fd fd_;  // holds the lock
 };
 
 // Blocks `signals` so that they wait, pending, for a SignalWatcher. Call it

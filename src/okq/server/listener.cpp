@@ -1,6 +1,7 @@
 // listener.cpp -- accepting connections.
 #include "okq/server/listener.hpp"
 
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,19 +19,28 @@ constexpr int kAcceptBatch = 64;
 // spinning on a listener that stays readable.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
-}  // namespace
-
-std::vector<std::unique_ptr<Listener>> Listener::open(const net::Endpoint& ep, int backlog) {
-  std::vector<std::unique_ptr<Listener>> out;
-  for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
-    net::Fd fd = net::listen_on(addr, backlog);
-    auto bound = net::SocketAddress::local_of(fd.get());
-    out.push_back(std::make_unique<Listener>(std::move(fd), bound));
-  }
-  return out;
+const char* unix_file(const net::SocketAddress& addr) noexcept {
+  if (addr.family() != AF_UNIX) return nullptr;
+  const char* path = reinterpret_cast<const sockaddr_un*>(addr.get())->sun_path;
+  return path[0] != '\0' ? path : nullptr;  // abstract names have no file
 }
 
-Listener::Listener(net::Fd fd, net::SocketAddress bound) : fd_(std::move(fd)), address_(bound) {}
+}  // namespace
+
+std::unique_ptr<Listener> Listener::open(const net::SocketAddress& addr, int backlog,
+                                         int unix_mode) {
+  net::Fd fd = net::listen_on(addr, backlog, unix_mode);
+  auto bound = net::SocketAddress::local_of(fd.get());
+  return std::make_unique<Listener>(std::move(fd), bound);
+}
+
+Listener::Listener(net::Fd fd, net::SocketAddress bound) : fd_(std::move(fd)), address_(bound) {
+  struct stat st {};
+  if (const char* path = unix_file(address_); path && ::lstat(path, &st) == 0) {
+    file_dev_ = st.st_dev;
+    file_ino_ = st.st_ino;
+  }
+}
 
 Listener::~Listener() {
   close();
@@ -47,10 +57,16 @@ void Listener::close() noexcept {
   if (!fd_) return;
   if (loop_ && !paused_) loop_->remove(fd_.get());
   fd_.reset();
-  if (address_.family() == AF_UNIX) {
-    auto* un = reinterpret_cast<const sockaddr_un*>(address_.get());
-    if (un->sun_path[0] != '\0') ::unlink(un->sun_path);
-  }
+  remove_unix_file();
+}
+
+void Listener::remove_unix_file() const noexcept {
+  // Someone may have replaced the file since (another server, an operator):
+  // only the very file this listener's bind created is removed.
+  const char* path = unix_file(address_);
+  struct stat st {};
+  if (!path || file_ino_ == 0 || ::lstat(path, &st) != 0) return;
+  if (S_ISSOCK(st.st_mode) && st.st_dev == file_dev_ && st.st_ino == file_ino_) ::unlink(path);
 }
 
 void Listener::on_events(std::uint32_t) {

@@ -1,8 +1,10 @@
 // listener.hpp -- Listener: one listening socket registered with a loop. It
 // accepts every pending connection and hands each to a callback. It owns its
-// socket (and removes its unix socket file when closed); it does not own the
-// connections it accepts.
+// socket (and removes its unix socket file when closed, if the file at that
+// path is still the one it created); it does not own the connections it accepts.
 #pragma once
+
+#include <sys/types.h>
 
 #include <functional>
 #include <memory>
@@ -19,8 +21,10 @@ class Listener final : public EventHandler {
  public:
   using OnAccept = std::function<void(net::Fd client, const Listener& from)>;
 
-  // Resolves `ep` and listens on every address it names. Throws net::Error.
-  static std::vector<std::unique_ptr<Listener>> open(const net::Endpoint& ep, int backlog);
+  // Listens on `addr`. Throws net::Error. `unix_mode` >= 0: permissions of a
+  // unix socket file.
+  static std::unique_ptr<Listener> open(const net::SocketAddress& addr, int backlog,
+                                        int unix_mode = -1);
 
   Listener(net::Fd fd, net::SocketAddress bound);
   ~Listener();
@@ -35,9 +39,14 @@ class Listener final : public EventHandler {
 
  private:
   void pause_accepting(int err);
+  void remove_unix_file() const noexcept;
 
   net::Fd fd_;
   net::SocketAddress address_;  // as bound: port 0 replaced by the real port
+  // The unix socket file this listener created (0 when none): removed on close
+  // only if the path still names that very file.
+  dev_t file_dev_ = 0;
+  ino_t file_ino_ = 0;
   EventLoop* loop_ = nullptr;
   Logger* log_ = nullptr;
   OnAccept on_accept_;

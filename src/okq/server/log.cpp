@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 
@@ -16,6 +17,20 @@ void Logger::open_file(const std::string& path) {
   if (fd < 0)
     throw std::system_error(errno, std::generic_category(), "cannot open log file " + path);
   file_.reset(fd);
+  path_ = path;
+}
+
+bool Logger::reopen() noexcept {
+  if (path_.empty()) return false;
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    log(Level::Error, "cannot reopen log file {}: {}; still writing to the old one", path_,
+        std::strerror(err));
+    return false;
+  }
+  file_.reset(fd);
+  return true;
 }
 
 void Logger::write_line(std::string_view text) noexcept {

@@ -20,6 +20,10 @@ class Logger {
 
   // Appends to `path` instead of stderr. Throws std::system_error.
   void open_file(const std::string& path);
+  // Opens the file again at its path (after logrotate moved it): true if it
+  // was reopened, false if there is no file or it cannot be opened, in which
+  // case the old one is kept and the reason logged.
+  bool reopen() noexcept;
   void set_level(Level level) noexcept { level_ = level; }
   bool enabled(Level level) const noexcept { return level <= level_; }
 
@@ -33,6 +37,7 @@ class Logger {
 
   std::string name_;
   Level level_ = Level::Info;
+  std::string path_;
   net::Fd file_;  // invalid: stderr
 };
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 
 namespace okq::server {
@@ -35,11 +36,22 @@ Server::~Server() = default;
 
 void Server::bind() {
   for (const auto& ep : options_.listen) {
-    for (auto& listener : Listener::open(ep, options_.backlog)) {
-      log_.log(Level::Info, "listening on {}", listener->address().to_string());
-      listeners_.push_back(std::move(listener));
+    for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
+      // The kernel would say "Address already in use", which sends the reader
+      // looking for another server; the command line is what is wrong.
+      const bool fixed = addr.family() == AF_UNIX || addr.port() != 0;
+      for (const auto& l : listeners_)
+        if (fixed && l->address().to_string() == addr.to_string())
+          throw net::Error(net::Call::Bind, addr.to_string(),
+                           "given twice (-l " + ep.to_string() + ")");
+      listeners_.push_back(Listener::open(addr, options_.backlog, options_.unix_mode));
     }
   }
+}
+
+void Server::announce() {
+  for (const auto& l : listeners_)
+    log_.log(Level::Info, "listening on {}", l->address().to_string());
 }
 
 std::vector<net::SocketAddress> Server::addresses() const {

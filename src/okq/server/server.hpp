@@ -21,6 +21,7 @@ namespace okq::server {
 struct ServerOptions {
   std::vector<net::Endpoint> listen;
   int backlog = 4096;
+  int unix_mode = -1;  // permissions of unix socket files; -1: from the umask
   proto::CodecOptions codec;
   bool once = false;  // serve one connection, then exit
   std::chrono::milliseconds shutdown_timeout{5000};
@@ -41,8 +42,11 @@ class Server {
   Server(ServerOptions options, Logger& log);
   ~Server();
 
-  // Binds every listener and logs "listening on ADDR" for each. Throws net::Error.
+  // Binds every listener. Throws net::Error.
   void bind();
+  // Logs "listening on ADDR" for each listener: call it once start-up can no
+  // longer fail, from the process that serves.
+  void announce();
   // Serves until stop() has finished (or --once's connection ended).
   void run();
   // Graceful stop: no new connections; owed replies are written, bounded by
