@@ -1,7 +1,8 @@
-// cli_checks.hpp -- the command-line checks the okq programs share: whole
-// numbers and seconds that say what is wrong with a value ("abc is not a
-// number", "nan is not a number of seconds"), and seconds turned into
-// milliseconds without turning a small positive value into "no limit".
+// cli_checks.hpp -- what the okq programs' command lines share: the shape of
+// main, whole numbers and seconds that say what is wrong with a value ("abc
+// is not a whole number", "nan is not a number of seconds"), and seconds
+// turned into milliseconds without turning a small positive value into "no
+// limit".
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -9,11 +10,34 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <variant>
+
+#include "okq/net/fd.hpp"
 
 namespace okq::cli {
+
+inline constexpr int kExitSoftware = 70;  // EX_SOFTWARE: an unexpected failure
+
+// Every main: descriptors 0-2 reserved before any socket can take one, the
+// command line parsed into options (or an exit code: usage, --help), then
+// run. An exception that escapes is one line and exit 70, never an abort.
+template <class Options>
+int main_of(const char* name, int argc, char** argv,
+            std::variant<Options, int> (*parse)(int, char**), int (*run)(const Options&)) {
+  net::reserve_standard_fds();
+  auto parsed = parse(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  try {
+    return run(std::get<Options>(parsed));
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return kExitSoftware;
+  }
+}
 
 // A whole number from `lo` to `hi`.
 template <typename T>

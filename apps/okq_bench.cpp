@@ -25,7 +25,6 @@ constexpr int kExitFailedCheck = 1;  // errors or lost replies
 constexpr int kExitConnect = 2;
 constexpr int kExitAddress = 3;
 constexpr int kExitUsage = 64;
-constexpr int kExitSoftware = 70;
 
 struct Options {
   std::string address;
@@ -120,8 +119,8 @@ void watch(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& 
            const std::atomic<std::size_t>& done, std::atomic<bool>& stop,
            bench::Clock::time_point start) {
   using namespace std::chrono;
-  const auto deadline =
-      start + duration_cast<bench::Clock::duration>(duration<double>(o.requests ? 1e9 : o.duration));
+  const auto deadline = start + duration_cast<bench::Clock::duration>(
+                                    duration<double>(o.requests ? 1e9 : o.duration));
   const auto stall = cli::to_millis(o.stall_timeout);
   const bool tty = ::isatty(STDERR_FILENO);
   auto next_tick = start + seconds(1);
@@ -151,7 +150,8 @@ void watch(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& 
   stop = true;
 }
 
-bench::Report report_of(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& workers,
+bench::Report report_of(const Options& o,
+                        const std::vector<std::unique_ptr<bench::Worker>>& workers,
                         bench::Clock::time_point start, bench::Clock::time_point stopped) {
   bench::Report report;
   report.target = o.address;
@@ -179,7 +179,14 @@ bench::Report report_of(const Options& o, const std::vector<std::unique_ptr<benc
 }
 
 int run(const Options& o) {
-  const bench::Exchange exchange(o.protocol, o.message);  // throws invalid_argument
+  std::unique_ptr<bench::Exchange> made;
+  try {
+    made = std::make_unique<bench::Exchange>(o.protocol, o.message);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "okq-bench: %s\n", e.what());
+    return kExitUsage;
+  }
+  const bench::Exchange& exchange = *made;
   net::raise_fd_limit();
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<bench::Worker>> workers;
@@ -192,7 +199,8 @@ int run(const Options& o) {
       plan.idle_connections = share(o.idle, o.threads, i);
       plan.pipeline = o.pipeline;
       plan.max_requests = o.requests ? share(o.requests, o.threads, i) : 0;
-      plan.rate = o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
+      plan.rate =
+          o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
       workers.push_back(std::make_unique<bench::Worker>(exchange, plan, stop));
       workers.back()->connect();
     }
@@ -224,16 +232,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  net::reserve_standard_fds();  // before any socket can take descriptor 0
-  auto parsed = parse_options(argc, argv);
-  if (const int* code = std::get_if<int>(&parsed)) return *code;
-  try {
-    return run(std::get<Options>(parsed));
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "okq-bench: %s\n", e.what());
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "okq-bench: %s\n", e.what());
-    return kExitSoftware;
-  }
+  return cli::main_of<Options>("okq-bench", argc, argv, parse_options, run);
 }

@@ -14,8 +14,6 @@ namespace {
 
 using namespace okq;
 
-constexpr int kExitSoftware = 70;  // an unexpected failure (out of memory...)
-
 std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
   client::ClientOptions o;
   std::string address = "127.0.0.1:4242";
@@ -60,22 +58,19 @@ std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
   return o;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  net::reserve_standard_fds();  // before any socket can take descriptor 0
-  auto parsed = parse_options(argc, argv);
-  if (const int* code = std::get_if<int>(&parsed)) return *code;
+int run(const client::ClientOptions& o) {
   try {
-    client::run(std::get<client::ClientOptions>(parsed));
+    client::run(o);
     return client::kExitOk;
   } catch (const net::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "okq-client: %s\n", e.what());
     return client::exit_code_for(e.call());
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "okq-client: %s\n", e.what());
-    return kExitSoftware;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::main_of<client::ClientOptions>("okq-client", argc, argv, parse_options, run);
 }

@@ -24,7 +24,6 @@ constexpr int kExitSocket = 1;
 constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
 constexpr int kExitUsage = 64;       // EX_USAGE
-constexpr int kExitSoftware = 70;    // EX_SOFTWARE: an unexpected failure (out of descriptors...)
 constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: pid or log file
 
 struct Options {
@@ -150,17 +149,9 @@ void on_hangup(server::Logger& log) {
     log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
 }
 
-int run(const Options& o) {
-  server::Logger log("okq-server");
-  log.set_level(o.level);
+// Bind, background, serve; start-up failures become exit codes.
+int serve(const Options& o, server::Logger& log) {
   const bool to_file = !o.logfile.empty();
-  if (to_file) {
-    try {
-      log.open_file(o.logfile);
-    } catch (const std::system_error& e) {
-      return fail(log, false, kExitCantCreate, e.what());
-    }
-  }
   server::ignore_sigpipe();
   // Before binding: a signal that comes during start-up waits for the loop.
   server::block_signals({SIGTERM, SIGINT, SIGHUP});
@@ -190,16 +181,26 @@ int run(const Options& o) {
   return 0;
 }
 
+int run(const Options& o) {
+  server::Logger log("okq-server");
+  log.set_level(o.level);
+  const bool to_file = !o.logfile.empty();
+  if (to_file) {
+    try {
+      log.open_file(o.logfile);
+    } catch (const std::system_error& e) {
+      return fail(log, false, kExitCantCreate, e.what());
+    }
+  }
+  try {
+    return serve(o, log);
+  } catch (const std::exception& e) {  // e.g. no descriptor left for the event loop
+    return fail(log, to_file, cli::kExitSoftware, e.what());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  net::reserve_standard_fds();  // before any socket can take descriptor 0
-  auto parsed = parse_options(argc, argv);
-  if (const int* code = std::get_if<int>(&parsed)) return *code;
-  try {
-    return run(std::get<Options>(parsed));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "okq-server: %s\n", e.what());
-    return kExitSoftware;
-  }
+  return cli::main_of<Options>("okq-server", argc, argv, parse_options, run);
 }

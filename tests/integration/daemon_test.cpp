@@ -119,8 +119,7 @@ TEST(PidFile, APidFileNamingALiveProcessIsRefusedAndKept) {
   write_file(path, mine);
   Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", path});
   EXPECT_EQ(p.wait(), 73);
-  EXPECT_NE(p.err().find("names running process " + std::to_string(::getpid())),
-            std::string::npos)
+  EXPECT_NE(p.err().find("names running process " + std::to_string(::getpid())), std::string::npos)
       << p.err();
   EXPECT_EQ(read_file(path), mine);
   ::unlink(path.c_str());

@@ -41,7 +41,8 @@ TEST(Errors, UnixPathThatIsARegularFileExits2AndTheFileSurvives) {
   std::ofstream(path) << "precious\n";
   Process server({server_bin(), "-f", "-l", "unix:" + path});
   EXPECT_EQ(server.wait(), 2);
-  EXPECT_EQ(server.err(), "okq-server: cannot bind unix:" + path + ": exists and is not a socket\n");
+  EXPECT_EQ(server.err(),
+            "okq-server: cannot bind unix:" + path + ": exists and is not a socket\n");
   std::ifstream in(path);
   std::string text;
   std::getline(in, text);
@@ -54,7 +55,8 @@ TEST(Errors, UnixPathThatIsARegularFileExits2AndTheFileSurvives) {
 }
 
 TEST(Errors, UnixSocketGetsTheModeAskedForAndAReplacedFileIsNotRemovedAtExit) {
-  const std::string path = ::testing::TempDir() + "okq-mode-" + std::to_string(::getpid()) + ".sock";
+  const std::string path =
+      ::testing::TempDir() + "okq-mode-" + std::to_string(::getpid()) + ".sock";
   TestServer server({"-l", "unix:" + path, "--unix-mode", "600"}, true);
   struct stat st {};
   ASSERT_EQ(::lstat(path.c_str(), &st), 0);
@@ -93,8 +95,8 @@ TEST(Errors, TheSameAddressTwiceIsNamedAsSuch) {
   const auto port = std::to_string(unused_port());
   Process p({server_bin(), "-f", "-l", "127.0.0.1:" + port, "-l", "127.0.0.1:" + port});
   EXPECT_EQ(p.wait(), 2);
-  EXPECT_EQ(p.err(), "okq-server: cannot bind 127.0.0.1:" + port + ": given twice (-l 127.0.0.1:" +
-                         port + ")\n");
+  EXPECT_EQ(p.err(), "okq-server: cannot bind 127.0.0.1:" + port +
+                         ": given twice (-l 127.0.0.1:" + port + ")\n");
 }
 
 TEST(Errors, ClientWithNoServerExits2ConnectionRefused) {

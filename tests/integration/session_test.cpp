@@ -165,7 +165,8 @@ TEST(Session, WaitForTheServerToCloseAfterEndOfInputIsBounded) {
 // Timeouts below a millisecond are not "no limit".
 TEST(Session, SubMillisecondTimeoutIsStillATimeout) {
   RawListener silent;
-  Process client({client_bin(), "--timeout", "0.0004", "127.0.0.1:" + std::to_string(silent.port())});
+  Process client(
+      {client_bin(), "--timeout", "0.0004", "127.0.0.1:" + std::to_string(silent.port())});
   client.write_stdin("hello\n");
   EXPECT_EQ(client.wait(5s), 5) << "--timeout 0.0004 meant no limit";
   EXPECT_NE(client.err().find("timed out waiting for a reply"), std::string::npos) << client.err();

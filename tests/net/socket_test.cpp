@@ -123,8 +123,10 @@ TEST(Socket, UnixPathThatIsNotASocketIsRefusedAndLeftAlone) {
   }
   ASSERT_EQ(::symlink(dead.c_str(), dead_link.c_str()), 0);
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {file, "exists and is not a socket"}, {fifo, "exists and is not a socket"},
-      {sub, "is a directory"},              {link, "exists and is not a socket"},
+      {file, "exists and is not a socket"},
+      {fifo, "exists and is not a socket"},
+      {sub, "is a directory"},
+      {link, "exists and is not a socket"},
       {dead_link, "exists and is not a socket"}};
   for (const auto& [path, reason] : cases) {
     struct stat before {};

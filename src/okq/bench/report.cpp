@@ -54,11 +54,10 @@ std::string to_json(const Report& r) {
       "\"answered\":{},\"throughput\":{:.1f},\"latency_us\":{{\"p50\":{:.1f},\"p90\":{:.1f},"
       "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f},\"mean\":{:.1f}}},\"errors\":{},"
       "\"bad_replies\":{},\"broken_connections\":{},\"lost\":{}}}\n",
-      json_escape(r.target), json_escape(r.protocol), r.connections, r.idle_connections,
-      r.threads, r.pipeline, r.rate,
-      r.seconds, r.sent, r.answered, r.throughput(), us(h.percentile(50)), us(h.percentile(90)),
-      us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.mean() / 1000.0, r.errors(),
-      r.bad_replies, r.broken_connections, r.lost());
+      json_escape(r.target), json_escape(r.protocol), r.connections, r.idle_connections, r.threads,
+      r.pipeline, r.rate, r.seconds, r.sent, r.answered, r.throughput(), us(h.percentile(50)),
+      us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
+      h.mean() / 1000.0, r.errors(), r.bad_replies, r.broken_connections, r.lost());
 }
 
 }  // namespace okq::bench

@@ -155,7 +155,7 @@ class LineSession {
       throw net::Error(net::Call::Recv, name_, "server closed the connection before Q");
     }
     replies_.feed(std::string_view(buf, static_cast<std::size_t>(n)), [this](std::string_view r) {
-      if (done_) return;  // nothing is owed after the Q reply
+      if (done_) return;                           // nothing is owed after the Q reply
       if (r.size() > o_.max_line + 1) too_long();  // + 1: the CR of a CR LF
       output_ += "Server: ";
       output_ += display_reply(r, o_.escape_controls);

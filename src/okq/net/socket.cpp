@@ -43,7 +43,8 @@ void clear_stale_unix_path(const SocketAddress& addr) {
   struct stat st {};
   if (::lstat(path, &st) != 0) return;  // nothing there (or unreadable: bind will say)
   if (S_ISDIR(st.st_mode)) throw Error(Call::Bind, addr.to_string(), "is a directory");
-  if (!S_ISSOCK(st.st_mode)) throw Error(Call::Bind, addr.to_string(), "exists and is not a socket");
+  if (!S_ISSOCK(st.st_mode))
+    throw Error(Call::Bind, addr.to_string(), "exists and is not a socket");
   Fd probe(::socket(AF_UNIX, kSockFlags, 0));
   if (!probe) return;
   if (::connect(probe.get(), addr.get(), addr.size()) == 0 || errno == EAGAIN)

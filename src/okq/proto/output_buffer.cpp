@@ -26,9 +26,8 @@ void OutputBuffer::consume(std::size_t n) noexcept {
   // owed moves at most two owed bytes per byte written (amortised O(1)) and
   // bounds the buffer by one and a half times the owed bytes.
   if (written_ >= kSmall && 2 * written_ >= size()) {
-    bytes_.erase(0, written_);
+    bytes_.erase(0, written_);  // in place: no allocation
     written_ = 0;
-    if (bytes_.capacity() > 4 * std::max(bytes_.size(), kSmall)) bytes_.shrink_to_fit();
   }
 }
 

@@ -18,9 +18,7 @@ class OutputBuffer {
   void append(std::string_view bytes) { bytes_.append(bytes); }
 
   // The owed bytes, oldest first.
-  std::string_view pending() const noexcept {
-    return std::string_view(bytes_).substr(written_);
-  }
+  std::string_view pending() const noexcept { return std::string_view(bytes_).substr(written_); }
   std::size_t size() const noexcept { return bytes_.size() - written_; }
   bool empty() const noexcept { return size() == 0; }
   // Memory held, for tests and limits.

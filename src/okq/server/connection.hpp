@@ -79,7 +79,7 @@ class Connection final : public EventHandler {
   ConnState state_ = ConnState::Reading;
   proto::OutputBuffer out_;  // replies owed
   bool peer_eof_ = false;
-  bool stopping_ = false;         // server stopping: read only stop_budget_ more bytes
+  bool stopping_ = false;        // server stopping: read only stop_budget_ more bytes
   std::size_t stop_budget_ = 0;  // bytes that had arrived when the stop began
   bool rejected_ = false;
   const char* why_ = "";  // why input ended, for the log

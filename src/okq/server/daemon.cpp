@@ -130,7 +130,8 @@ PidFile::PidFile(std::string path) : path_(std::move(path)) {
 
 PidFile::~PidFile() {
   // Still ours? Someone may have removed it and another instance written its own.
-  struct stat mine {}, there {};
+  struct stat mine {
+  }, there{};
   if (::fstat(fd_.get(), &mine) != 0 || ::lstat(path_.c_str(), &there) != 0) return;
   if (mine.st_dev != there.st_dev || mine.st_ino != there.st_ino) return;
   if (read_pid(fd_.get()) != ::getpid()) return;
