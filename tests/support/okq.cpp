@@ -1,6 +1,7 @@
 // okq.cpp -- locating and starting the okq binaries.
 #include "okq.hpp"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -102,6 +103,15 @@ TestServer::TestServer(const std::vector<std::string>& args, bool own_listen)
   // The line is complete once its newline is there.
   process_.wait_stderr("\n");
   port_ = listening_port(process_.err());
+}
+
+TestServer::~TestServer() {
+  if (process_.wait(0ms, false)) return;  // the test already saw it end
+  const auto code = stop();
+  if (code != 0)
+    ADD_FAILURE() << "okq-server did not stop cleanly at the end of the test: "
+                  << (code ? "exit " + std::to_string(*code) : "still running") << "\n"
+                  << process_.err();
 }
 
 std::optional<int> TestServer::stop(std::chrono::milliseconds timeout) {

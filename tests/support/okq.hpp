@@ -35,6 +35,11 @@ class TestServer {
   explicit TestServer(const std::vector<std::string>& args = {});
   // okq-server -f ARGS... (the caller gives the listen addresses).
   TestServer(const std::vector<std::string>& args, bool own_listen);
+  // A server still running is stopped with SIGTERM, not killed, so that it
+  // runs its exit path (and LeakSanitizer, in sanitizer builds); it must exit 0.
+  ~TestServer();
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
 
   std::uint16_t port() const noexcept { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }

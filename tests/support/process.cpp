@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 
 extern char** environ;
@@ -30,7 +32,18 @@ int decode(int status) {
 
 }  // namespace
 
-Process::Process(const std::vector<std::string>& argv) {
+std::string sanitizer_report(const std::string& output) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ",
+                             "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer"}) {
+    const auto at = output.find(marker);
+    if (at == std::string::npos) continue;
+    const auto line = output.rfind('\n', at);
+    return output.substr(line == std::string::npos ? 0 : line + 1, 2000);
+  }
+  return "";
+}
+
+Process::Process(const std::vector<std::string>& argv) : name_(argv.at(0)) {
   auto [in_r, in_w] = make_pipe();
   auto [out_r, out_w] = make_pipe();
   auto [err_r, err_w] = make_pipe();
@@ -61,6 +74,8 @@ Process::~Process() {
   }
   wake_write_.reset();  // EOF on the wake pipe stops the reader
   reader_.join();
+  const std::string report = sanitizer_report(err_);
+  if (!report.empty()) ADD_FAILURE() << "sanitizer report from " << name_ << ":\n" << report;
 }
 
 void Process::drain() {

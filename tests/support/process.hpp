@@ -22,7 +22,11 @@ using namespace std::chrono_literals;
 class Process {
  public:
   explicit Process(const std::vector<std::string>& argv);
-  ~Process();  // SIGKILLs and reaps the child if it is still running
+  // SIGKILLs and reaps the child if it is still running, then fails the
+  // current test if the child printed a sanitizer report (ASan, LSan, UBSan,
+  // TSan): a report from a server child is a failure even when every reply
+  // the test checked was right.
+  ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
@@ -50,6 +54,7 @@ class Process {
                 std::chrono::milliseconds timeout);
   void drain();
 
+  std::string name_;
   pid_t pid_ = -1;
   std::optional<int> status_;
   net::Fd stdin_;
@@ -62,6 +67,9 @@ class Process {
   bool pipes_closed_ = false;
   std::thread reader_;
 };
+
+// The first sanitizer report in `output`, or "" if there is none.
+std::string sanitizer_report(const std::string& output);
 
 // Makes this process the reaper of orphaned descendants, so a server that
 // backgrounds itself becomes our child and can be waited for.
