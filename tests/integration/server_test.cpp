@@ -216,9 +216,28 @@ TEST(Server, SigtermWithNoClientsExitsZero) {
 TEST(Server, ShutdownTimeoutBoundsAClientThatNeverReads) {
   TestServer server({"--shutdown-timeout", "0.5"});
   RawClient c(server.port());
-  c.send(repeat(std::string(4000, 'm') + "\n", 2000));  // replies owed; never read
+  // Far more replies owed than the socket buffers hold: empty lines, 3 bytes
+  // of reply each, sent until the server stops reading and our sends stall.
+  const std::string chunk(64 * 1024, '\n');
+  std::size_t sent = 0;
+  auto last = Clock::now();
+  for (int i = 0; i < 100000 && Clock::now() - last < 200ms && sent < (64u << 20); ++i) {
+    const long n = c.send_nonblocking(chunk);
+    ASSERT_GE(n, 0);
+    if (n > 0) last = Clock::now();
+    if (n == 0) std::this_thread::sleep_for(2ms);
+    sent += static_cast<std::size_t>(n);
+  }
+  ASSERT_GT(sent * 3, 16u << 20) << "the replies owed must not fit in the socket buffers";
+  const auto start = Clock::now();
   server.process().signal(SIGTERM);
-  EXPECT_EQ(server.process().wait(5s), 0);
+  EXPECT_EQ(server.process().wait(5s), 0) << "--shutdown-timeout did not bound the stop";
+  const auto took = Clock::now() - start;
+  EXPECT_GE(took, 400ms) << "stopped before the replies could have been written";
+  EXPECT_LT(took, 3s);
+  EXPECT_NE(server.process().err().find("shutdown timeout: closing 1 connections"),
+            std::string::npos)
+      << server.process().err();
 }
 
 TEST(Server, OnceServesOneConnectionThenExits) {
