@@ -75,7 +75,7 @@ TEST(Hostile, SlowlorisIsClosedAtTheIdleTimeoutWhileOthersAreServed) {
 }
 
 TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
-  TestServer server({"--idle-timeout", "2", "--verbose"});
+  TestServer server({"--idle-timeout", "4", "--verbose"});
   const pid_t pid = server.process().pid();
   const std::size_t rss_before = rss_kib(pid);
   RawClient flood(server.port());
@@ -101,13 +101,20 @@ TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
   std::cout << "non-reading client: sent " << sent / 1024 << " KiB before the server stopped "
             << "reading; server RSS " << rss_before << " KiB before, " << max_rss << " KiB max\n";
   EXPECT_LT(sent, 100u << 20) << "the server kept reading from a client that never reads";
+  // Paused, not spinning: with read interest left armed while paused, a
+  // level-triggered loop would wake for the unread input over and over.
+  const double cpu_before = cpu_seconds(pid);
+  std::this_thread::sleep_for(1s);  // the measurement window
+  const double paused_cpu = cpu_seconds(pid) - cpu_before;
+  std::cout << "server CPU while paused: " << paused_cpu << " s over 1 s\n";
+  EXPECT_LT(paused_cpu, 0.1) << "the server spins while it has stopped reading";
   // Growth, not the absolute figure: sanitizer builds start far higher.
   EXPECT_LT(max_rss - rss_before, 12u * 1024) << "server RSS may grow by 12 MiB at most";
   // Others are still served, and the stuck client is closed at the idle timeout.
   RawClient other(server.port());
   other.send("Qo\n");
   EXPECT_EQ(other.read_to_eof(), "Qo\n");
-  EXPECT_TRUE(server.process().wait_stderr("closed: idle timeout", 6s)) << server.process().err();
+  EXPECT_TRUE(server.process().wait_stderr("closed: idle timeout", 8s)) << server.process().err();
 }
 
 // Readers that take replies steadily but slower than they pipeline: the
