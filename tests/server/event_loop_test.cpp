@@ -2,8 +2,11 @@
 #include "okq/server/event_loop.hpp"
 
 #include <gtest/gtest.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
+#include <stdexcept>
+#include <thread>
 
 #include <vector>
 
@@ -63,10 +66,10 @@ TEST(EventLoop, DeferredWorkRunsAfterTheHandlerReturns) {
 }
 
 struct Recorder final : EventHandler {
-  std::vector<std::uint32_t> events;
+  std::vector<Ready> events;
   std::function<void()> then;
-  void on_events(std::uint32_t e) override {
-    events.push_back(e);
+  void on_ready(Ready r) override {
+    events.push_back(r);
     if (then) then();
   }
 };
@@ -77,20 +80,56 @@ TEST(EventLoop, DispatchesReadinessToTheHandler) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   Recorder r;
   r.then = [&] { loop.stop(); };
-  loop.add(fds[0], EPOLLIN, &r);
+  ASSERT_EQ(loop.add(fds[0], Interest{.read = true}, &r), 0);
   ASSERT_EQ(::write(fds[1], "x", 1), 1);
   loop.run();
   ASSERT_EQ(r.events.size(), 1u);
-  EXPECT_TRUE(r.events[0] & EPOLLIN);
+  EXPECT_TRUE(r.events[0].readable);
   // Interest can change: writable is reported once asked for.
   r.events.clear();
-  loop.modify(fds[0], EPOLLOUT, &r);
+  ASSERT_EQ(loop.modify(fds[0], Interest{.write = true}, &r), 0);
   loop.run();
   ASSERT_EQ(r.events.size(), 1u);
-  EXPECT_TRUE(r.events[0] & EPOLLOUT);
+  EXPECT_TRUE(r.events[0].writable);
   loop.remove(fds[0]);
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+TEST(EventLoop, WorkQueuedFromAnotherThreadRunsOnTheLoopThread) {
+  EventLoop loop;
+  std::thread::id ran_on;
+  int count = 0;
+  std::thread other([&] {
+    for (int i = 0; i < 1000; ++i) loop.queue_in_loop([&] { ++count; });
+    loop.queue_in_loop([&] {
+      ran_on = std::this_thread::get_id();
+      loop.stop();
+    });
+  });
+  loop.run();  // blocks in the poller until the eventfd wakes it
+  other.join();
+  EXPECT_EQ(count, 1000);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+TEST(EventLoop, StopFromAnotherThreadEndsABlockedRunEvenIfItCameFirst) {
+  EventLoop loop;
+  std::thread early([&] { loop.stop(); });
+  early.join();
+  loop.run();  // the stop came before run(): it still counts
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    loop.stop();
+  });
+  loop.run();  // nothing to do, no timers: only the wake-up can end it
+  late.join();
+  SUCCEED();
+}
+
+TEST(EventLoop, UnknownBackendIsRefused) {
+  EXPECT_THROW(EventLoop("kqueue"), std::invalid_argument);
+  EXPECT_STREQ(EventLoop("auto").backend(), "epoll");
 }
 
 }  // namespace

@@ -150,14 +150,15 @@ SignalWatcher::SignalWatcher(EventLoop& loop, std::initializer_list<int> signals
   const sigset_t set = make_set(signals);
   fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!fd_) throw_errno("signalfd");
-  loop_.add(fd_.get(), EPOLLIN, this);
+  if (const int rc = loop_.add(fd_.get(), Interest{.read = true}, this); rc != 0)
+    throw std::system_error(-rc, std::generic_category(), "cannot watch the signalfd");
 }
 
 SignalWatcher::~SignalWatcher() {
   loop_.remove(fd_.get());
 }
 
-void SignalWatcher::on_events(std::uint32_t) {
+void SignalWatcher::on_ready(Ready) {
   signalfd_siginfo info{};
   while (::read(fd_.get(), &info, sizeof info) == sizeof info)
     on_signal_(static_cast<int>(info.ssi_signo));

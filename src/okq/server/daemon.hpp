@@ -58,7 +58,7 @@ class SignalWatcher final : public EventHandler {
   SignalWatcher(EventLoop& loop, std::initializer_list<int> signals,
                 std::function<void(int)> on_signal);
   ~SignalWatcher();
-  void on_events(std::uint32_t events) override;
+  void on_ready(Ready ready) override;
 
  private:
   EventLoop& loop_;

@@ -1,59 +1,109 @@
-// event_loop.cpp -- the epoll loop.
+// event_loop.cpp -- the loop's phases, timers and cross-thread door.
 #include "okq/server/event_loop.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cassert>
 #include <cerrno>
 #include <system_error>
 
 namespace okq::server {
-namespace {
 
-void control(int epfd, int op, int fd, std::uint32_t events, EventHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  if (::epoll_ctl(epfd, op, fd, &ev) != 0)
-    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+// Drains the eventfd; what it announced runs in the queued-work phase.
+class EventLoop::Waker final : public EventHandler {
+ public:
+  explicit Waker(int fd) : fd_(fd) {}
+  void on_ready(Ready) override {
+    std::uint64_t count;
+    [[maybe_unused]] const ssize_t n = ::read(fd_, &count, sizeof count);
+  }
+
+ private:
+  int fd_;
+};
+
+EventLoop::EventLoop(std::string_view backend)
+    : poller_(make_poller(backend)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (!wake_fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
+  waker_ = std::make_unique<Waker>(wake_fd_.get());
+  if (const int rc = poller_->add(wake_fd_.get(), Interest{.read = true}, waker_.get()); rc != 0)
+    throw std::system_error(-rc, std::generic_category(), "cannot watch the loop's eventfd");
 }
 
-}  // namespace
-
-EventLoop::EventLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), events_(256) {
-  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+EventLoop::~EventLoop() {
+  poller_->remove(wake_fd_.get());
 }
 
-void EventLoop::add(int fd, std::uint32_t events, EventHandler* handler) {
-  control(epoll_.get(), EPOLL_CTL_ADD, fd, events, handler);
+void EventLoop::assert_in_loop_thread() const noexcept {
+  assert(owner_ == std::this_thread::get_id() && "called off the loop's thread");
 }
 
-void EventLoop::modify(int fd, std::uint32_t events, EventHandler* handler) {
-  control(epoll_.get(), EPOLL_CTL_MOD, fd, events, handler);
+int EventLoop::add(int fd, Interest interest, EventHandler* handler) noexcept {
+  assert_in_loop_thread();
+  return poller_->add(fd, interest, handler);
+}
+
+int EventLoop::modify(int fd, Interest interest, EventHandler* handler) noexcept {
+  assert_in_loop_thread();
+  return poller_->modify(fd, interest, handler);
 }
 
 void EventLoop::remove(int fd) noexcept {
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  assert_in_loop_thread();
+  poller_->remove(fd);
 }
 
 EventLoop::TimerId EventLoop::run_at(Clock::time_point when, std::function<void()> fn) {
+  assert_in_loop_thread();
   const TimerId id = next_timer_++;
   timers_.emplace(id, std::move(fn));
   due_.emplace(when, id);
   return id;
 }
 
+void EventLoop::cancel(TimerId id) noexcept {
+  assert_in_loop_thread();
+  timers_.erase(id);
+}
+
+void EventLoop::defer(std::function<void()> fn) {
+  assert_in_loop_thread();
+  deferred_.push_back(std::move(fn));
+}
+
+void EventLoop::queue_in_loop(std::function<void()> fn) {
+  {
+    std::lock_guard lock(queue_mu_);
+    queued_.push_back(std::move(fn));
+  }
+  wake();
+}
+
+void EventLoop::stop() noexcept {
+  stop_requested_.store(true, std::memory_order_release);
+  wake();
+}
+
+void EventLoop::wake() noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
 void EventLoop::run() {
-  running_ = true;
-  while (running_) {
-    const int n = ::epoll_wait(epoll_.get(), events_.data(), static_cast<int>(events_.size()),
-                               poll_timeout_ms());
-    if (n < 0 && errno != EINTR)
-      throw std::system_error(errno, std::generic_category(), "epoll_wait");
+  owner_ = std::this_thread::get_id();
+  // A stop() that came before run() (from another thread) still counts.
+  while (!stop_requested_.load(std::memory_order_acquire)) {
+    if (const int rc = poller_->wait(poll_timeout_ms(), ready_); rc != 0)
+      throw std::system_error(-rc, std::generic_category(), poller_->name());
     now_ = Clock::now();
-    for (int i = 0; i < n; ++i)
-      static_cast<EventHandler*>(events_[i].data.ptr)->on_events(events_[i].events);
+    for (const auto& event : ready_) event.handler->on_ready(event.ready);
     run_deferred();
     run_due_timers();
+    run_queued();
     run_deferred();
   }
+  stop_requested_.store(false, std::memory_order_release);  // the loop may run again
 }
 
 int EventLoop::poll_timeout_ms() const {
@@ -81,6 +131,15 @@ void EventLoop::run_deferred() {
   // Deferred work may defer more; swap so this call stays bounded.
   std::vector<std::function<void()>> batch;
   batch.swap(deferred_);
+  for (auto& fn : batch) fn();
+}
+
+void EventLoop::run_queued() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(queue_mu_);
+    batch.swap(queued_);
+  }
   for (auto& fn : batch) fn();
 }
 

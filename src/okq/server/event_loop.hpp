@@ -1,75 +1,97 @@
-// event_loop.hpp -- EventLoop: one epoll instance with its timers and deferred
-// work, run by exactly one thread. Several loops may run on several threads:
-// nothing here is global. It does not own the descriptors or handlers it watches.
+// event_loop.hpp -- EventLoop: one Poller with its timers, deferred work and a
+// door for other threads (queue_in_loop, woken through an eventfd), run by
+// exactly one thread. Its body is a list of phases: poll, dispatch, deferred
+// work, timers, work queued by other threads. It does not own the
+// descriptors or handlers it watches.
 #pragma once
 
-#include <sys/epoll.h>
-
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <queue>
+#include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "okq/net/fd.hpp"
+#include "okq/server/poller.hpp"
 
 namespace okq::server {
-
-// Something that wants readiness events for one descriptor.
-class EventHandler {
- public:
-  virtual void on_events(std::uint32_t events) = 0;
-
- protected:
-  ~EventHandler() = default;
-};
 
 class EventLoop {
  public:
   using Clock = std::chrono::steady_clock;
   using TimerId = std::uint64_t;
 
-  EventLoop();  // throws std::system_error
+  // `backend`: a Poller name ("auto", "epoll"). Throws std::system_error,
+  // std::invalid_argument.
+  explicit EventLoop(std::string_view backend = "auto");
+  ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Level-triggered interest in EPOLLIN / EPOLLOUT for `fd`.
-  void add(int fd, std::uint32_t events, EventHandler* handler);
-  void modify(int fd, std::uint32_t events, EventHandler* handler);
+  const char* backend() const noexcept { return poller_->name(); }
+
+  // Loop thread only. Level-triggered interest; 0 or -errno (see Poller).
+  [[nodiscard]] int add(int fd, Interest interest, EventHandler* handler) noexcept;
+  [[nodiscard]] int modify(int fd, Interest interest, EventHandler* handler) noexcept;
   void remove(int fd) noexcept;
 
-  // Runs `fn` once at `when`. Cost O(log n); a cancelled timer is dropped lazily.
+  // Loop thread only. Runs `fn` once at `when`. O(log n); a cancelled timer
+  // is dropped lazily.
   TimerId run_at(Clock::time_point when, std::function<void()> fn);
-  void cancel(TimerId id) noexcept { timers_.erase(id); }
+  void cancel(TimerId id) noexcept;
 
-  // Runs `fn` after the current batch of events, when no handler is mid-call:
-  // the safe moment to destroy a handler.
-  void defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+  // Loop thread only. Runs `fn` after the current batch of events, when no
+  // handler is mid-call: the safe moment to destroy a handler.
+  void defer(std::function<void()> fn);
+
+  // Any thread: runs `fn` on the loop's thread, soon. The only way another
+  // thread may touch what the loop owns.
+  void queue_in_loop(std::function<void()> fn);
 
   // The time when the current batch of events arrived: one clock read per
   // loop iteration instead of one per use. Good enough for timeouts.
   Clock::time_point now() const noexcept { return now_; }
 
-  // Dispatches events until stop(): poll, dispatch, run timers, run deferred work.
+  // Dispatches until stop(). The calling thread becomes the loop's thread.
   void run();
-  void stop() noexcept { running_ = false; }
+  // Any thread: ends run() after the current pass.
+  void stop() noexcept;
+
+  // Debug builds: aborts if called off the loop's thread (muduo's
+  // assertInLoopThread). The thread that constructs the loop owns it until
+  // run() is called.
+  void assert_in_loop_thread() const noexcept;
 
  private:
+  class Waker;
   int poll_timeout_ms() const;
   void run_due_timers();
   void run_deferred();
+  void run_queued();
+  void wake() noexcept;
 
-  net::Fd epoll_;
-  bool running_ = false;
+  std::unique_ptr<Poller> poller_;
+  std::atomic<bool> stop_requested_{false};
+  std::thread::id owner_ = std::this_thread::get_id();
   Clock::time_point now_ = Clock::now();
-  std::vector<epoll_event> events_;
+  std::vector<Poller::Event> ready_;
 
   using Due = std::pair<Clock::time_point, TimerId>;
   std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
   std::unordered_map<TimerId, std::function<void()>> timers_;
   TimerId next_timer_ = 1;
   std::vector<std::function<void()>> deferred_;
+
+  net::Fd wake_fd_;  // eventfd: another thread queued work or asked to stop
+  std::unique_ptr<Waker> waker_;
+  std::mutex queue_mu_;
+  std::vector<std::function<void()>> queued_;  // guarded by queue_mu_
 };
 
 }  // namespace okq::server

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "okq/net/socket.hpp"
 
@@ -50,7 +51,9 @@ void Listener::start(EventLoop& loop, Logger& log, OnAccept on_accept) {
   loop_ = &loop;
   log_ = &log;
   on_accept_ = std::move(on_accept);
-  loop_->add(fd_.get(), EPOLLIN, this);
+  if (const int rc = loop_->add(fd_.get(), Interest{.read = true}, this); rc != 0)
+    throw std::system_error(-rc, std::generic_category(),
+                            "cannot watch listener " + address_.to_string());
 }
 
 void Listener::close() noexcept {
@@ -69,7 +72,7 @@ void Listener::remove_unix_file() const noexcept {
   if (S_ISSOCK(st.st_mode) && st.st_dev == file_dev_ && st.st_ino == file_ino_) ::unlink(path);
 }
 
-void Listener::on_events(std::uint32_t) {
+void Listener::on_ready(Ready) {
   for (int i = 0; i < kAcceptBatch && fd_; ++i) {
     const int client = net::accept_one(fd_.get());
     if (client >= 0) {
@@ -96,8 +99,12 @@ void Listener::pause_accepting(int err) {
   paused_ = true;
   loop_->remove(fd_.get());
   loop_->run_at(EventLoop::Clock::now() + kAcceptPause, [this] {
-    paused_ = false;
-    if (fd_) loop_->add(fd_.get(), EPOLLIN, this);
+    if (!fd_) return;
+    if (loop_->add(fd_.get(), Interest{.read = true}, this) == 0) {
+      paused_ = false;
+      return;
+    }
+    pause_accepting(ENOMEM);  // the loop itself is short of memory: try again later
   });
 }
 

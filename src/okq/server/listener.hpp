@@ -35,7 +35,7 @@ class Listener final : public EventHandler {
   const net::SocketAddress& address() const noexcept { return address_; }
   bool is_tcp() const noexcept { return address_.family() != AF_UNIX; }
 
-  void on_events(std::uint32_t events) override;
+  void on_ready(Ready ready) override;
 
  private:
   void pause_accepting(int err);

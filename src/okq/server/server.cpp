@@ -29,7 +29,9 @@ Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
       read_buffer_(kReadBufferSize),
-      context_{loop_,       log_, options_.codec, options_.max_output, options_.idle_timeout,
+      context_{loop_, log_,
+               SessionLimits{options_.codec, options_.max_output, options_.idle_timeout,
+                             std::chrono::seconds(5)},
                read_buffer_} {}
 
 Server::~Server() = default;
@@ -108,7 +110,7 @@ void Server::closed(Connection& conn) {
 void Server::stop() {
   if (stopping_) {  // asked twice: the operator does not want to wait
     log_.log(Level::Error, "second stop request: closing {} connections now", connections_.size());
-    for (auto& [id, conn] : connections_) conn->close("forced shutdown");
+    for (auto& [id, conn] : connections_) conn->close(CloseReason::Forced);
     loop_.stop();
     return;
   }
@@ -119,7 +121,7 @@ void Server::stop() {
   loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
     if (!connections_.empty())
       log_.log(Level::Error, "shutdown timeout: closing {} connections", connections_.size());
-    for (auto& [id, conn] : connections_) conn->close("shutdown timeout");
+    for (auto& [id, conn] : connections_) conn->close(CloseReason::ShutdownTimeout);
     loop_.stop();
   });
   finish_if_idle();

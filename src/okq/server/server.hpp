@@ -15,6 +15,7 @@
 #include "okq/server/event_loop.hpp"
 #include "okq/server/listener.hpp"
 #include "okq/server/log.hpp"
+#include "okq/server/session.hpp"
 
 namespace okq::server {
 

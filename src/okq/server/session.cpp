@@ -1,0 +1,125 @@
+// session.cpp -- the per-connection state machine, without sockets.
+#include "okq/server/session.hpp"
+
+#include <algorithm>
+
+namespace okq::server {
+
+const char* to_string(SessionState state) noexcept {
+  switch (state) {
+    case SessionState::Reading:
+      return "reading";
+    case SessionState::Flushing:
+      return "flushing";
+    case SessionState::Lingering:
+      return "lingering";
+    case SessionState::Closed:
+      return "closed";
+  }
+  return "?";
+}
+
+Session::Session(const SessionLimits& limits, Time now)
+    : limits_(limits), codec_(proto::make_codec(limits.codec)), last_progress_(now) {}
+
+void Session::reject(std::string_view line) {
+  rejected_ = true;
+  out_.append(line);
+  finish_input(CloseReason::Rejected);
+}
+
+bool Session::wants_input() const noexcept {
+  return state_ == SessionState::Reading && out_.size() <= limits_.max_output &&
+         !(stopping_ && stop_budget_ == 0);
+}
+
+std::size_t Session::read_limit(std::size_t buffer) const noexcept {
+  const std::size_t limit = std::min(buffer, codec_->read_limit());
+  return stopping_ ? std::min(limit, stop_budget_) : limit;
+}
+
+void Session::on_input(std::string_view bytes, Time now) {
+  if (state_ != SessionState::Reading) return;  // lingering: dropped
+  const auto before = codec_->messages();
+  if (codec_->feed(bytes, out_.back()) == proto::Verdict::Close)
+    finish_input(CloseReason::ProtocolEnd);
+  if (codec_->messages() != before) last_progress_ = now;
+  if (stopping_ && state_ == SessionState::Reading) {
+    stop_budget_ -= std::min(stop_budget_, bytes.size());
+    if (stop_budget_ == 0) finish_input(CloseReason::ServerShutdown);
+  }
+}
+
+void Session::on_eof(Time now) {
+  peer_eof_ = true;
+  if (state_ == SessionState::Lingering) return close(reason_);
+  if (state_ != SessionState::Reading) return;
+  const auto before = codec_->messages();
+  codec_->finish(out_.back());  // an unterminated last fragment is still a message
+  if (codec_->messages() != before) last_progress_ = now;
+  finish_input(CloseReason::PeerClosed);
+}
+
+void Session::on_sent(std::size_t n, Time now) {
+  if (n == 0 || closed()) return;
+  out_.consume(n);
+  last_progress_ = now;
+  settle();
+}
+
+bool Session::wants_fin() const noexcept {
+  return state_ == SessionState::Flushing && out_.empty() && !peer_eof_;
+}
+
+void Session::on_fin_sent(Time now) {
+  if (!wants_fin()) return;
+  state_ = SessionState::Lingering;
+  linger_deadline_ = now + limits_.linger_timeout;
+}
+
+void Session::on_shutdown(std::size_t unread) {
+  if (state_ != SessionState::Reading) return;  // already finishing on its own
+  if (unread == 0 && out_.empty()) {
+    // Idle: nothing to answer, nothing to send. Lingering would only make the
+    // whole stop wait for a client that may never close.
+    return close(CloseReason::ServerShutdown);
+  }
+  stopping_ = true;
+  stop_budget_ = unread;
+  if (unread == 0) finish_input(CloseReason::ServerShutdown);
+}
+
+void Session::close(CloseReason reason) noexcept {
+  if (closed()) return;
+  state_ = SessionState::Closed;
+  reason_ = reason;
+}
+
+Session::Time Session::deadline() const noexcept {
+  if (closed()) return Time::max();
+  Time idle = Time::max();
+  if (limits_.idle_timeout.count() > 0) idle = last_progress_ + limits_.idle_timeout;
+  return std::min(idle, linger_deadline_);
+}
+
+void Session::on_timer(Time now) {
+  if (closed()) return;
+  if (now >= linger_deadline_) return close(CloseReason::LingerTimeout);
+  // Nothing owed can still be delivered to a client this stuck: close at once.
+  if (limits_.idle_timeout.count() > 0 && now >= last_progress_ + limits_.idle_timeout)
+    close(CloseReason::IdleTimeout);
+}
+
+void Session::finish_input(CloseReason why) {
+  if (state_ != SessionState::Reading) return;
+  reason_ = why;
+  state_ = SessionState::Flushing;
+  settle();
+}
+
+void Session::settle() {
+  if (state_ != SessionState::Flushing || !out_.empty()) return;
+  if (peer_eof_) close(reason_);  // else wants_fin(): the driver sends FIN
+}
+
+}  // namespace okq::server

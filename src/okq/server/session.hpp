@@ -1,0 +1,106 @@
+// session.hpp -- Session: one connection's protocol state with no system calls
+// in it: the codec, the replies owed, the state, why it ended, the idle and
+// linger deadlines, back-pressure and what a stop promises. A driver (one per
+// I/O backend) moves the bytes and tells the session what happened; the
+// session decides what is wanted next. It owns no socket and reads no clock.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "okq/proto/codec.hpp"
+#include "okq/proto/output_buffer.hpp"
+#include "okq/server/close_reason.hpp"
+
+namespace okq::server {
+
+enum class SessionState {
+  Reading,    // reading messages and answering them
+  Flushing,   // no more input wanted; writing the replies still owed
+  Lingering,  // replies written and FIN sent; discarding input until the peer's FIN
+  Closed,     // done: the driver closes the socket
+};
+
+const char* to_string(SessionState state) noexcept;
+
+struct SessionLimits {
+  proto::CodecOptions codec;
+  std::size_t max_output = 1 << 20;                // owed bytes past which reading pauses
+  std::chrono::milliseconds idle_timeout{300000};  // 0: never
+  // After our FIN, how long a peer may keep sending before the socket is
+  // closed regardless. Closing with unread input makes the kernel send RST,
+  // which can destroy replies still in flight; draining first avoids that.
+  std::chrono::milliseconds linger_timeout{5000};
+};
+
+class Session {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Time = Clock::time_point;
+
+  Session(const SessionLimits& limits, Time now);
+
+  // Instead of serving: owe `line` (e.g. "ERR too many connections\n"), then close.
+  void reject(std::string_view line);
+
+  // --- input
+  // Reading, and not held back: the driver should read (at most read_limit()).
+  bool wants_input() const noexcept;
+  // Lingering: input is read only to be dropped, until the peer's FIN.
+  bool discards_input() const noexcept { return state_ == SessionState::Lingering; }
+  // The most worth reading at once (a classic message is exactly one read;
+  // during a stop, no more than had arrived when it began).
+  std::size_t read_limit(std::size_t buffer) const noexcept;
+  void on_input(std::string_view bytes, Time now);
+  void on_eof(Time now);
+
+  // --- output
+  std::string_view owed() const noexcept { return out_.pending(); }
+  void on_sent(std::size_t n, Time now);
+  // Every reply is written and the peer may still send: the driver sends FIN
+  // (shutdown SHUT_WR) and calls on_fin_sent().
+  bool wants_fin() const noexcept;
+  void on_fin_sent(Time now);
+
+  // --- ending
+  // The server is stopping; `unread` bytes had arrived and wait in the kernel.
+  // Every one of them is answered; nothing that arrives later is read. With
+  // nothing owed and nothing unread, the session closes at once.
+  void on_shutdown(std::size_t unread);
+  void close(CloseReason reason) noexcept;
+
+  // --- time
+  // When on_timer() should next look (idle or linger deadline); Time::max() if never.
+  Time deadline() const noexcept;
+  void on_timer(Time now);
+
+  SessionState state() const noexcept { return state_; }
+  bool closed() const noexcept { return state_ == SessionState::Closed; }
+  CloseReason reason() const noexcept { return reason_; }
+  bool rejected() const noexcept { return rejected_; }
+  std::uint64_t messages() const noexcept { return codec_->messages(); }
+  void set_observer(proto::MessageObserver observer) { codec_->set_observer(std::move(observer)); }
+
+ private:
+  void finish_input(CloseReason why);
+  void settle();  // Flushing with nothing owed: close, or ask for FIN
+
+  const SessionLimits& limits_;
+  std::unique_ptr<proto::Codec> codec_;
+  proto::OutputBuffer out_;
+  SessionState state_ = SessionState::Reading;
+  CloseReason reason_ = CloseReason::ProtocolEnd;  // why input ended, then why it closed
+  bool peer_eof_ = false;
+  bool rejected_ = false;
+  bool stopping_ = false;        // server stopping: read only stop_budget_ more bytes
+  std::size_t stop_budget_ = 0;  // bytes that had arrived when the stop began
+  // Last time a message completed or owed bytes were written. Bytes that never
+  // make a message do not count: that is the slowloris defence.
+  Time last_progress_;
+  Time linger_deadline_ = Time::max();
+};
+
+}  // namespace okq::server
