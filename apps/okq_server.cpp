@@ -76,6 +76,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   std::string unix_mode;
   // Before the defaults are computed: many clients need many descriptors.
   s.max_connections = server::default_max_connections(net::raise_fd_limit());
+  s.threads = server::default_threads();
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
                "okq-server"};
@@ -123,6 +124,14 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "Permissions of unix socket files, octal (default: from the umask)")
       ->type_name("MODE")
       ->check(cli::octal_mode());
+  app.add_option("--threads", s.threads,
+                 "Worker threads, each with its own event loop (default: the CPUs this process "
+                 "may use)")
+      ->check(cli::count(std::size_t{1}, std::size_t{1024}))
+      ->capture_default_str();
+  app.add_option("--io", s.io, "I/O backend: auto | epoll")
+      ->check(CLI::IsMember({"auto", "epoll"}))
+      ->capture_default_str();
   app.add_flag("-v,--verbose", verbose, "Log every connection");
   app.add_flag("--trace", trace, "Log every message too (implies --verbose)");
   app.add_option("--log-file", o.logfile, "Log to PATH instead of stderr; SIGHUP reopens it")

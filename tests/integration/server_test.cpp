@@ -3,7 +3,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "../support/okq.hpp"
 #include "../support/tcp.hpp"
@@ -194,6 +196,29 @@ TEST(Server, SigtermClosesAnIdleClientAtOnce) {
   EXPECT_LT(Clock::now() - start, 2s);
   EXPECT_EQ(idle.read_to_eof(1s), "");
   EXPECT_TRUE(idle.eof());
+}
+
+// Accepted connections go to the worker with the fewest: 100 held open over
+// 4 workers is 25 each, whatever order the kernel wakes threads in.
+TEST(Server, ConnectionsAreSpreadEvenlyOverTheWorkers) {
+  TestServer server({"--threads", "4", "--verbose"});
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 100; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server.port()));
+    clients.back()->send("x\n");
+  }
+  for (auto& c : clients) ASSERT_EQ(c->read_exact(3), "OK\n");
+  // The log is collected by another thread: wait for the last line (one write each).
+  ASSERT_TRUE(server.process().wait_stderr("conn 100 from"));
+  const std::string log = server.process().err();
+  std::vector<int> per_worker(4, 0);
+  for (int w = 0; w < 4; ++w) {
+    const std::string tag = "(worker " + std::to_string(w) + ")";
+    for (auto at = log.find(tag); at != std::string::npos; at = log.find(tag, at + 1))
+      ++per_worker[static_cast<std::size_t>(w)];
+  }
+  EXPECT_EQ(per_worker, (std::vector<int>{25, 25, 25, 25})) << log;
+  for (auto& c : clients) c->close();
 }
 
 TEST(Server, QFollowedByUnreadInputStillDeliversTheEcho) {

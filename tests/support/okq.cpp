@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iterator>
 
 #include <fstream>
@@ -18,6 +19,10 @@ namespace {
 
 std::vector<std::string> server_argv(const std::vector<std::string>& args, bool own_listen) {
   std::vector<std::string> argv{server_bin(), "--foreground"};
+  // The suite runs once per worker count (tests/CMakeLists.txt).
+  const char* threads = std::getenv("OKQ_TEST_THREADS");
+  if (threads && std::find(args.begin(), args.end(), "--threads") == args.end())
+    argv.insert(argv.end(), {"--threads", threads});
   if (!own_listen) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;

@@ -32,6 +32,7 @@ double cpu_seconds(pid_t pid);
 class TestServer {
  public:
   // okq-server -f -l 127.0.0.1:0 ARGS...; waits until it logs its port.
+  // With OKQ_TEST_THREADS set, --threads that many unless ARGS say otherwise.
   explicit TestServer(const std::vector<std::string>& args = {});
   // okq-server -f ARGS... (the caller gives the listen addresses).
   TestServer(const std::vector<std::string>& args, bool own_listen);

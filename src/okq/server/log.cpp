@@ -29,8 +29,12 @@ bool Logger::reopen() noexcept {
         std::strerror(err));
     return false;
   }
-  file_.reset(fd);
-  return true;
+  // dup3 swaps the file behind the same descriptor number in one step, so
+  // other threads writing a line at this moment never see a closed or
+  // reused descriptor.
+  const int rc = ::dup3(fd, file_.get(), O_CLOEXEC);
+  ::close(fd);
+  return rc >= 0;
 }
 
 void Logger::write_line(std::string_view text) noexcept {

@@ -1,5 +1,7 @@
-// server.cpp -- accepting, tracking and stopping connections on one loop.
+// server.cpp -- listeners, admission, hand-off to workers, and stopping.
 #include "okq/server/server.hpp"
+
+#include <sched.h>
 
 #include <algorithm>
 
@@ -9,14 +11,15 @@
 namespace okq::server {
 namespace {
 
-constexpr std::size_t kReadBufferSize = 64 * 1024;
 // Descriptors kept back from --max-connections (a quarter of the limit, at
-// most 128): listeners, epoll, signalfd, log file, stdio, and room to turn
-// excess clients away with a message.
+// most 128): listeners, loops, eventfds, signalfd, log file, stdio, and room
+// to turn excess clients away with a message.
 constexpr std::size_t kMaxReservedFds = 128;
 // Clients being turned away at once (each holds a descriptor while its ERR
 // line drains); past this they are closed without a word.
 constexpr std::size_t kMaxRejecting = 256;
+// After our FIN, how long a peer may keep sending before the socket is closed.
+constexpr std::chrono::seconds kLingerTimeout{5};
 
 }  // namespace
 
@@ -25,16 +28,31 @@ std::size_t default_max_connections(std::size_t fds) noexcept {
   return std::max<std::size_t>(1, fds - reserve);  // never 0: serve one at a time
 }
 
+std::size_t default_threads() noexcept {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return static_cast<std::size_t>(std::max(1, CPU_COUNT(&set)));
+}
+
 Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
-      read_buffer_(kReadBufferSize),
-      context_{loop_, log_,
-               SessionLimits{options_.codec, options_.max_output, options_.idle_timeout,
-                             std::chrono::seconds(5)},
-               read_buffer_} {}
+      loop_(options_.io),
+      limits_{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout} {
+  const std::size_t n = std::max<std::size_t>(1, options_.threads);
+  for (std::size_t i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<Worker>(
+        i, limits_, log_, options_.io, [this](std::size_t worker, bool rejected) {
+          // On the worker's thread: the books are kept on the server's.
+          loop_.queue_in_loop([this, worker, rejected] { closed(worker, rejected); });
+        }));
+  load_.assign(n, 0);
+}
 
-Server::~Server() = default;
+Server::~Server() {
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+}
 
 void Server::bind() {
   for (const auto& ep : options_.listen) {
@@ -54,19 +72,26 @@ void Server::bind() {
 void Server::announce() {
   for (const auto& l : listeners_)
     log_.log(Level::Info, "listening on {}", l->address().to_string());
-}
-
-std::vector<net::SocketAddress> Server::addresses() const {
-  std::vector<net::SocketAddress> out;
-  for (const auto& l : listeners_) out.push_back(l->address());
-  return out;
+  log_.log(Level::Verbose, "{} workers, {} backend", workers_.size(), loop_.backend());
 }
 
 void Server::run() {
   for (auto& l : listeners_)
     l->start(loop_, log_,
              [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
+  for (auto& w : workers_) w->start();
   loop_.run();
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+}
+
+// The least-loaded worker, counting connections handed over and not yet
+// closed. A shared listener with EPOLLEXCLUSIVE would wake the last waiter
+// first and pile connections on one thread; handing them over keeps the
+// spread even whatever the kernel does.
+Worker& Server::least_loaded() noexcept {
+  const auto it = std::min_element(load_.begin(), load_.end());
+  return *workers_[static_cast<std::size_t>(it - load_.begin())];
 }
 
 void Server::accept(net::Fd fd, const Listener& from) {
@@ -77,58 +102,46 @@ void Server::accept(net::Fd fd, const Listener& from) {
   const std::uint64_t id = next_id_++;
   std::string peer = from.is_tcp() ? net::SocketAddress::peer_of(fd.get()).to_string()
                                    : from.address().to_string();
-  log_.log(Level::Verbose, "conn {} from {} on {}{}", id, peer, from.address().to_string(),
-           admit ? "" : ": too many connections");
-  auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), context_,
-                                           [this](Connection& c) { closed(c); });
-  auto& ref = *conn;
-  connections_.emplace(id, std::move(conn));
-  if (!admit) {
-    ++rejecting_;
-    ref.reject(kTooManyConnections);
-    return;
-  }
-  ++admitted_;
-  ref.start();
-  if (options_.once) {
+  Worker& worker = least_loaded();
+  log_.log(Level::Verbose, "conn {} from {} on {} (worker {}){}", id, peer,
+           from.address().to_string(), worker.index(), admit ? "" : ": too many connections");
+  ++load_[worker.index()];
+  ++(admit ? admitted_ : rejecting_);
+  worker.adopt(std::move(fd), id, std::move(peer), admit, kTooManyConnections);
+  if (admit && options_.once) {
     // Like the seed: one client, then exit once it is done.
     accepted_once_ = true;
     close_listeners();
   }
 }
 
-void Server::closed(Connection& conn) {
-  // The connection may be mid-call on the stack: destroy it after this batch.
-  const std::uint64_t id = conn.id();
-  --(conn.rejected() ? rejecting_ : admitted_);
-  loop_.defer([this, id] {
-    connections_.erase(id);
-    finish_if_idle();
-  });
+void Server::closed(std::size_t worker, bool rejected) {
+  --load_[worker];
+  --(rejected ? rejecting_ : admitted_);
+  finish_if_idle();
 }
 
 void Server::stop() {
+  const std::size_t open = admitted_ + rejecting_;
   if (stopping_) {  // asked twice: the operator does not want to wait
-    log_.log(Level::Error, "second stop request: closing {} connections now", connections_.size());
-    for (auto& [id, conn] : connections_) conn->close(CloseReason::Forced);
-    loop_.stop();
+    log_.log(Level::Error, "second stop request: closing {} connections now", open);
+    for (auto& w : workers_) w->close_all(CloseReason::Forced);
     return;
   }
   stopping_ = true;
   close_listeners();
-  log_.log(Level::Info, "shutting down: {} connections to finish", connections_.size());
-  for (auto& [id, conn] : connections_) conn->shutdown();
+  log_.log(Level::Info, "shutting down: {} connections to finish", open);
+  for (auto& w : workers_) w->shutdown();
   loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
-    if (!connections_.empty())
-      log_.log(Level::Error, "shutdown timeout: closing {} connections", connections_.size());
-    for (auto& [id, conn] : connections_) conn->close(CloseReason::ShutdownTimeout);
-    loop_.stop();
+    if (admitted_ + rejecting_ > 0)
+      log_.log(Level::Error, "shutdown timeout: closing {} connections", admitted_ + rejecting_);
+    for (auto& w : workers_) w->close_all(CloseReason::ShutdownTimeout);
   });
   finish_if_idle();
 }
 
 void Server::finish_if_idle() {
-  if (!connections_.empty()) return;
+  if (admitted_ + rejecting_ != 0) return;
   if (stopping_ || (options_.once && accepted_once_)) loop_.stop();
 }
 

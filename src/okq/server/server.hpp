@@ -1,21 +1,22 @@
-// server.hpp -- Server: the listeners and connections of one event loop, with
-// the rules of SPEC section 3: serve any number of clients (or one, with
-// --once), and on stop() answer what has arrived, flush, close, return.
+// server.hpp -- Server: the process-wide part of okq-server (SPEC sections 3
+// and 7). It owns the listeners, admission (--max-connections counted over
+// every worker), --once and the stop, on its own loop; it hands each accepted
+// connection to the least-loaded Worker, which serves it on its own thread.
 // Signals, backgrounding and the command line belong to the caller.
 #pragma once
 
 #include <chrono>
 #include <memory>
-#include <unordered_map>
+#include <string>
 #include <vector>
 
 #include "okq/net/address.hpp"
 #include "okq/proto/codec.hpp"
-#include "okq/server/connection.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/listener.hpp"
 #include "okq/server/log.hpp"
 #include "okq/server/session.hpp"
+#include "okq/server/worker.hpp"
 
 namespace okq::server {
 
@@ -29,6 +30,8 @@ struct ServerOptions {
   std::size_t max_output = 1 << 20;                 // owed bytes before reading pauses
   std::size_t max_connections = 10000;              // served at once; more get an ERR line
   std::chrono::milliseconds idle_timeout{300'000};  // 0: never
+  std::size_t threads = 1;                          // workers, each with its own loop
+  std::string io = "auto";                          // I/O backend of every loop
 };
 
 inline constexpr std::string_view kTooManyConnections = "ERR too many connections\n";
@@ -37,6 +40,9 @@ inline constexpr std::string_view kTooManyConnections = "ERR too many connection
 // RLIMIT_NOFILE): that, less a reserve for the server's own descriptors and
 // for connections being turned away.
 std::size_t default_max_connections(std::size_t fds) noexcept;
+
+// The --threads default: the CPUs this process may run on (sched_getaffinity).
+std::size_t default_threads() noexcept;
 
 class Server {
  public:
@@ -48,30 +54,33 @@ class Server {
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
   void announce();
-  // Serves until stop() has finished (or --once's connection ended).
+  // Starts the workers and serves until stop() has finished (or --once's
+  // connection ended).
   void run();
-  // Graceful stop: no new connections; owed replies are written, bounded by
-  // the shutdown timeout. A second call closes everything at once. Call it on
-  // the loop's thread (from a handler).
+  // Graceful stop: no new connections; every worker answers what has
+  // arrived and writes what it owes, bounded by the shutdown timeout. A
+  // second call closes everything at once. Call it on the server's loop
+  // (from a handler, e.g. a SignalWatcher's).
   void stop();
 
+  // The process-wide loop: listeners, signals, admission.
   EventLoop& loop() noexcept { return loop_; }
-  std::vector<net::SocketAddress> addresses() const;
 
  private:
   void accept(net::Fd client, const Listener& from);
-  void closed(Connection& conn);
+  Worker& least_loaded() noexcept;
+  void closed(std::size_t worker, bool rejected);
   void close_listeners() noexcept;
   void finish_if_idle();
 
   ServerOptions options_;
   Logger& log_;
   EventLoop loop_;
-  std::vector<char> read_buffer_;
-  ConnectionContext context_;
+  SessionLimits limits_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
-  std::size_t admitted_ = 0;  // connections being served (the rest are being turned away)
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::size_t> load_;  // connections handed to each worker and not yet closed
+  std::size_t admitted_ = 0;       // connections being served (the rest are being turned away)
   std::size_t rejecting_ = 0;
   std::uint64_t next_id_ = 1;
   bool stopping_ = false;

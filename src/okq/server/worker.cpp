@@ -1,0 +1,86 @@
+// worker.cpp -- a worker thread and the connections on its loop.
+#include "okq/server/worker.hpp"
+
+namespace okq::server {
+namespace {
+
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+}  // namespace
+
+Worker::Worker(std::size_t index, const SessionLimits& limits, Logger& log,
+               std::string_view backend, OnClosed on_closed)
+    : index_(index),
+      log_(log),
+      on_closed_(std::move(on_closed)),
+      loop_(backend),
+      read_buffer_(kReadBufferSize),
+      context_{loop_, log_, limits, read_buffer_} {}
+
+Worker::~Worker() {
+  if (thread_.joinable()) {
+    loop_.stop();
+    thread_.join();
+  }
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    try {
+      loop_.run();
+    } catch (const std::exception& e) {
+      // The backend itself failed (epoll_wait): nothing on this loop can be
+      // served any more. Its connections end here; the owner hears of each.
+      log_.log(Level::Error, "worker {} stopped: {}", index_, e.what());
+      for (auto& [id, conn] : connections_) conn->close(CloseReason::IoError);
+    }
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+                   std::string_view reject_line) {
+  // std::function needs a copyable callable: the descriptor travels as an int
+  // and is owned again on the loop's side.
+  loop_.queue_in_loop([this, raw = fd.release(), id, peer = std::move(peer), admit,
+                       line = std::string(reject_line)]() mutable {
+    adopt_in_loop(net::Fd(raw), id, std::move(peer), admit, line);
+  });
+}
+
+void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+                           const std::string& reject_line) {
+  auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), context_,
+                                           [this](Connection& c) { closed_in_loop(c); });
+  auto& ref = *conn;
+  connections_.emplace(id, std::move(conn));
+  if (admit)
+    ref.start();
+  else
+    ref.reject(reject_line);
+}
+
+void Worker::closed_in_loop(Connection& conn) {
+  // The connection may be mid-call on the stack: destroy it after this batch.
+  const std::uint64_t id = conn.id();
+  const bool rejected = conn.rejected();
+  loop_.defer([this, id] { connections_.erase(id); });
+  on_closed_(index_, rejected);
+}
+
+void Worker::shutdown() {
+  loop_.queue_in_loop([this] {
+    for (auto& [id, conn] : connections_) conn->shutdown();
+  });
+}
+
+void Worker::close_all(CloseReason why) {
+  loop_.queue_in_loop([this, why] {
+    for (auto& [id, conn] : connections_) conn->close(why);
+  });
+}
+
+}  // namespace okq::server

@@ -1,0 +1,63 @@
+// worker.hpp -- Worker: one thread running one EventLoop with the connections
+// it was handed and their timers. Nothing a worker owns is touched from
+// another thread: the process-wide Server talks to it only through the
+// calls below, which queue work on its loop. It does not own the Server or
+// the listeners; connections it ends are reported back through `on_closed`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "okq/net/fd.hpp"
+#include "okq/server/connection.hpp"
+#include "okq/server/event_loop.hpp"
+#include "okq/server/log.hpp"
+
+namespace okq::server {
+
+class Worker {
+ public:
+  // Called on the worker's thread when a connection has ended.
+  using OnClosed = std::function<void(std::size_t worker, bool rejected)>;
+
+  Worker(std::size_t index, const SessionLimits& limits, Logger& log, std::string_view backend,
+         OnClosed on_closed);
+  ~Worker();  // stops and joins the thread if it runs
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();  // the thread, running the loop
+  void join();   // after stop()
+
+  // Any thread. Serve `fd` (or, unless `admit`, answer `reject_line` and close).
+  void adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+             std::string_view reject_line);
+  void shutdown();                  // every connection: answer what has arrived, then close
+  void close_all(CloseReason why);  // every connection, at once
+  void stop() { loop_.stop(); }
+
+  std::size_t index() const noexcept { return index_; }
+  const char* backend() const noexcept { return loop_.backend(); }
+
+ private:
+  void adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+                     const std::string& reject_line);
+  void closed_in_loop(Connection& conn);
+
+  std::size_t index_;
+  Logger& log_;
+  OnClosed on_closed_;
+  EventLoop loop_;
+  std::vector<char> read_buffer_;
+  ConnectionContext context_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::thread thread_;
+};
+
+}  // namespace okq::server
