@@ -153,7 +153,7 @@ TEST(Server, SigtermWithManyClientsMidBurstFlushesEveryOne) {
 // A client held back for not reading has complete messages waiting in the
 // server's kernel when the stop comes: every one of them is still answered.
 TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
-  TestServer server({"--max-output", "65536"});
+  TestServer server({"--max-output", "65536", "--verbose"});
   RawClient c(server.port());
   const std::string chunk = repeat("m\n", 32 * 1024);
   std::size_t sent = 0;
@@ -178,8 +178,15 @@ TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
   server.process().signal(SIGTERM);
   const std::string replies = c.read_to_eof(20s);
   ASSERT_TRUE(c.eof());
-  EXPECT_EQ(replies.size(), arrived / 2 * 3) << "sent " << sent << ", arrived " << arrived;
-  EXPECT_EQ(replies, repeat("OK\n", static_cast<int>(arrived / 2)));
+  // At least every message known to have arrived is answered. A few more may
+  // arrive between this test's measurement and the moment the stop begins
+  // (the kernel can reopen a closed window when it compacts its queues);
+  // none can be answered that was never sent.
+  const std::size_t answered = replies.size() / 3;
+  EXPECT_GE(answered, arrived / 2) << "sent " << sent << ", arrived " << arrived << "\n"
+                                   << server.process().err();
+  EXPECT_LE(answered, sent / 2);
+  EXPECT_EQ(replies, repeat("OK\n", static_cast<int>(answered)));
   c.close();
   EXPECT_EQ(server.process().wait(), 0) << server.process().err();
 }

@@ -47,6 +47,8 @@ void Connection::shutdown() {
   if (session_.closed()) return;
   int unread = 0;
   if (::ioctl(fd_.get(), FIONREAD, &unread) != 0) unread = 0;
+  ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
+               unread, session_.owed().size());
   session_.on_shutdown(static_cast<std::size_t>(std::max(unread, 0)));
   read_input(kReadsPerWakeup);
   flush();
