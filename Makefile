@@ -10,7 +10,7 @@ PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev lib
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps install-missing build run test test-asan bench soak fuzz lint clean format
+.PHONY: all deps bench-deps install-missing build run test test-asan test-tsan bench soak fuzz lint clean format
 
 all: build
 
@@ -83,12 +83,20 @@ test-asan: deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) --timeout 300
 
+# The whole suite under ThreadSanitizer: the workers, the server's loop and the
+# cross-thread queue between them. A report in any server child fails its test.
+test-tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOKQ_TSAN=ON
+	cmake --build build-tsan -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) --timeout 300
+
 # clang-tidy over src/ and apps/ with the checks in .clang-tidy (bugs, not taste).
 lint: build
 	git ls-files 'src/*.cpp' 'apps/*.cpp' | xargs -P $(JOBS) -n 4 clang-tidy -p $(BUILD) --quiet
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -18,6 +18,13 @@ extern char** environ;
 namespace okq::test {
 namespace {
 
+// A child that dies while the test writes to its stdin must fail the test,
+// not kill the test binary with SIGPIPE.
+[[maybe_unused]] const bool sigpipe_ignored = [] {
+  ::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+
 std::pair<net::Fd, net::Fd> make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
