@@ -57,14 +57,17 @@ void EventLoop::remove(int fd) noexcept {
 EventLoop::TimerId EventLoop::run_at(Clock::time_point when, std::function<void()> fn) {
   assert_in_loop_thread();
   const TimerId id = next_timer_++;
-  timers_.emplace(id, std::move(fn));
-  due_.emplace(when, id);
+  timers_.emplace(Due{when, id}, std::move(fn));
+  when_.emplace(id, when);
   return id;
 }
 
 void EventLoop::cancel(TimerId id) noexcept {
   assert_in_loop_thread();
-  timers_.erase(id);
+  const auto it = when_.find(id);
+  if (it == when_.end()) return;  // fired or cancelled already
+  timers_.erase(Due{it->second, id});
+  when_.erase(it);
 }
 
 void EventLoop::defer(std::function<void()> fn) {
@@ -108,22 +111,20 @@ void EventLoop::run() {
 
 int EventLoop::poll_timeout_ms() const {
   if (!deferred_.empty()) return 0;
-  if (due_.empty()) return -1;
-  const auto wait = due_.top().first - Clock::now();
+  if (timers_.empty()) return -1;
+  const auto wait = timers_.begin()->first.first - Clock::now();
   if (wait <= Clock::duration::zero()) return 0;
   // Round up so a timer is never woken for early and then spun on.
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
 }
 
 void EventLoop::run_due_timers() {
-  while (!due_.empty() && due_.top().first <= now_) {
-    const TimerId id = due_.top().second;
-    due_.pop();
-    auto it = timers_.find(id);
-    if (it == timers_.end()) continue;  // cancelled
+  while (!timers_.empty() && timers_.begin()->first.first <= now_) {
+    const auto it = timers_.begin();
     auto fn = std::move(it->second);
+    when_.erase(it->first.second);
     timers_.erase(it);
-    fn();
+    fn();  // may arm or cancel others
   }
 }
 

@@ -11,7 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <queue>
+#include <map>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -35,14 +35,16 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   const char* backend() const noexcept { return poller_->name(); }
+  std::size_t pending_timers() const noexcept { return timers_.size(); }
 
   // Loop thread only. Level-triggered interest; 0 or -errno (see Poller).
   [[nodiscard]] int add(int fd, Interest interest, EventHandler* handler) noexcept;
   [[nodiscard]] int modify(int fd, Interest interest, EventHandler* handler) noexcept;
   void remove(int fd) noexcept;
 
-  // Loop thread only. Runs `fn` once at `when`. O(log n); a cancelled timer
-  // is dropped lazily.
+  // Loop thread only. Runs `fn` once at `when`. O(log n) to arm and to
+  // cancel; a cancelled timer is gone at once, so connections that come and
+  // go leave nothing behind.
   TimerId run_at(Clock::time_point when, std::function<void()> fn);
   void cancel(TimerId id) noexcept;
 
@@ -82,9 +84,9 @@ class EventLoop {
   Clock::time_point now_ = Clock::now();
   std::vector<Poller::Event> ready_;
 
-  using Due = std::pair<Clock::time_point, TimerId>;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
-  std::unordered_map<TimerId, std::function<void()>> timers_;
+  using Due = std::pair<Clock::time_point, TimerId>;  // ids break ties: arming order
+  std::map<Due, std::function<void()>> timers_;
+  std::unordered_map<TimerId, Clock::time_point> when_;  // for cancel
   TimerId next_timer_ = 1;
   std::vector<std::function<void()>> deferred_;
 
