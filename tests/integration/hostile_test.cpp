@@ -26,6 +26,14 @@ using Clock = std::chrono::steady_clock;
 #else
 #define SKIP_MEMORY_BOUND_UNDER_TSAN() (void)0
 #endif
+// ASan's allocator keeps per-thread caches and a quarantine on top of what
+// the server holds: with 4 workers, twice the allowance. An unbounded server
+// still grows far past it (about 100 MiB in these tests).
+#ifdef __SANITIZE_ADDRESS__
+constexpr std::size_t kAllocatorSlack = 2;
+#else
+constexpr std::size_t kAllocatorSlack = 1;
+#endif
 
 // Connects until a client is served (its Q echoed) or `timeout` passes: the
 // server frees a slot only after it has processed the departure.
@@ -119,7 +127,8 @@ TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
   std::cout << "server CPU while paused: " << paused_cpu << " s over 1 s\n";
   EXPECT_LT(paused_cpu, 0.1) << "the server spins while it has stopped reading";
   // Growth, not the absolute figure: sanitizer builds start far higher.
-  EXPECT_LT(max_rss - rss_before, 12u * 1024) << "server RSS may grow by 12 MiB at most";
+  EXPECT_LT(max_rss - rss_before, kAllocatorSlack * 12u * 1024)
+      << "server RSS may grow by 12 MiB at most";
   // Others are still served, and the stuck client is closed at the idle timeout.
   RawClient other(server.port());
   other.send("Qo\n");
@@ -158,7 +167,8 @@ TEST(Hostile, SlowReadersLeaveServerMemoryBounded) {
   ASSERT_GT(taken, 16u << 20) << "too few replies taken for the test to mean anything";
   // Each connection may hold a small multiple of --max-output (1 MiB by
   // default): 4 MiB each. Unbounded, this run grows by about 100 MiB.
-  EXPECT_LT(max_rss - rss_before, 16u * 1024) << "server RSS may grow by 16 MiB at most";
+  EXPECT_LT(max_rss - rss_before, kAllocatorSlack * 16u * 1024)
+      << "server RSS may grow by 16 MiB at most";
 }
 
 TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {
