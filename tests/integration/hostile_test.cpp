@@ -171,6 +171,37 @@ TEST(Hostile, SlowReadersLeaveServerMemoryBounded) {
       << "server RSS may grow by 16 MiB at most";
 }
 
+// After a burst drains, an idle connection gives its output memory back: 60
+// clients that each pipelined 2 MiB and went idle must not keep megabytes
+// each. What stays is the allocator's (about 3 MiB per worker thread's
+// arena, reused by the next burst), not the connections'.
+TEST(Hostile, IdleConnectionsAfterABurstHoldNoBurstMemory) {
+  SKIP_MEMORY_BOUND_UNDER_TSAN();
+  TestServer server({"--idle-timeout", "0"});
+  const pid_t pid = server.process().pid();
+  const std::size_t rss_before = rss_kib(pid);
+  const std::string burst = repeat("m\n", 1 << 20);  // 2 MiB in, 3 MiB of replies out
+  const std::string replies = repeat("OK\n", 1 << 20);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  std::size_t peak = rss_before;
+  for (int i = 0; i < 60; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server.port()));
+    RawClient& c = *clients.back();
+    // Send and read at once so neither side stalls on full buffers.
+    std::thread writer([&] { c.send(burst); });
+    const std::string got = c.read_exact(replies.size(), 30s);
+    writer.join();
+    ASSERT_EQ(got.size(), replies.size()) << "client " << i;
+    peak = std::max(peak, rss_kib(pid));
+  }
+  // Every client is idle now, still connected.
+  const std::size_t rss_idle = rss_kib(pid);
+  std::cout << "60 idle clients after 2 MiB bursts: server RSS " << rss_before << " KiB before, "
+            << peak << " KiB at peak, " << rss_idle << " KiB idle\n";
+  EXPECT_LT(rss_idle - rss_before, kAllocatorSlack * 4u * 1024 * server.threads())
+      << "idle connections keep their burst buffers";
+}
+
 TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {
   // 64 descriptors, and a connection limit above that, so accept() hits EMFILE.
   Process prlimited({"/usr/bin/prlimit", "--nofile=64:64", "--", server_bin(), "-f", "-l",

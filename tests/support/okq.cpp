@@ -94,6 +94,11 @@ TestServer::TestServer(const std::vector<std::string>& args) : TestServer(args, 
 
 TestServer::TestServer(const std::vector<std::string>& args, bool own_listen)
     : process_(server_argv(args, own_listen)) {
+  const auto argv = server_argv(args, own_listen);
+  const auto flag = std::find(argv.begin(), argv.end(), "--threads");
+  threads_ = flag != argv.end() && flag + 1 != argv.end()
+                 ? std::stoul(*(flag + 1))
+                 : std::max(1u, std::thread::hardware_concurrency());
   // With --log-file the log, and so the port, is in that file.
   const auto log_flag = std::find(args.begin(), args.end(), "--log-file");
   if (log_flag != args.end() && log_flag + 1 != args.end()) {

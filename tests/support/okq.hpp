@@ -43,6 +43,8 @@ class TestServer {
   TestServer& operator=(const TestServer&) = delete;
 
   std::uint16_t port() const noexcept { return port_; }
+  // The workers it runs (--threads, OKQ_TEST_THREADS, or the CPUs it may use).
+  std::size_t threads() const noexcept { return threads_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   Process& process() noexcept { return process_; }
   // SIGTERM, then the exit code (nullopt if it did not exit in time).
@@ -51,6 +53,7 @@ class TestServer {
  private:
   Process process_;
   std::uint16_t port_ = 0;
+  std::size_t threads_ = 1;
 };
 
 }  // namespace okq::test

@@ -109,22 +109,20 @@ void Worker::fill(Conn& c, Clock::time_point now) {
       started = now;
       ++issued_;
     }
-    c.out += exchange_.request();
+    c.out.append(exchange_.request());
     c.inflight.push_back(started);
     counters_.sent.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
 void Worker::write(Conn& c) {
-  while (!c.broken && c.out_sent < c.out.size()) {
-    const ssize_t n =
-        net::send_some(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent);
+  while (!c.broken && !c.out.empty()) {
+    const auto bytes = c.out.pending();
+    const ssize_t n = net::send_some(c.fd.get(), bytes.data(), bytes.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return broken(c);
-    c.out_sent += static_cast<std::size_t>(n);
+    c.out.consume(static_cast<std::size_t>(n));
   }
-  c.out.clear();
-  c.out_sent = 0;
 }
 
 void Worker::read(Conn& c, Clock::time_point now) {

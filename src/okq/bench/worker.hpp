@@ -17,6 +17,7 @@
 #include "okq/net/address.hpp"
 #include "okq/net/fd.hpp"
 #include "okq/proto/line_splitter.hpp"
+#include "okq/proto/output_buffer.hpp"
 
 namespace okq::bench {
 
@@ -59,8 +60,7 @@ class Worker {
     net::Fd fd;
     std::deque<Clock::time_point> due;       // requests due, not yet sent (open loop)
     std::deque<Clock::time_point> inflight;  // sent, awaiting a reply, oldest first
-    std::string out;                         // request bytes not yet written
-    std::size_t out_sent = 0;
+    proto::OutputBuffer out;                 // request bytes not yet written
     proto::LineSplitter replies;
     bool broken = false;
     bool touched = false;     // listed in touched_ for this round

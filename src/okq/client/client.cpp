@@ -13,6 +13,7 @@
 
 #include "okq/net/socket.hpp"
 #include "okq/proto/line_splitter.hpp"
+#include "okq/proto/output_buffer.hpp"
 
 namespace okq::client {
 namespace {
@@ -116,8 +117,8 @@ class LineSession {
   void queue_messages() {
     while (!queued_.empty() && in_flight_ < o_.pipeline) {
       if (in_flight_ == 0) last_progress_ = Clock::now();
-      pending_ += queued_.front();
-      pending_ += '\n';
+      pending_.append(queued_.front());
+      pending_.append("\n");
       queued_.pop_front();
       ++in_flight_;
     }
@@ -131,15 +132,13 @@ class LineSession {
   }
 
   void send_pending() {
-    while (pending_sent_ < pending_.size()) {
-      const ssize_t n = net::send_some(sock_.get(), pending_.data() + pending_sent_,
-                                       pending_.size() - pending_sent_);
+    while (!pending_.empty()) {
+      const auto bytes = pending_.pending();
+      const ssize_t n = net::send_some(sock_.get(), bytes.data(), bytes.size());
       if (n == -EAGAIN || n == -EWOULDBLOCK) return;
       if (n < 0) throw net::Error(net::Call::Send, name_, static_cast<int>(-n));
-      pending_sent_ += static_cast<std::size_t>(n);
+      pending_.consume(static_cast<std::size_t>(n));
     }
-    pending_.clear();  // all written: keep the capacity, drop the bytes
-    pending_sent_ = 0;
   }
 
   void receive() {
@@ -185,9 +184,8 @@ class LineSession {
   proto::LineSplitter lines_;    // stdin
   proto::LineSplitter replies_;  // socket
   std::deque<std::string> queued_;
-  std::string pending_;           // bytes to send
-  std::size_t pending_sent_ = 0;  // of which already written
-  std::string output_;            // bytes to print
+  proto::OutputBuffer pending_;  // bytes to send
+  std::string output_;           // bytes to print
   std::size_t in_flight_ = 0;
   Clock::time_point last_progress_{};
   bool input_eof_ = false;
