@@ -38,7 +38,8 @@ std::string run_line(std::size_t max_line, std::string_view in, std::uint32_t sp
   return out;
 }
 
-// The protocol as docs/protocol.md states it, written the slow obvious way.
+}  // namespace
+
 std::string line_model(std::size_t max_line, std::string_view in) {
   std::string clean;
   for (char c : in)
@@ -57,8 +58,6 @@ std::string line_model(std::size_t max_line, std::string_view in) {
     at = lf + 1;
   }
 }
-
-}  // namespace
 
 void line_codec(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return;

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace okq::fuzz {
 
@@ -17,5 +19,11 @@ void line_codec(const std::uint8_t* data, std::size_t size);
 // one feed equals size-byte reads, and the replies are "OK"s then at most one
 // zero-padded echo of exactly `size` bytes starting with Q.
 void classic_codec(const std::uint8_t* data, std::size_t size);
+
+// The line protocol as docs/protocol.md states it, written the slow obvious
+// way, independent of proto::LineCodec: the replies a server owes for `in`
+// from a client that then half-closes. The oracle of the fuzzer and of the
+// end-to-end random-bytes test.
+std::string line_model(std::size_t max_line, std::string_view in);
 
 }  // namespace okq::fuzz

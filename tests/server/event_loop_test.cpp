@@ -5,6 +5,8 @@
 
 #include <sys/socket.h>
 #include <unistd.h>
+#include <atomic>
+#include <csignal>
 #include <stdexcept>
 #include <thread>
 
@@ -138,6 +140,50 @@ TEST(EventLoop, CancelledTimersLeaveNothingBehind) {
   loop.cancel(kept);
   loop.cancel(kept);  // twice is harmless
   EXPECT_EQ(loop.pending_timers(), 0u);
+}
+
+// epoll_wait is never restarted after a signal handler, SA_RESTART or not
+// (signal(7)): the loop must take EINTR as "nothing ready" and go on. The
+// loop blocks in its own thread; a handler without SA_RESTART is interrupted
+// into it over and over with pthread_kill, so EINTR is certain, not likely.
+TEST(EventLoop, InterruptedWaitsAreRetriedNotFatal) {
+  struct sigaction noop {};
+  noop.sa_handler = [](int) {};
+  sigemptyset(&noop.sa_mask);
+  noop.sa_flags = 0;  // no SA_RESTART
+  struct sigaction old {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &noop, &old), 0);
+
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  Recorder r;
+  r.then = [&] { loop.stop(); };
+  ASSERT_EQ(loop.add(fds[0], Interest{.read = true}, &r), 0);
+  std::atomic<bool> ran{false}, failed{false};
+  pthread_t loop_thread{};
+  std::thread runner([&] {
+    loop_thread = pthread_self();
+    ran = true;
+    try {
+      loop.run();
+    } catch (const std::exception&) {
+      failed = true;
+    }
+  });
+  for (int i = 0; i < 1000 && !ran; ++i) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 50; ++i) {  // each one lands in (or next to) epoll_wait
+    ::pthread_kill(loop_thread, SIGUSR1);
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);  // the loop must still be there to see it
+  runner.join();
+  EXPECT_FALSE(failed) << "an interrupted wait ended the loop";
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_TRUE(r.events[0].readable);
+  ::sigaction(SIGUSR1, &old, nullptr);
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 TEST(EventLoop, UnknownBackendIsRefused) {

@@ -86,6 +86,7 @@ std::string RawClient::read_until(std::size_t n, std::chrono::milliseconds timeo
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       eof_ = true;  // EOF, or a reset: either way nothing more comes
+      reset_ = r < 0 && errno == ECONNRESET;
       break;
     }
     got.append(buf, static_cast<std::size_t>(r));

@@ -35,6 +35,8 @@ class RawClient {
   // Reads until EOF or the deadline; eof() tells which.
   std::string read_to_eof(std::chrono::milliseconds timeout = 10s);
   bool eof() const noexcept { return eof_; }
+  // Did the connection end in a reset (RST) rather than a clean FIN?
+  bool was_reset() const noexcept { return reset_; }
   // Without blocking: has the peer closed or reset (with no data left unread)?
   bool peer_closed() const;
   // Sends without blocking; returns bytes taken, 0 if the socket buffer is full,
@@ -53,6 +55,7 @@ class RawClient {
 
   net::Fd fd_;
   bool eof_ = false;
+  bool reset_ = false;
 };
 
 // A loopback listener of the test's own. Unless accept() is called,

@@ -23,8 +23,10 @@ class EventLoop::Waker final : public EventHandler {
   int fd_;
 };
 
-EventLoop::EventLoop(std::string_view backend)
-    : poller_(make_poller(backend)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+EventLoop::EventLoop(std::string_view backend) : EventLoop(make_poller(backend)) {}
+
+EventLoop::EventLoop(std::unique_ptr<Poller> poller)
+    : poller_(std::move(poller)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!wake_fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
   waker_ = std::make_unique<Waker>(wake_fd_.get());
   if (const int rc = poller_->add(wake_fd_.get(), Interest{.read = true}, waker_.get()); rc != 0)
