@@ -281,6 +281,34 @@ TEST(Server, ShutdownTimeoutBoundsAClientThatNeverReads) {
       << server.process().err();
 }
 
+// The operator's second signal does not wait for the shutdown timeout: every
+// worker closes everything at once.
+TEST(Server, SecondSigtermClosesEverythingAtOnce) {
+  TestServer server({"--shutdown-timeout", "60"});
+  std::vector<std::unique_ptr<RawClient>> stuck;
+  const std::string chunk(64 * 1024, '\n');
+  for (int i = 0; i < 4; ++i) {  // spread over the workers, each owing more than buffers hold
+    stuck.push_back(std::make_unique<RawClient>(server.port()));
+    auto last = Clock::now();
+    for (int j = 0; j < 10000 && Clock::now() - last < 200ms; ++j) {
+      const long n = stuck.back()->send_nonblocking(chunk);
+      ASSERT_GE(n, 0);
+      if (n > 0) last = Clock::now();
+      if (n == 0) std::this_thread::sleep_for(2ms);
+    }
+  }
+  server.process().signal(SIGTERM);
+  ASSERT_TRUE(server.process().wait_stderr("shutting down: 4 connections to finish"));
+  EXPECT_FALSE(server.process().wait(300ms, false)) << "the first stop should still be waiting";
+  const auto start = Clock::now();
+  server.process().signal(SIGTERM);
+  EXPECT_EQ(server.process().wait(5s), 0) << server.process().err();
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_NE(server.process().err().find("second stop request: closing 4 connections now"),
+            std::string::npos)
+      << server.process().err();
+}
+
 TEST(Server, OnceServesOneConnectionThenExits) {
   TestServer server({"--once"});
   RawClient first(server.port());

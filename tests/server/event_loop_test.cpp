@@ -186,6 +186,23 @@ TEST(EventLoop, InterruptedWaitsAreRetriedNotFatal) {
   ::close(fds[1]);
 }
 
+// muduo's assertInLoopThread: touching a loop from a thread that does not
+// run it is a bug that debug builds stop at once (the ASan suite is Debug).
+TEST(EventLoopDeathTest, CallsOffTheLoopThreadAbortInDebugBuilds) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "loop-thread assertions are compiled out of release builds";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EventLoop loop;
+  EXPECT_DEATH(
+      {
+        std::thread other([&] { loop.run_at(EventLoop::Clock::now(), [] {}); });
+        other.join();
+      },
+      "called off the loop's thread");
+#endif
+}
+
 TEST(EventLoop, UnknownBackendIsRefused) {
   EXPECT_THROW(EventLoop("kqueue"), std::invalid_argument);
   EXPECT_STREQ(EventLoop("auto").backend(), "epoll");
