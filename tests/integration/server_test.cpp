@@ -155,16 +155,7 @@ TEST(Server, SigtermWithManyClientsMidBurstFlushesEveryOne) {
 TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
   TestServer server({"--max-output", "65536", "--verbose"});
   RawClient c(server.port());
-  const std::string chunk = repeat("m\n", 32 * 1024);
-  std::size_t sent = 0;
-  auto last = Clock::now();
-  for (int i = 0; i < 100000 && Clock::now() - last < 300ms; ++i) {
-    const long n = c.send_nonblocking(chunk.substr(0, chunk.size() - sent % 2));
-    ASSERT_GE(n, 0);
-    if (n > 0) last = Clock::now();
-    sent += static_cast<std::size_t>(n);
-    if (n == 0) std::this_thread::sleep_for(5ms);
-  }
+  const std::size_t sent = c.send_until_stalled(repeat("m\n", 32 * 1024), 300ms);
   // The server has stopped reading; what its kernel acknowledged has arrived.
   int unacked = c.unacked(), stable = 0;
   for (int i = 0; i < 100 && stable < 5; ++i) {
@@ -259,16 +250,7 @@ TEST(Server, ShutdownTimeoutBoundsAClientThatNeverReads) {
   RawClient c(server.port());
   // Far more replies owed than the socket buffers hold: empty lines, 3 bytes
   // of reply each, sent until the server stops reading and our sends stall.
-  const std::string chunk(64 * 1024, '\n');
-  std::size_t sent = 0;
-  auto last = Clock::now();
-  for (int i = 0; i < 100000 && Clock::now() - last < 200ms && sent < (64u << 20); ++i) {
-    const long n = c.send_nonblocking(chunk);
-    ASSERT_GE(n, 0);
-    if (n > 0) last = Clock::now();
-    if (n == 0) std::this_thread::sleep_for(2ms);
-    sent += static_cast<std::size_t>(n);
-  }
+  const std::size_t sent = c.send_until_stalled(std::string(64 * 1024, '\n'), 200ms);
   ASSERT_GT(sent * 3, 16u << 20) << "the replies owed must not fit in the socket buffers";
   const auto start = Clock::now();
   server.process().signal(SIGTERM);
@@ -286,16 +268,9 @@ TEST(Server, ShutdownTimeoutBoundsAClientThatNeverReads) {
 TEST(Server, SecondSigtermClosesEverythingAtOnce) {
   TestServer server({"--shutdown-timeout", "60"});
   std::vector<std::unique_ptr<RawClient>> stuck;
-  const std::string chunk(64 * 1024, '\n');
   for (int i = 0; i < 4; ++i) {  // spread over the workers, each owing more than buffers hold
     stuck.push_back(std::make_unique<RawClient>(server.port()));
-    auto last = Clock::now();
-    for (int j = 0; j < 10000 && Clock::now() - last < 200ms; ++j) {
-      const long n = stuck.back()->send_nonblocking(chunk);
-      ASSERT_GE(n, 0);
-      if (n > 0) last = Clock::now();
-      if (n == 0) std::this_thread::sleep_for(2ms);
-    }
+    stuck.back()->send_until_stalled(std::string(64 * 1024, '\n'), 200ms);
   }
   server.process().signal(SIGTERM);
   ASSERT_TRUE(server.process().wait_stderr("shutting down: 4 connections to finish"));

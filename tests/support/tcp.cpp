@@ -114,6 +114,24 @@ long RawClient::send_nonblocking(std::string_view bytes) {
   return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
 }
 
+std::size_t RawClient::send_until_stalled(std::string_view pattern, std::chrono::milliseconds stall,
+                                          std::size_t limit) {
+  std::size_t sent = 0;
+  auto last = Clock::now();
+  for (int i = 0; i < 1000000 && sent < limit && Clock::now() - last < stall; ++i) {
+    const long n = send_nonblocking(pattern.substr(sent % pattern.size()));
+    if (n < 0) throw std::runtime_error("send_until_stalled: the peer closed");
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      last = Clock::now();
+    } else {
+      pollfd p{fd_.get(), POLLOUT, 0};
+      ::poll(&p, 1, 5);
+    }
+  }
+  return sent;
+}
+
 int RawClient::unacked() const {
   int n = 0;
   ::ioctl(fd_.get(), SIOCOUTQ, &n);

@@ -42,6 +42,12 @@ class RawClient {
   // Sends without blocking; returns bytes taken, 0 if the socket buffer is full,
   // -1 once the peer has closed or reset.
   long send_nonblocking(std::string_view bytes);
+  // Sends `pattern` over and over, each send continuing where the last one
+  // stopped (so the stream is the pattern repeated), until the peer has taken
+  // nothing for `stall` or `limit` bytes went out. Returns the bytes sent;
+  // throws if the peer closes.
+  std::size_t send_until_stalled(std::string_view pattern, std::chrono::milliseconds stall,
+                                 std::size_t limit = std::size_t{64} << 20);
 
   // Bytes sent but not yet acknowledged by the peer's kernel (SIOCOUTQ).
   int unacked() const;
