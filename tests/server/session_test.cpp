@@ -22,10 +22,14 @@ SessionLimits limits(std::size_t max_output = 1 << 20, std::chrono::milliseconds
   return l;
 }
 
-// Takes everything owed, as a driver would after a complete write.
+// Takes everything owed, as a driver would with complete writes.
 std::string drain(Session& s, Time now) {
-  std::string out(s.owed());
-  s.on_sent(out.size(), now);
+  std::string out;
+  for (int i = 0; i < 100 && s.owed_bytes() > 0 && !s.closed(); ++i) {
+    const auto window = s.owed();
+    out.append(window);
+    s.on_sent(window.size(), now);
+  }
   return out;
 }
 
@@ -52,7 +56,7 @@ TEST(SessionRules, QMidBurstEndsInputThenFinThenLingersUntilThePeersFin) {
   EXPECT_EQ(s.state(), SessionState::Lingering);
   EXPECT_TRUE(s.discards_input());
   s.on_input("more\n", t0);  // dropped, never answered
-  EXPECT_TRUE(s.owed().empty());
+  EXPECT_EQ(s.owed_bytes(), 0u);
   s.on_eof(t0 + 1s);
   EXPECT_TRUE(s.closed());
   EXPECT_EQ(s.reason(), CloseReason::ProtocolEnd);
@@ -168,7 +172,7 @@ TEST(SessionRules, CloseIsFinalAndKeepsTheFirstReason) {
   s.close(CloseReason::Forced);
   s.on_input("a\n", t0);
   EXPECT_EQ(s.reason(), CloseReason::IoError);
-  EXPECT_TRUE(s.owed().empty());
+  EXPECT_EQ(s.owed_bytes(), 0u);
   EXPECT_EQ(s.deadline(), Time::max());
   EXPECT_STREQ(to_string(CloseReason::IdleTimeout), "idle timeout");
   EXPECT_STREQ(to_string(SessionState::Lingering), "lingering");

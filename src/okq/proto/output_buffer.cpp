@@ -1,4 +1,4 @@
-// output_buffer.cpp -- dropping written bytes and giving back burst memory.
+// output_buffer.cpp -- two buffers that trade places, and giving back burst memory.
 #include "okq/proto/output_buffer.hpp"
 
 #include <algorithm>
@@ -6,28 +6,39 @@
 namespace okq::proto {
 namespace {
 
-// Below this, moving the owed bytes to the front is not worth a memmove, and
-// capacity is kept for the next burst rather than freed.
-constexpr std::size_t kSmall = 64 * 1024;
+// Capacity kept for the next burst; past this, memory is given back once
+// everything is written, rather than held by an idle connection.
+constexpr std::size_t kKeep = 64 * 1024;
+
+void release_if_large(std::string& s) noexcept {
+  if (s.capacity() > kKeep) std::string().swap(s);
+}
 
 }  // namespace
 
-void OutputBuffer::consume(std::size_t n) noexcept {
-  written_ += std::min(n, size());
-  if (written_ == bytes_.size()) {
-    bytes_.clear();
+std::string_view OutputBuffer::pending() noexcept {
+  if (written_ == inflight_.size() && !back_.empty()) {
+    // The window is written: what was appended meanwhile becomes the next
+    // one. The two buffers trade places, so steady traffic allocates nothing.
+    inflight_.clear();
     written_ = 0;
-    // A burst grew the buffer: give it back rather than hold it while idle.
-    if (bytes_.capacity() > kSmall) std::string().swap(bytes_);
-    return;
+    inflight_.swap(back_);
   }
-  // A peer that reads steadily but slowly keeps the buffer from ever emptying.
-  // Dropping the written prefix once it is half as large as what is still
-  // owed moves at most two owed bytes per byte written (amortised O(1)) and
-  // bounds the buffer by one and a half times the owed bytes.
-  if (written_ >= kSmall && 2 * written_ >= size()) {
-    bytes_.erase(0, written_);  // in place: no allocation
-    written_ = 0;
+  return std::string_view(inflight_).substr(written_);
+}
+
+void OutputBuffer::consume(std::size_t n) noexcept {
+  pending();  // the window the caller saw (or would have)
+  written_ += std::min(n, inflight_.size() - written_);
+  if (written_ != inflight_.size()) return;
+  // A window is done. A peer that reads steadily but slowly never lets the
+  // whole buffer drain, but each window is bounded by what was owed when it
+  // was frozen, and appending pauses past --max-output: both stay bounded.
+  inflight_.clear();
+  written_ = 0;
+  if (back_.empty()) {
+    release_if_large(inflight_);
+    release_if_large(back_);
   }
 }
 

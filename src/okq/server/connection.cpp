@@ -48,7 +48,7 @@ void Connection::shutdown() {
   int unread = 0;
   if (::ioctl(fd_.get(), FIONREAD, &unread) != 0) unread = 0;
   ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
-               unread, session_.owed().size());
+               unread, session_.owed_bytes());
   session_.on_shutdown(static_cast<std::size_t>(std::max(unread, 0)));
   read_input(kReadsPerWakeup);
   flush();
@@ -87,7 +87,7 @@ void Connection::read_input(int max_reads) {
 }
 
 void Connection::flush() {
-  while (!session_.closed() && !session_.owed().empty()) {
+  while (!session_.closed() && session_.owed_bytes() > 0) {
     const auto owed = session_.owed();
     const ssize_t n = net::send_some(fd_.get(), owed.data(), owed.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
@@ -110,7 +110,7 @@ void Connection::step() {
 
 void Connection::update_interest() {
   const Interest want{.read = session_.wants_input() || session_.discards_input(),
-                      .write = !session_.owed().empty()};
+                      .write = session_.owed_bytes() > 0};
   if (registered_ && want == interest_) return;
   const int rc =
       registered_ ? ctx_.loop.modify(fd_.get(), want, this) : ctx_.loop.add(fd_.get(), want, this);

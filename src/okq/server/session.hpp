@@ -58,7 +58,9 @@ class Session {
   void on_eof(Time now);
 
   // --- output
-  std::string_view owed() const noexcept { return out_.pending(); }
+  // The next replies to write; they stay put until all of them are sent.
+  std::string_view owed() noexcept { return out_.pending(); }
+  std::size_t owed_bytes() const noexcept { return out_.size(); }
   void on_sent(std::size_t n, Time now);
   // Every reply is written and the peer may still send: the driver sends FIN
   // (shutdown SHUT_WR) and calls on_fin_sent().
