@@ -1,0 +1,67 @@
+// server.cpp -- okq-server-nolibc: the tutorial's server on raw system calls.
+// socket, bind (0.0.0.0:4242, or the A.B.C.D[:PORT] given), listen, accept
+// one client; each read of up to 20 bytes is a message: "OK" back, or for a
+// first byte 'Q' the message zero-padded to 20 bytes, then close and exit 0.
+// Errors: "Problem with socket!" / "bind!" / "listen!", exit 1 / 2 / 3.
+// Unlike the seed: no stale bytes, no SIGPIPE, no spinning on a closed peer,
+// SO_REUSEADDR for restarts, a backlog of 128. It stays in the foreground.
+#include "okq/nolibc/sys.hpp"
+
+using namespace okq::nolibc;
+
+namespace {
+
+constexpr long kFrame = 20;  // the seed's message size
+constexpr long kBacklog = 128;
+
+[[noreturn]] void fail(const char* message, int code, long fd) {
+  say(message);
+  if (fd >= 0) sys(kClose, fd);
+  exit(code);
+}
+
+// Serves one client; returns when it sent Q (true) or went away (false).
+bool serve(long client) {
+  char frame[kFrame];
+  for (;;) {
+    memset(frame, 0, sizeof frame);  // never stale bytes from the last message
+    const long n = sys_retry(kRecvfrom, client, reinterpret_cast<long>(frame), kFrame, 0, 0, 0);
+    if (n <= 0) return false;  // EOF or reset: the seed looped here forever
+    const bool q = frame[0] == 'Q';
+    const char* reply = q ? frame : "OK";
+    const long len = q ? kFrame : 2;
+    for (long sent = 0; sent < len;) {
+      const long w = sys_retry(kSendto, client, reinterpret_cast<long>(reply + sent), len - sent,
+                               kMsgNosignal, 0, 0);
+      if (w <= 0) return false;
+      sent += w;
+    }
+    if (q) return true;
+  }
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void okq_main(long* stack) {
+  const long argc = stack[0];
+  char** argv = reinterpret_cast<char**>(stack + 1);
+  SockaddrIn addr{};
+  addr.family = kAfInet;
+  addr.port = htons(4242);
+  addr.addr = 0;  // INADDR_ANY
+  const long fd = sys(kSocket, kAfInet, kSockStream, 0);
+  if (fd < 0) fail("Problem with socket!\n", 1, -1);
+  if (argc > 1 && !parse_address(argv[1], addr)) fail("Problem with bind!\n", 2, fd);
+  const int one = 1;
+  sys(kSetsockopt, fd, kSolSocket, kSoReuseaddr, reinterpret_cast<long>(&one), sizeof one);
+  if (sys(kBind, fd, reinterpret_cast<long>(&addr), sizeof addr) < 0)
+    fail("Problem with bind!\n", 2, fd);
+  if (sys(kListen, fd, kBacklog) < 0) fail("Problem with listen!\n", 3, fd);
+  long client;
+  do client = sys_retry(kAccept, fd, 0, 0);
+  while (client < 0);  // a connection that died while queued: wait for the next
+  serve(client);
+  sys(kClose, client);
+  sys(kClose, fd);
+  exit(0);
+}

@@ -1,0 +1,124 @@
+// sys.hpp -- the kernel, called directly: the x86-64 `syscall` instruction
+// with the numbers the tutorial lists (socket 41 ... listen 50), a hand-made
+// htons and dotted-quad parser, and the few bytes-and-strings helpers a
+// program without a C library needs. Freestanding: no libc, no exceptions.
+#pragma once
+
+namespace okq::nolibc {
+
+using size_t = unsigned long;
+
+enum Sys : long {
+  kRead = 0,
+  kWrite = 1,
+  kClose = 3,
+  kSocket = 41,
+  kConnect = 42,
+  kAccept = 43,
+  kSendto = 44,
+  kRecvfrom = 45,
+  kShutdown = 48,
+  kBind = 49,
+  kListen = 50,
+  kSetsockopt = 54,
+  kExit = 60,
+};
+
+constexpr long kAfInet = 2, kSockStream = 1, kSolSocket = 1, kSoReuseaddr = 2;
+constexpr long kMsgNosignal = 0x4000;  // a vanished peer is an error, not SIGPIPE
+constexpr long kEintr = 4;
+
+inline long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long ret;
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+
+// Retried while a signal interrupts it, like every okq wrapper.
+inline long sys_retry(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0,
+                      long f = 0) {
+  long r;
+  do r = sys(n, a, b, c, d, e, f);
+  while (r == -kEintr);
+  return r;
+}
+
+[[noreturn]] inline void exit(int code) {
+  for (;;) sys(kExit, code);
+}
+
+struct SockaddrIn {
+  unsigned short family;
+  unsigned short port;  // network order
+  unsigned int addr;    // network order
+  unsigned char zero[8];
+};
+
+// The tutorial builds htons by hand; so does this.
+constexpr unsigned short htons(unsigned short v) {
+  return static_cast<unsigned short>((v << 8) | (v >> 8));
+}
+
+inline size_t length(const char* s) {
+  size_t n = 0;
+  while (s[n]) ++n;
+  return n;
+}
+
+inline void write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    const long w = sys_retry(kWrite, fd, reinterpret_cast<long>(p), static_cast<long>(n));
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+inline void say(const char* s) {
+  write_all(1, s, length(s));  // the tutorial's programs report on standard output
+}
+
+// "A.B.C.D" or "A.B.C.D:PORT" into `out` (port kept when absent). False if
+// it is not that: inet_aton's job, by hand.
+inline bool parse_address(const char* s, SockaddrIn& out) {
+  unsigned int addr = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (*s < '0' || *s > '9') return false;
+    unsigned int v = 0;
+    for (int digits = 0; *s >= '0' && *s <= '9'; ++s, ++digits) {
+      if (digits == 3) return false;
+      v = v * 10 + static_cast<unsigned int>(*s - '0');
+    }
+    if (v > 255) return false;
+    addr = addr << 8 | v;
+    if (part < 3 && *s++ != '.') return false;
+  }
+  if (*s == ':') {
+    ++s;
+    unsigned int port = 0;
+    if (*s < '0' || *s > '9') return false;
+    for (; *s >= '0' && *s <= '9'; ++s) {
+      port = port * 10 + static_cast<unsigned int>(*s - '0');
+      if (port > 65535) return false;
+    }
+    out.port = htons(static_cast<unsigned short>(port));
+  }
+  if (*s != '\0') return false;
+  out.addr = (addr >> 24) | ((addr >> 8) & 0xff00) | ((addr << 8) & 0xff0000) | (addr << 24);
+  return true;
+}
+
+}  // namespace okq::nolibc
+
+// The compiler may call these for copies and zeroing even when freestanding.
+extern "C" void* memset(void* d, int c, okq::nolibc::size_t n);
+extern "C" void* memcpy(void* d, const void* s, okq::nolibc::size_t n);
+
+// Entry: the kernel's stack holds argc, then argv. _start passes its address.
+extern "C" [[noreturn]] void okq_main(long* stack);
