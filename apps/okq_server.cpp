@@ -13,6 +13,7 @@
 #include "cli_checks.hpp"
 #include "okq/net/error.hpp"
 #include "okq/server/daemon.hpp"
+#include "okq/server/privileges.hpp"
 #include "okq/server/server.hpp"
 
 namespace {
@@ -24,13 +25,16 @@ constexpr int kExitSocket = 1;
 constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
 constexpr int kExitUsage = 64;       // EX_USAGE
+constexpr int kExitNoUser = 67;      // EX_NOUSER: --user / --group unknown
 constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: pid or log file
+constexpr int kExitNoPerm = 77;      // EX_NOPERM: cannot switch to --user
 
 struct Options {
   server::ServerOptions server;
   bool foreground = false;
   server::Level level = server::Level::Info;
   std::string pidfile, logfile;
+  std::string user, group;  // drop to these after binding
 };
 
 int exit_code_for(net::Call call) {
@@ -132,6 +136,11 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   app.add_option("--io", s.io, "I/O backend: auto | epoll")
       ->check(CLI::IsMember({"auto", "epoll"}))
       ->capture_default_str();
+  auto* user = app.add_option("--user", o.user, "After binding, run as this user (and its group)")
+                   ->type_name("NAME");
+  app.add_option("--group", o.group, "With --user: run with this group instead")
+      ->type_name("NAME")
+      ->needs(user);
   app.add_flag("-v,--verbose", verbose, "Log every connection");
   app.add_flag("--trace", trace, "Log every message too (implies --verbose)");
   app.add_option("--log-file", o.logfile, "Log to PATH instead of stderr; SIGHUP reopens it")
@@ -177,6 +186,17 @@ int serve(const Options& o, server::Logger& log) {
     if (!o.pidfile.empty()) pid.emplace(o.pidfile);
   } catch (const std::system_error& e) {
     return fail(log, to_file, kExitCantCreate, e.what());
+  }
+  if (!o.user.empty()) {
+    try {
+      const auto who = server::lookup_identity(o.user, o.group);
+      if (pid) pid->give_to(who.uid, who.gid);
+      server::switch_to(who);
+    } catch (const std::invalid_argument& e) {
+      return fail(log, to_file, kExitNoUser, e.what());
+    } catch (const std::system_error& e) {
+      return fail(log, to_file, kExitNoPerm, e.what());
+    }
   }
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP}, [&](int sig) {
     if (sig == SIGHUP) return on_hangup(log);

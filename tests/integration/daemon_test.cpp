@@ -189,5 +189,54 @@ TEST(Signals, SighupWithoutALogFileIsLoggedAndIgnored) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// Started as root, the server binds, then serves as `nobody`; its pid file
+// is given to that user so it can still remove it.
+TEST(Privileges, UserNobodyServesAfterBindingAndStillRemovesItsPidFile) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  const std::string pidfile = temp_path("nobody") + ".pid";
+  TestServer server({"--user", "nobody", "--pidfile", pidfile});
+  std::ifstream status("/proc/" + std::to_string(server.process().pid()) + "/status");
+  std::string line, uid, gid;
+  while (std::getline(status, line)) {
+    if (line.rfind("Uid:", 0) == 0) uid = line;
+    if (line.rfind("Gid:", 0) == 0) gid = line;
+  }
+  EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(gid, "Gid:\t65534\t65534\t65534\t65534");
+  RawClient c(server.port());
+  c.send("a\nQ\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  c.close();
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_NE(::access(pidfile.c_str(), F_OK), 0) << "pid file left behind";
+}
+
+TEST(Privileges, UnknownUserOrGroupIsRefusedBeforeServing) {
+  Process user({server_bin(), "-f", "-l", "127.0.0.1:0", "--user", "no-such-user-okq"});
+  EXPECT_EQ(user.wait(), 67);
+  EXPECT_EQ(user.err(), "okq-server: unknown user no-such-user-okq\n");
+  Process group({server_bin(), "-f", "-l", "127.0.0.1:0", "--user", "nobody", "--group",
+                 "no-such-group-okq"});
+  EXPECT_EQ(group.wait(), 67);
+  EXPECT_EQ(group.err(), "okq-server: unknown group no-such-group-okq\n");
+}
+
+TEST(Privileges, ANonRootServerCannotBecomeAnotherUser) {
+  if (::geteuid() == 0) {
+    // As root, drop to nobody first (setpriv, util-linux), then ask for root.
+    if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv is not installed";
+    Process p({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", server_bin(),
+               "-f", "-l", "127.0.0.1:0", "--user", "root"});
+    EXPECT_EQ(p.wait(), 77);
+    EXPECT_NE(p.err().find("cannot switch to user root: Operation not permitted"),
+              std::string::npos)
+        << p.err();
+    return;
+  }
+  Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--user", "root"});
+  EXPECT_EQ(p.wait(), 77);
+  EXPECT_NE(p.err().find("cannot switch to user root"), std::string::npos) << p.err();
+}
+
 }  // namespace
 }  // namespace okq::test

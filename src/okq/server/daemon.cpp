@@ -128,6 +128,10 @@ PidFile::PidFile(std::string path) : path_(std::move(path)) {
     throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
 }
 
+void PidFile::give_to(uid_t uid, gid_t gid) noexcept {
+  [[maybe_unused]] const int rc = ::fchown(fd_.get(), uid, gid);
+}
+
 PidFile::~PidFile() {
   // Still ours? Someone may have removed it and another instance written its own.
   struct stat mine {

@@ -38,6 +38,9 @@ class PidFile {
  public:
   explicit PidFile(std::string path);  // throws std::system_error
   ~PidFile();
+  // Before dropping privileges: the file is given to the new owner, so that
+  // process can still remove it (from a directory it may write, or /tmp).
+  void give_to(uid_t uid, gid_t gid) noexcept;
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 
