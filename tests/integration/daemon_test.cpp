@@ -1,7 +1,12 @@
 // Integration: okq-server backgrounding itself, with a pid file.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <fstream>
 #include <iterator>
@@ -236,6 +241,73 @@ TEST(Privileges, ANonRootServerCannotBecomeAnotherUser) {
   Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--user", "root"});
   EXPECT_EQ(p.wait(), 77);
   EXPECT_NE(p.err().find("cannot switch to user root"), std::string::npos) << p.err();
+}
+
+// A service manager's end of $NOTIFY_SOCKET: a datagram socket of the test's own.
+class NotifySocket {
+ public:
+  NotifySocket() : path_(temp_path("notify") + ".sock") {
+    ::unlink(path_.c_str());
+    fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("cannot bind the notify socket");
+  }
+  ~NotifySocket() { ::unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+  // The next datagram, or "" after `timeout`.
+  std::string next(std::chrono::milliseconds timeout = 5s) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return "";
+    char buf[4096];
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+  }
+  // Datagrams until one contains `needle` (bounded); all of them, in order.
+  std::vector<std::string> until(const std::string& needle, int most = 100) {
+    std::vector<std::string> seen;
+    for (int i = 0; i < most; ++i) {
+      seen.push_back(next());
+      if (seen.back().empty() || seen.back().find(needle) != std::string::npos) break;
+    }
+    return seen;
+  }
+
+ private:
+  std::string path_;
+  net::Fd fd_;
+};
+
+// Type=notify: READY=1 once serving, STATUS= as connections come and go,
+// watchdog pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM; and no
+// backgrounding under a service manager even without -f.
+TEST(Systemd, NotifiesReadinessStatusWatchdogAndStopping) {
+  NotifySocket manager;
+  ::setenv("NOTIFY_SOCKET", manager.path().c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "200000", 1);
+  Process server({server_bin(), "-l", "127.0.0.1:0", "--threads", "2"});  // no -f
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  const std::string ready = manager.next();
+  EXPECT_EQ(ready, "READY=1\nSTATUS=0 connections, 2 workers");
+  EXPECT_FALSE(server.wait(0ms, false)) << "it went to the background under a service manager";
+  ASSERT_TRUE(server.wait_stderr("listening on 127.0.0.1:"));
+  ASSERT_TRUE(server.wait_stderr("\n"));
+  RawClient c(listening_port(server.err()));
+  c.send("hi\n");
+  ASSERT_EQ(c.read_exact(3), "OK\n");
+  const auto seen = manager.until("STATUS=1 connections");
+  ASSERT_EQ(seen.back(), "STATUS=1 connections, 2 workers");
+  int pings = 0;
+  for (const auto& d : seen) pings += d == "WATCHDOG=1";
+  for (int i = 0; i < 10 && pings < 3; ++i) pings += manager.next(1s) == "WATCHDOG=1";
+  EXPECT_GE(pings, 3) << "watchdog pings every 100 ms were asked for";
+  c.close();
+  server.signal(SIGTERM);
+  EXPECT_EQ(manager.until("STOPPING=1").back(), "STOPPING=1");
+  EXPECT_EQ(server.wait(), 0);
 }
 
 }  // namespace

@@ -75,11 +75,12 @@ void Server::announce() {
   log_.log(Level::Verbose, "{} workers, {} backend", workers_.size(), loop_.backend());
 }
 
-void Server::run() {
+void Server::run(std::function<void()> on_serving) {
   for (auto& l : listeners_)
     l->start(loop_, log_,
              [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
   for (auto& w : workers_) w->start();
+  if (on_serving) loop_.defer(std::move(on_serving));  // first thing the loop does
   loop_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();

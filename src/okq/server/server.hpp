@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,8 +56,9 @@ class Server {
   // longer fail, from the process that serves.
   void announce();
   // Starts the workers and serves until stop() has finished (or --once's
-  // connection ended).
-  void run();
+  // connection ended). `on_serving` runs on the server's loop once every
+  // worker runs (readiness for a service manager).
+  void run(std::function<void()> on_serving = {});
   // Graceful stop: no new connections; every worker answers what has
   // arrived and writes what it owes, bounded by the shutdown timeout. A
   // second call closes everything at once. Call it on the server's loop
@@ -65,6 +67,9 @@ class Server {
 
   // The process-wide loop: listeners, signals, admission.
   EventLoop& loop() noexcept { return loop_; }
+  // Connections being served or turned away (the server's loop only).
+  std::size_t connections() const noexcept { return admitted_ + rejecting_; }
+  std::size_t workers() const noexcept { return workers_.size(); }
 
  private:
   void accept(net::Fd client, const Listener& from);
