@@ -13,6 +13,7 @@
 #include "cli_checks.hpp"
 #include "okq/net/error.hpp"
 #include "okq/server/daemon.hpp"
+#include "okq/server/manager_reports.hpp"
 #include "okq/server/notifier.hpp"
 #include "okq/server/privileges.hpp"
 #include "okq/server/server.hpp"
@@ -169,47 +170,6 @@ void on_hangup(server::Logger& log) {
 }
 
 // Bind, background, serve; start-up failures become exit codes.
-// What a service manager hears: readiness once every worker serves, then
-// the connection count whenever it changes (looked at each second) and, when
-// asked for, watchdog pings. Lives as long as the server runs.
-class ManagerReports {
- public:
-  ManagerReports(server::Notifier& notifier, server::Server& server)
-      : notifier_(notifier), server_(server) {}
-
-  void start() {
-    notifier_.send("READY=1\n" + status());
-    reported_ = server_.connections();
-    arm_status();
-    if (notifier_.watchdog_period().count() > 0) arm_watchdog();
-  }
-
- private:
-  std::string status() const {
-    return fmt::format("STATUS={} connections, {} workers", server_.connections(),
-                       server_.workers());
-  }
-  void arm_status() {
-    server_.loop().run_at(server::EventLoop::Clock::now() + std::chrono::seconds(1), [this] {
-      if (server_.connections() != reported_) {
-        reported_ = server_.connections();
-        notifier_.send(status());
-      }
-      arm_status();
-    });
-  }
-  void arm_watchdog() {
-    server_.loop().run_at(server::EventLoop::Clock::now() + notifier_.watchdog_period(), [this] {
-      notifier_.send("WATCHDOG=1");
-      arm_watchdog();
-    });
-  }
-
-  server::Notifier& notifier_;
-  server::Server& server_;
-  std::size_t reported_ = 0;
-};
-
 int serve(const Options& o, server::Logger& log) {
   const bool to_file = !o.logfile.empty();
   server::ignore_sigpipe();
@@ -250,7 +210,7 @@ int serve(const Options& o, server::Logger& log) {
   });
   server.announce();  // start-up can no longer fail
   daemon.ready(/*release_stderr=*/to_file);
-  std::optional<ManagerReports> reports;
+  std::optional<server::ManagerReports> reports;
   if (notifier) reports.emplace(*notifier, server);
   server.run([&] {
     if (reports) reports->start();

@@ -1,0 +1,32 @@
+// manager_reports.hpp -- ManagerReports: what a service manager hears from a
+// running okq-server through a Notifier: readiness once every worker serves,
+// the connection count whenever it changes (looked at each second) and, when
+// asked for, watchdog pings. It owns neither the Notifier nor the Server and
+// must outlive the server's loop run.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "okq/server/notifier.hpp"
+#include "okq/server/server.hpp"
+
+namespace okq::server {
+
+class ManagerReports {
+ public:
+  ManagerReports(Notifier& notifier, Server& server) : notifier_(notifier), server_(server) {}
+  // On the server's loop, once it serves.
+  void start();
+
+ private:
+  std::string status() const;
+  void arm_status();
+  void arm_watchdog();
+
+  Notifier& notifier_;
+  Server& server_;
+  std::size_t reported_ = 0;
+};
+
+}  // namespace okq::server
