@@ -48,12 +48,7 @@ extern "C" [[noreturn]] void okq_main(long* stack) {
     memset(frame, 0, sizeof frame);  // never stale bytes from the last message
     const long got = sys_retry(kRead, 0, reinterpret_cast<long>(frame), kFrame);
     if (got <= 0) break;  // end of input: nothing is owed in lockstep
-    for (long sent = 0; sent < kFrame;) {
-      const long w = sys_retry(kSendto, fd, reinterpret_cast<long>(frame + sent), kFrame - sent,
-                               kMsgNosignal, 0, 0);
-      if (w <= 0) fail("Problem with send!\n", 4);
-      sent += w;
-    }
+    if (!send_all(fd, frame, kFrame)) fail("Problem with send!\n", 4);
     const long n = sys_retry(kRecvfrom, fd, reinterpret_cast<long>(reply), kFrame, 0, 0, 0);
     if (n <= 0) fail("Problem with recv!\n", 5);  // 0: closed before Q
     print_reply(reply, n);

@@ -30,12 +30,7 @@ bool serve(long client) {
     const bool q = frame[0] == 'Q';
     const char* reply = q ? frame : "OK";
     const long len = q ? kFrame : 2;
-    for (long sent = 0; sent < len;) {
-      const long w = sys_retry(kSendto, client, reinterpret_cast<long>(reply + sent), len - sent,
-                               kMsgNosignal, 0, 0);
-      if (w <= 0) return false;
-      sent += w;
-    }
+    if (!send_all(client, reply, len)) return false;
     if (q) return true;
   }
 }

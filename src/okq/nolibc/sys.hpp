@@ -80,6 +80,18 @@ inline void write_all(int fd, const char* p, size_t n) {
   }
 }
 
+// send() of all `n` bytes (sendto without an address), never raising
+// SIGPIPE; false if the peer is gone.
+inline bool send_all(long fd, const char* p, long n) {
+  for (long sent = 0; sent < n;) {
+    const long w =
+        sys_retry(kSendto, fd, reinterpret_cast<long>(p + sent), n - sent, kMsgNosignal, 0, 0);
+    if (w <= 0) return false;
+    sent += w;
+  }
+  return true;
+}
+
 inline void say(const char* s) {
   write_all(1, s, length(s));  // the tutorial's programs report on standard output
 }
