@@ -153,7 +153,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  for (const auto& text : listen) s.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
+  // Without -l the server takes what a service manager passed, else 0.0.0.0:4242.
+  if (app.count("--listen") > 0)
+    for (const auto& text : listen) s.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
   s.shutdown_timeout = cli::to_millis(shutdown_timeout);
   s.idle_timeout = cli::to_millis(idle_timeout);
   if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);

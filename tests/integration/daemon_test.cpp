@@ -1,12 +1,17 @@
 // Integration: okq-server backgrounding itself, with a pid file.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
+#include <thread>
 
 #include <fstream>
 #include <iterator>
@@ -308,6 +313,95 @@ TEST(Systemd, NotifiesReadinessStatusWatchdogAndStopping) {
   server.signal(SIGTERM);
   EXPECT_EQ(manager.until("STOPPING=1").back(), "STOPPING=1");
   EXPECT_EQ(server.wait(), 0);
+}
+
+const std::string kActivate = "/usr/bin/systemd-socket-activate";
+
+// Connects to what `make` returns, retrying while nothing listens yet (the
+// activator binds after it starts).
+template <class Make>
+std::unique_ptr<RawClient> connect_when_ready(Make make) {
+  for (int i = 0; i < 200; ++i) {
+    try {
+      return std::make_unique<RawClient>(make());
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  return nullptr;
+}
+
+// systemd 252's activator waits for the first connection before it starts
+// the program, so the test connects first.
+TEST(Systemd, ActivatedOnTcpItServesThePassedSocketAndBindsNothingElse) {
+  if (::access(kActivate.c_str(), X_OK) != 0) GTEST_SKIP() << "systemd-socket-activate missing";
+  const auto port = unused_port();
+  Process server({kActivate, "-l", "127.0.0.1:" + std::to_string(port), "--", server_bin(), "-f"});
+  auto c = connect_when_ready([&] { return RawClient(port); });
+  ASSERT_TRUE(c) << server.err();
+  c->send("a\nQ\n");
+  EXPECT_EQ(c->read_to_eof(), "OK\nQ\n");
+  ASSERT_TRUE(server.wait_stderr("(passed by the service manager)\n")) << server.err();
+  EXPECT_NE(server.err().find("listening on 127.0.0.1:" + std::to_string(port) +
+                              " (passed by the service manager)"),
+            std::string::npos);
+  std::size_t lines = 0;
+  for (auto at = server.err().find("listening on"); at != std::string::npos;
+       at = server.err().find("listening on", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 1u) << "bound something besides the passed socket:\n" << server.err();
+  c->close();
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+}
+
+TEST(Systemd, ActivatedOnAUnixSocketItNeverRemovesTheManagersFile) {
+  if (::access(kActivate.c_str(), X_OK) != 0) GTEST_SKIP() << "systemd-socket-activate missing";
+  const std::string path = temp_path("activated") + ".sock";
+  ::unlink(path.c_str());
+  Process server({kActivate, "-l", path, "--", server_bin(), "-f"});
+  auto c = connect_when_ready([&] { return RawClient(path); });
+  ASSERT_TRUE(c) << server.err();
+  c->send("Q\n");
+  EXPECT_EQ(c->read_to_eof(), "Q\n");
+  c->close();
+  ASSERT_TRUE(server.wait_stderr("passed by the service manager"));
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << "okq removed a socket file it did not create";
+  ::unlink(path.c_str());
+}
+
+// The protocol without systemd: a socket of the test's own as descriptor 3,
+// LISTEN_PID set to the server's pid by the shell that becomes it.
+TEST(Systemd, ASocketPassedByHandIsServedAndANonSocketIsRefused) {
+  net::Fd listener(::socket(AF_INET, SOCK_STREAM, 0));  // inheritable on purpose
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener.get(), 16), 0);
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string become =
+      "export LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=okq && exec \"$0\" -f";
+  Process server({"/bin/sh", "-c", "exec 3<&" + std::to_string(listener.get()) + " && " + become,
+                  server_bin()});
+  ASSERT_TRUE(server.wait_stderr("(passed by the service manager)\n")) << server.err();
+  listener.reset();  // the server's copy is the one that serves
+  RawClient c(ntohs(a.sin_port));
+  c.send("b\nQ\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  c.close();
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+
+  Process bad({"/bin/sh", "-c", "exec 3</dev/null && " + become, server_bin()});
+  EXPECT_EQ(bad.wait(), 2);
+  EXPECT_EQ(
+      bad.err(),
+      "okq-server: cannot bind inherited descriptor 3 (okq): not a listening stream socket\n");
 }
 
 }  // namespace

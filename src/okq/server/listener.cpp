@@ -35,9 +35,15 @@ std::unique_ptr<Listener> Listener::open(const net::SocketAddress& addr, int bac
   return std::make_unique<Listener>(std::move(fd), bound);
 }
 
-Listener::Listener(net::Fd fd, net::SocketAddress bound) : fd_(std::move(fd)), address_(bound) {
+std::unique_ptr<Listener> Listener::adopt(net::Fd fd) {
+  auto bound = net::SocketAddress::local_of(fd.get());
+  return std::make_unique<Listener>(std::move(fd), bound, /*created=*/false);
+}
+
+Listener::Listener(net::Fd fd, net::SocketAddress bound, bool created)
+    : fd_(std::move(fd)), address_(bound) {
   struct stat st {};
-  if (const char* path = unix_file(address_); path && ::lstat(path, &st) == 0) {
+  if (const char* path = unix_file(address_); created && path && ::lstat(path, &st) == 0) {
     file_dev_ = st.st_dev;
     file_ino_ = st.st_ino;
   }

@@ -26,7 +26,11 @@ class Listener final : public EventHandler {
   static std::unique_ptr<Listener> open(const net::SocketAddress& addr, int backlog,
                                         int unix_mode = -1);
 
-  Listener(net::Fd fd, net::SocketAddress bound);
+  // A socket a service manager passed: served, but its file (if a unix
+  // socket) is never removed: this process did not create it.
+  static std::unique_ptr<Listener> adopt(net::Fd fd);
+
+  Listener(net::Fd fd, net::SocketAddress bound, bool created = true);
   ~Listener();
 
   void start(EventLoop& loop, Logger& log, OnAccept on_accept);

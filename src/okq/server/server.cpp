@@ -7,6 +7,7 @@
 
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
+#include "okq/server/activation.hpp"
 
 namespace okq::server {
 namespace {
@@ -55,6 +56,12 @@ Server::~Server() {
 }
 
 void Server::bind() {
+  for (auto& passed : inherited_sockets()) {
+    listeners_.push_back(Listener::adopt(std::move(passed.fd)));
+    ++inherited_count_;
+  }
+  if (options_.listen.empty() && listeners_.empty())
+    options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
   for (const auto& ep : options_.listen) {
     for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
       // The kernel would say "Address already in use", which sends the reader
@@ -70,8 +77,9 @@ void Server::bind() {
 }
 
 void Server::announce() {
-  for (const auto& l : listeners_)
-    log_.log(Level::Info, "listening on {}", l->address().to_string());
+  for (std::size_t i = 0; i < listeners_.size(); ++i)
+    log_.log(Level::Info, "listening on {}{}", listeners_[i]->address().to_string(),
+             i < inherited_count_ ? " (passed by the service manager)" : "");
   log_.log(Level::Verbose, "{} workers, {} backend", workers_.size(), loop_.backend());
 }
 

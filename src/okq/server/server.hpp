@@ -22,6 +22,8 @@
 namespace okq::server {
 
 struct ServerOptions {
+  // Addresses to bind. Empty: the sockets a service manager passed, or else
+  // 0.0.0.0:4242. Given as well as passed sockets: both are served.
   std::vector<net::Endpoint> listen;
   int backlog = 4096;
   int unix_mode = -1;  // permissions of unix socket files; -1: from the umask
@@ -50,7 +52,8 @@ class Server {
   Server(ServerOptions options, Logger& log);
   ~Server();
 
-  // Binds every listener. Throws net::Error.
+  // Takes over the sockets a service manager passed, then binds the
+  // --listen addresses (or the default, when neither). Throws net::Error.
   void bind();
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
@@ -90,6 +93,7 @@ class Server {
   std::uint64_t next_id_ = 1;
   bool stopping_ = false;
   bool accepted_once_ = false;
+  std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
 };
 
 }  // namespace okq::server
