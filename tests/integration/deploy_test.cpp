@@ -1,0 +1,138 @@
+// Integration: the files in deploy/ with the real tools that read them:
+// systemd-analyze for the unit files, logrotate for the rotation file.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "../support/okq.hpp"
+#include "../support/tcp.hpp"
+
+namespace okq::test {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void put(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+// A private directory (logrotate refuses world-writable parents such as /tmp).
+std::string private_dir(const std::string& name) {
+  std::string tmpl = ::testing::TempDir() + "okq-" + name + "-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+const std::string kDeploy = std::string(OKQ_SOURCE_DIR) + "/deploy";
+
+TEST(Deploy, SystemdUnitsVerifyAndScoreAsHardened) {
+  if (::access("/usr/bin/systemd-analyze", X_OK) != 0) GTEST_SKIP() << "systemd-analyze missing";
+  const std::string dir = private_dir("units");
+  put(dir + "/okq.socket", slurp(kDeploy + "/systemd/okq.socket"));
+  // The unit names the installed binary; the test names the one just built.
+  put(dir + "/okq.service",
+      replace_all(slurp(kDeploy + "/systemd/okq.service"), "/usr/bin/okq-server", server_bin()));
+  // Documentation=man:okq-server(1) is checked with man(1): give it the pages.
+  ::mkdir((dir + "/man").c_str(), 0755);
+  ::mkdir((dir + "/man/man1").c_str(), 0755);
+  for (const char* page : {"okq-server", "okq-client", "okq-bench"})
+    put(dir + "/man/man1/" + page + ".1",
+        slurp(std::string(OKQ_SOURCE_DIR) + "/docs/man/" + page + ".1"));
+  ::setenv("MANPATH", (dir + "/man").c_str(), 1);
+  Process verify({"/usr/bin/systemd-analyze", "verify", dir + "/okq.socket", dir + "/okq.service"});
+  Process security({"/usr/bin/systemd-analyze", "security", "--offline=yes", dir + "/okq.service"});
+  ::unsetenv("MANPATH");
+  EXPECT_EQ(verify.wait(30s), 0) << verify.err() << verify.out();
+  EXPECT_EQ(verify.err(), "");
+  ASSERT_EQ(security.wait(30s), 0) << security.err();
+  std::smatch m;
+  const std::string out = security.out();
+  ASSERT_TRUE(
+      std::regex_search(out, m, std::regex(R"(Overall exposure level for okq.service: ([0-9.]+))")))
+      << out;
+  std::cout << "systemd-analyze security --offline: exposure " << m[1] << "\n";
+  EXPECT_LE(std::stod(m[1]), 2.0) << out;
+}
+
+// logrotate --force with the shipped file while a client is being served:
+// the lines after the rotation land in the new file; none is lost or split.
+TEST(Deploy, LogrotateUnderLoadLosesAndSplitsNoLine) {
+  if (::access("/usr/sbin/logrotate", X_OK) != 0) GTEST_SKIP() << "logrotate missing";
+  const std::string dir = private_dir("rotate");
+  const std::string log = dir + "/okq.log";
+  TestServer server({"--log-file", log, "--trace"});
+  std::string conf = slurp(kDeploy + "/logrotate/okq");
+  conf = replace_all(conf, "/var/log/okq/*.log", log);
+  conf = replace_all(conf, "systemctl kill --signal=HUP okq.service",
+                     "kill -HUP " + std::to_string(server.process().pid()));
+  put(dir + "/okq.conf", conf);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::thread client([&] {
+    RawClient c(server.port());
+    for (int i = 0; i < 100000 && !stop; ++i) {
+      c.send("m" + std::to_string(i) + "\n");
+      if (c.read_exact(3, 5s) != "OK\n") return;
+      ++answered;
+    }
+    c.send("Qend\n");
+    c.read_to_eof();
+  });
+  for (int i = 0; i < 500 && answered < 200; ++i) std::this_thread::sleep_for(2ms);
+  Process rotate({"/usr/sbin/logrotate", "--force", "--state", dir + "/state", dir + "/okq.conf"});
+  EXPECT_EQ(rotate.wait(30s), 0) << rotate.err() << rotate.out();
+  const int at_rotation = answered;
+  for (int i = 0; i < 500 && answered < at_rotation + 200; ++i) std::this_thread::sleep_for(2ms);
+  stop = true;
+  client.join();
+  EXPECT_EQ(server.stop(), 0);
+
+  const std::string old_file = slurp(log + ".1"), new_file = slurp(log);
+  ASSERT_FALSE(old_file.empty()) << "no rotated file";
+  const std::regex line_re(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z okq-server\[\d+\]: .*)");
+  int messages = 0;
+  std::set<int> seen;
+  for (const std::string* text : {&old_file, &new_file}) {
+    ASSERT_TRUE(text->empty() || text->back() == '\n') << "a split last line";
+    std::istringstream lines(*text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      EXPECT_TRUE(std::regex_match(line, line_re)) << "split or garbled: " << line;
+      std::smatch m;
+      if (std::regex_search(line, m, std::regex(R"re(message "m(\d+)")re"))) {
+        seen.insert(std::stoi(m[1]));
+        ++messages;
+      }
+    }
+  }
+  const int total = answered;
+  EXPECT_EQ(messages, total) << "every answered message is logged exactly once";
+  EXPECT_EQ(static_cast<int>(seen.size()), total);
+  EXPECT_NE(new_file.find("message \"m"), std::string::npos) << "nothing landed in the new file";
+  EXPECT_NE(new_file.find("Hangup: log file reopened"), std::string::npos);
+  std::cout << "logrotate under load: " << total << " messages, " << at_rotation
+            << " before the rotation, every one logged once\n";
+}
+
+}  // namespace
+}  // namespace okq::test
