@@ -30,7 +30,7 @@ struct Options {
   std::string address;
   std::size_t connections = 50, threads = 1, pipeline = 1, idle = 0;
   double duration = 10, rate = 0, stall_timeout = 10;
-  std::uint64_t requests = 0;
+  std::uint64_t requests = 0, reconnect_interval = 0;
   bench::Protocol protocol = bench::Protocol::Okq;
   std::string message = "PING";
   bool json = false, quiet = false;
@@ -73,6 +73,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
       ->type_name("SECONDS")
       ->check(cli::seconds(0.001, 86400.0))
       ->capture_default_str();
+  app.add_option("--reconnect-interval", o.reconnect_interval,
+                 "Close each connection cleanly after N requests and open a new one")
+      ->check(cli::count(std::uint64_t{1}, UINT64_MAX));
   app.add_option("-P,--pipeline", o.pipeline, "Requests in flight per connection")
       ->check(cli::count(std::size_t{1}, std::size_t{1} << 16))
       ->capture_default_str();
@@ -173,6 +176,7 @@ bench::Report report_of(const Options& o,
     report.answered += c.answered;
     report.bad_replies += c.bad_replies;
     report.broken_connections += c.broken_connections;
+    report.reconnects += c.reconnects;
     report.latency.merge(w->latency());
   }
   return report;
@@ -199,6 +203,7 @@ int run(const Options& o) {
       plan.idle_connections = share(o.idle, o.threads, i);
       plan.pipeline = o.pipeline;
       plan.max_requests = o.requests ? share(o.requests, o.threads, i) : 0;
+      plan.reconnect_interval = o.reconnect_interval;
       plan.rate =
           o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
       workers.push_back(std::make_unique<bench::Worker>(exchange, plan, stop));

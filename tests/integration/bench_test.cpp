@@ -113,6 +113,29 @@ TEST(Bench, InterruptStillPrintsTheReport) {
   EXPECT_NE(bench.out().find("lost         0\n"), std::string::npos) << bench.out();
 }
 
+// Load that follows a server being upgraded or drained: every connection
+// closes cleanly after N requests and a new one takes its place.
+TEST(Bench, ReconnectIntervalClosesCleanlyAndOpensNewConnections) {
+  TestServer server({"--verbose"});
+  Process bench({bench_bin(), "-c", "2", "-n", "1000", "--reconnect-interval", "100", "--json",
+                 "-q", server.address()});
+  ASSERT_EQ(bench.wait(30s), 0) << bench.err() << bench.out();
+  const auto out = bench.out();
+  EXPECT_EQ(field(out, "answered"), 1000u) << out;
+  EXPECT_EQ(field(out, "lost"), 0u) << out;
+  EXPECT_EQ(field(out, "errors"), 0u) << out;
+  const auto reconnects = field(out, "reconnects");
+  EXPECT_GE(reconnects, 8u) << out;  // 10 connections' worth of 100, 2 to start with
+  EXPECT_LE(reconnects, 10u) << out;
+  ASSERT_TRUE(server.process().wait_stderr("conn 10 from"));
+  std::size_t clean = 0;
+  const std::string log = server.process().err();
+  for (auto at = log.find("closed: client closed"); at != std::string::npos;
+       at = log.find("closed: client closed", at + 1))
+    ++clean;
+  EXPECT_GE(clean, reconnects) << "reconnects must close cleanly (FIN, not reset):\n" << log;
+}
+
 TEST(Bench, NoServerExits2) {
   Process bench({bench_bin(), "-n", "1", "127.0.0.1:" + std::to_string(unused_port())});
   EXPECT_EQ(bench.wait(), 2);

@@ -23,7 +23,8 @@ struct Report {
   std::uint64_t answered = 0;
   std::uint64_t bad_replies = 0;
   std::uint64_t broken_connections = 0;
-  Histogram latency;  // ns
+  std::uint64_t reconnects = 0;  // clean, by --reconnect-interval
+  Histogram latency;             // ns
 
   std::uint64_t lost() const noexcept { return sent > answered ? sent - answered : 0; }
   std::uint64_t errors() const noexcept { return bad_replies + broken_connections; }

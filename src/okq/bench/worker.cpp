@@ -10,6 +10,7 @@
 #include <cmath>
 #include <system_error>
 
+#include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 
 namespace okq::bench {
@@ -99,6 +100,7 @@ void Worker::arm_timer() {
 void Worker::fill(Conn& c, Clock::time_point now) {
   if (c.broken) return;
   while (c.inflight.size() < plan_.pipeline) {
+    if (plan_.reconnect_interval && c.sent_here >= plan_.reconnect_interval) break;
     Clock::time_point started;
     if (plan_.rate > 0) {
       if (c.due.empty()) break;
@@ -111,6 +113,7 @@ void Worker::fill(Conn& c, Clock::time_point now) {
     }
     c.out.append(exchange_.request());
     c.inflight.push_back(started);
+    ++c.sent_here;
     counters_.sent.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -153,6 +156,30 @@ void Worker::broken(Conn& c) {
   c.fd.reset();
 }
 
+// A connection that has sent its --reconnect-interval requests and had every
+// reply closes cleanly and is replaced by a new one (not when the run is over).
+void Worker::reconnect_if_due(Conn& c, std::size_t index) {
+  if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
+  if (!c.inflight.empty() || !c.out.empty() || !may_send()) return;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  c.fd.reset();
+  try {
+    c.fd = net::connect_to(plan_.target, std::chrono::seconds(10));
+  } catch (const net::Error&) {
+    c.broken = true;
+    counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  c.sent_here = 0;
+  c.replies = proto::LineSplitter();
+  c.want_write = false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = index;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+  counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
+}
+
 // EPOLLOUT only while output is owed: it is level-triggered, and a writable
 // socket with nothing to write would wake the loop for nothing.
 void Worker::update_interest(Conn& c, std::size_t index) {
@@ -177,6 +204,8 @@ void Worker::refill_touched(Clock::time_point now) {
   for (const std::size_t i : touched_) {
     Conn& c = conns_[i];
     c.touched = false;
+    if (c.broken) continue;
+    reconnect_if_due(c, i);
     if (c.broken) continue;
     fill(c, now);
     if (!c.out.empty()) write(c);

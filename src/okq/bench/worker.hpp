@@ -31,6 +31,9 @@ struct WorkerPlan {
   std::uint64_t max_requests = 0;  // 0: until stopped
   double rate = 0;                 // requests/s for this worker; 0: closed loop
   std::chrono::milliseconds drain_timeout{2000};
+  // Close each connection cleanly after this many requests and open a new
+  // one (memtier_benchmark's --reconnect-interval); 0: never.
+  std::uint64_t reconnect_interval = 0;
 };
 
 // Live figures, read by the progress line from another thread.
@@ -39,6 +42,7 @@ struct Counters {
   std::atomic<std::uint64_t> answered{0};
   std::atomic<std::uint64_t> bad_replies{0};
   std::atomic<std::uint64_t> broken_connections{0};
+  std::atomic<std::uint64_t> reconnects{0};
 };
 
 class Worker {
@@ -62,6 +66,7 @@ class Worker {
     std::deque<Clock::time_point> inflight;  // sent, awaiting a reply, oldest first
     proto::OutputBuffer out;                 // request bytes not yet written
     proto::LineSplitter replies;
+    std::uint64_t sent_here = 0;  // requests sent on this connection (--reconnect-interval)
     bool broken = false;
     bool touched = false;     // listed in touched_ for this round
     bool want_write = false;  // EPOLLOUT registered
@@ -75,6 +80,7 @@ class Worker {
   Clock::time_point due_time(std::uint64_t seq) const noexcept;  // open loop
   void arm_timer();
   void broken(Conn& c);
+  void reconnect_if_due(Conn& c, std::size_t index);
   void update_interest(Conn& c, std::size_t index);
   void touch(std::size_t index);
   void refill_touched(Clock::time_point now);
