@@ -94,6 +94,12 @@ SocketAddress SocketAddress::unix_path(const std::string& path) {
                        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1));
 }
 
+const char* SocketAddress::unix_file() const noexcept {
+  if (family() != AF_UNIX) return nullptr;
+  const char* path = reinterpret_cast<const sockaddr_un*>(&storage_)->sun_path;
+  return path[0] != '\0' ? path : nullptr;
+}
+
 std::uint16_t SocketAddress::port() const noexcept {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
   if (family() == AF_INET6)

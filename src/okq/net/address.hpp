@@ -43,6 +43,9 @@ class SocketAddress {
   socklen_t* size_ptr() noexcept { return &len_; }
   int family() const noexcept { return storage_.ss_family; }
   std::uint16_t port() const noexcept;  // 0 for unix sockets
+  // The file a unix socket address names; nullptr for other families and for
+  // the abstract namespace, which has no file.
+  const char* unix_file() const noexcept;
 
   // "127.0.0.1:40123", "[::1]:40123" or "unix:/path".
   std::string to_string() const;

@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,8 +37,8 @@ bool is_tcp(int family) noexcept {
 // someone else and are never touched. lstat, not stat: a symlink is refused
 // even when it points at a socket, since removing it would remove the link.
 void clear_stale_unix_path(const SocketAddress& addr) {
-  const char* path = reinterpret_cast<const sockaddr_un*>(addr.get())->sun_path;
-  if (path[0] == '\0') return;  // abstract namespace: no file
+  const char* path = addr.unix_file();
+  if (!path) return;  // abstract namespace: no file
   struct stat st {};
   if (::lstat(path, &st) != 0) return;  // nothing there (or unreadable: bind will say)
   if (S_ISDIR(st.st_mode)) throw Error(Call::Bind, addr.to_string(), "is a directory");
@@ -80,9 +79,8 @@ Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode) {
     throw Error(Call::Bind, addr.to_string(), errno);
   // Before listen(): no client can connect while the file still has the
   // umask's permissions.
-  if (addr.family() == AF_UNIX && unix_mode >= 0) {
-    const char* path = reinterpret_cast<const sockaddr_un*>(addr.get())->sun_path;
-    if (path[0] != '\0' && ::chmod(path, static_cast<mode_t>(unix_mode)) != 0) {
+  if (const char* path = addr.unix_file(); path && unix_mode >= 0) {
+    if (::chmod(path, static_cast<mode_t>(unix_mode)) != 0) {
       const int err = errno;
       ::unlink(path);  // ours: created by the bind just above
       throw Error(Call::Bind, addr.to_string(), err);

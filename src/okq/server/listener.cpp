@@ -2,7 +2,6 @@
 #include "okq/server/listener.hpp"
 
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -19,12 +18,6 @@ constexpr int kAcceptBatch = 64;
 // How long to stop accepting when out of descriptors or memory, instead of
 // spinning on a listener that stays readable.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
-
-const char* unix_file(const net::SocketAddress& addr) noexcept {
-  if (addr.family() != AF_UNIX) return nullptr;
-  const char* path = reinterpret_cast<const sockaddr_un*>(addr.get())->sun_path;
-  return path[0] != '\0' ? path : nullptr;  // abstract names have no file
-}
 
 }  // namespace
 
@@ -43,7 +36,7 @@ std::unique_ptr<Listener> Listener::adopt(net::Fd fd) {
 Listener::Listener(net::Fd fd, net::SocketAddress bound, bool created)
     : fd_(std::move(fd)), address_(bound) {
   struct stat st {};
-  if (const char* path = unix_file(address_); created && path && ::lstat(path, &st) == 0) {
+  if (const char* path = address_.unix_file(); created && path && ::lstat(path, &st) == 0) {
     file_dev_ = st.st_dev;
     file_ino_ = st.st_ino;
   }
@@ -72,7 +65,7 @@ void Listener::close() noexcept {
 void Listener::remove_unix_file() const noexcept {
   // Someone may have replaced the file since (another server, an operator):
   // only the very file this listener's bind created is removed.
-  const char* path = unix_file(address_);
+  const char* path = address_.unix_file();
   struct stat st {};
   if (!path || file_ino_ == 0 || ::lstat(path, &st) != 0) return;
   if (S_ISSOCK(st.st_mode) && st.st_dev == file_dev_ && st.st_ino == file_ino_) ::unlink(path);
