@@ -8,23 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
+#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 
 #include "okq/net/error.hpp"
+#include "okq/server/environment.hpp"
 
 namespace okq::server {
 namespace {
 
 constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
-
-long env_number(const char* name) {
-  const char* text = std::getenv(name);
-  long value = 0;
-  if (!text || std::from_chars(text, text + std::strlen(text), value).ec != std::errc()) return -1;
-  return value;
-}
 
 bool is_listening_stream(int fd) {
   struct stat st {};
@@ -39,15 +32,17 @@ bool is_listening_stream(int fd) {
 }  // namespace
 
 std::vector<InheritedSocket> inherited_sockets() {
-  const long pid = env_number("LISTEN_PID");
-  const long count = env_number("LISTEN_FDS");
+  const auto pid = env_number("LISTEN_PID");
+  // More descriptors than a process can have is not a count worth believing.
+  const int count =
+      static_cast<int>(std::min<std::uint64_t>(env_number("LISTEN_FDS").value_or(0), 1 << 20));
   const char* names_env = std::getenv("LISTEN_FDNAMES");
   const std::string names = names_env ? names_env : "";
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_FDNAMES");
   std::vector<InheritedSocket> out;
-  if (pid != static_cast<long>(::getpid()) || count <= 0) return out;
+  if (pid != static_cast<std::uint64_t>(::getpid()) || count == 0) return out;
   std::size_t at = 0;
   for (int fd = kFirstFd; fd < kFirstFd + count; ++fd) {
     const std::size_t colon = names.find(':', at);

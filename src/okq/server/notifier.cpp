@@ -5,21 +5,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
+#include "okq/server/environment.hpp"
+
 namespace okq::server {
-namespace {
-
-std::uint64_t env_number(const char* name) {
-  const char* text = std::getenv(name);
-  std::uint64_t value = 0;
-  if (!text || std::from_chars(text, text + std::strlen(text), value).ec != std::errc()) return 0;
-  return value;
-}
-
-}  // namespace
 
 Notifier::Notifier(net::Fd fd, net::SocketAddress to, std::chrono::microseconds watchdog)
     : fd_(std::move(fd)), to_(to), watchdog_(watchdog) {}
@@ -39,8 +30,8 @@ std::unique_ptr<Notifier> Notifier::from_environment() {
   if (!fd) return nullptr;
   std::chrono::microseconds watchdog{0};
   const auto watchdog_pid = env_number("WATCHDOG_PID");
-  if (watchdog_pid == 0 || watchdog_pid == static_cast<std::uint64_t>(::getpid()))
-    watchdog = std::chrono::microseconds(env_number("WATCHDOG_USEC") / 2);
+  if (!watchdog_pid || *watchdog_pid == static_cast<std::uint64_t>(::getpid()))
+    watchdog = std::chrono::microseconds(env_number("WATCHDOG_USEC").value_or(0) / 2);
   return std::unique_ptr<Notifier>(new Notifier(
       std::move(fd), net::SocketAddress(reinterpret_cast<const sockaddr*>(&un), size), watchdog));
 }
