@@ -50,9 +50,7 @@ void Connection::shutdown() {
   ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
                unread, session_.owed_bytes());
   session_.on_shutdown(static_cast<std::size_t>(std::max(unread, 0)));
-  read_input(kReadsPerWakeup);
-  flush();
-  step();
+  on_ready(Ready{.readable = true});  // read what the stop allows, answer, flush
 }
 
 void Connection::on_ready(Ready ready) {
@@ -155,12 +153,10 @@ void Connection::finish() noexcept {
   if (timer_ != 0) ctx_.loop.cancel(timer_);
   if (registered_) ctx_.loop.remove(fd_.get());
   fd_.reset();
-  if (session_.reason() == CloseReason::IoError)
-    ctx_.log.log(Level::Verbose, "conn {} from {} closed: {}; {} messages", id_, peer_,
-                 std::strerror(error_), session_.messages());
-  else
-    ctx_.log.log(Level::Verbose, "conn {} from {} closed: {}; {} messages", id_, peer_,
-                 to_string(session_.reason()), session_.messages());
+  const auto reason = session_.reason();
+  ctx_.log.log(Level::Verbose, "conn {} from {} closed: {}; {} messages", id_, peer_,
+               reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason),
+               session_.messages());
   on_closed_(*this);
 }
 

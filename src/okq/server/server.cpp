@@ -50,10 +50,7 @@ Server::Server(ServerOptions options, Logger& log)
   load_.assign(n, 0);
 }
 
-Server::~Server() {
-  for (auto& w : workers_) w->stop();
-  for (auto& w : workers_) w->join();
-}
+Server::~Server() = default;  // each Worker stops and joins its own thread
 
 void Server::bind() {
   for (auto& passed : inherited_sockets()) {
@@ -131,7 +128,7 @@ void Server::closed(std::size_t worker, bool rejected) {
 }
 
 void Server::stop() {
-  const std::size_t open = admitted_ + rejecting_;
+  const std::size_t open = connections();
   if (stopping_) {  // asked twice: the operator does not want to wait
     log_.log(Level::Error, "second stop request: closing {} connections now", open);
     for (auto& w : workers_) w->close_all(CloseReason::Forced);
@@ -142,15 +139,15 @@ void Server::stop() {
   log_.log(Level::Info, "shutting down: {} connections to finish", open);
   for (auto& w : workers_) w->shutdown();
   loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
-    if (admitted_ + rejecting_ > 0)
-      log_.log(Level::Error, "shutdown timeout: closing {} connections", admitted_ + rejecting_);
+    if (connections() > 0)
+      log_.log(Level::Error, "shutdown timeout: closing {} connections", connections());
     for (auto& w : workers_) w->close_all(CloseReason::ShutdownTimeout);
   });
   finish_if_idle();
 }
 
 void Server::finish_if_idle() {
-  if (admitted_ + rejecting_ != 0) return;
+  if (connections() != 0) return;
   if (stopping_ || (options_.once && accepted_once_)) loop_.stop();
 }
 

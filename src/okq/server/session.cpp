@@ -95,19 +95,19 @@ void Session::close(CloseReason reason) noexcept {
   reason_ = reason;
 }
 
+Session::Time Session::idle_deadline() const noexcept {
+  return limits_.idle_timeout.count() > 0 ? last_progress_ + limits_.idle_timeout : Time::max();
+}
+
 Session::Time Session::deadline() const noexcept {
-  if (closed()) return Time::max();
-  Time idle = Time::max();
-  if (limits_.idle_timeout.count() > 0) idle = last_progress_ + limits_.idle_timeout;
-  return std::min(idle, linger_deadline_);
+  return closed() ? Time::max() : std::min(idle_deadline(), linger_deadline_);
 }
 
 void Session::on_timer(Time now) {
   if (closed()) return;
   if (now >= linger_deadline_) return close(CloseReason::LingerTimeout);
   // Nothing owed can still be delivered to a client this stuck: close at once.
-  if (limits_.idle_timeout.count() > 0 && now >= last_progress_ + limits_.idle_timeout)
-    close(CloseReason::IdleTimeout);
+  if (now >= idle_deadline()) close(CloseReason::IdleTimeout);
 }
 
 void Session::finish_input(CloseReason why) {

@@ -88,7 +88,8 @@ class Session {
 
  private:
   void finish_input(CloseReason why);
-  void settle();  // Flushing with nothing owed: close, or ask for FIN
+  void settle();                        // Flushing with nothing owed: close, or ask for FIN
+  Time idle_deadline() const noexcept;  // Time::max() without an idle timeout
 
   const SessionLimits& limits_;
   std::unique_ptr<proto::Codec> codec_;
