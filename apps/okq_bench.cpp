@@ -218,6 +218,7 @@ int run(const Options& o) {
   std::signal(SIGTERM, on_interrupt);
   const auto start = bench::Clock::now();
   std::vector<std::thread> running;
+  running.reserve(workers.size());
   std::atomic<std::size_t> done{0};
   for (auto& w : workers)
     running.emplace_back([&, wp = w.get()] {

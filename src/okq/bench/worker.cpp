@@ -33,13 +33,7 @@ Worker::Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool
 
 void Worker::connect() {
   conns_.resize(plan_.connections);
-  for (std::size_t i = 0; i < conns_.size(); ++i) {
-    conns_[i].fd = net::connect_to(plan_.target, std::chrono::seconds(10));
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = i;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conns_[i].fd.get(), &ev);
-  }
+  for (std::size_t i = 0; i < conns_.size(); ++i) open(i);
   for (std::size_t i = 0; i < plan_.idle_connections; ++i)
     idle_.push_back(net::connect_to(plan_.target, std::chrono::seconds(10)));
   if (plan_.rate > 0) {
@@ -163,21 +157,27 @@ void Worker::reconnect_if_due(Conn& c, std::size_t index) {
   if (!c.inflight.empty() || !c.out.empty() || !may_send()) return;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
   c.fd.reset();
+  c.sent_here = 0;
+  c.replies = proto::LineSplitter();
+  c.want_write = false;
   try {
-    c.fd = net::connect_to(plan_.target, std::chrono::seconds(10));
+    open(index);
   } catch (const net::Error&) {
     c.broken = true;
     counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  c.sent_here = 0;
-  c.replies = proto::LineSplitter();
-  c.want_write = false;
+  counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Connects connection `index` and watches it for replies. Throws net::Error.
+void Worker::open(std::size_t index) {
+  Conn& c = conns_[index];
+  c.fd = net::connect_to(plan_.target, std::chrono::seconds(10));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = index;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
-  counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
 }
 
 // EPOLLOUT only while output is owed: it is level-triggered, and a writable

@@ -81,6 +81,7 @@ class Worker {
   void arm_timer();
   void broken(Conn& c);
   void reconnect_if_due(Conn& c, std::size_t index);
+  void open(std::size_t index);
   void update_interest(Conn& c, std::size_t index);
   void touch(std::size_t index);
   void refill_touched(Clock::time_point now);

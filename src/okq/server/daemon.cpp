@@ -107,21 +107,16 @@ PidFile::PidFile(std::string path) : path_(std::move(path)) {
   struct stat st {};
   if (::fstat(fd_.get(), &st) != 0 || !S_ISREG(st.st_mode))
     pid_file_error(path_, "is not a regular file");
+  // A throw below closes fd_ (a constructed member), releasing any lock.
   if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     const long holder = read_pid(fd_.get());
-    fd_.reset();
     pid_file_error(path_, holder > 0 ? "is held by running process " + std::to_string(holder)
                                      : "is locked by another process");
   }
   const long old = read_pid(fd_.get());
-  if (old < 0) {
-    fd_.reset();
-    pid_file_error(path_, "exists and does not hold a pid: not overwriting it");
-  }
-  if (old != ::getpid() && alive(old)) {
-    fd_.reset();
+  if (old < 0) pid_file_error(path_, "exists and does not hold a pid: not overwriting it");
+  if (old != ::getpid() && alive(old))
     pid_file_error(path_, "names running process " + std::to_string(old));
-  }
   const std::string text = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd_.get(), 0) != 0 ||
       ::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
