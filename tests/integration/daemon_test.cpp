@@ -66,15 +66,6 @@ std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "okq-" + name + "-" + std::to_string(::getpid());
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // `out=$(okq-server ...)` must return: once ready, the daemon holds none of
 // the caller's descriptors (stderr too, since a log file is given).
 TEST(Daemon, BackgroundServerLetsGoOfTheCallersOutput) {

@@ -20,15 +20,6 @@
 namespace okq::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void put(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -47,16 +38,16 @@ const std::string kDeploy = std::string(OKQ_SOURCE_DIR) + "/deploy";
 TEST(Deploy, SystemdUnitsVerifyAndScoreAsHardened) {
   if (::access("/usr/bin/systemd-analyze", X_OK) != 0) GTEST_SKIP() << "systemd-analyze missing";
   const std::string dir = private_dir("units");
-  put(dir + "/okq.socket", slurp(kDeploy + "/systemd/okq.socket"));
+  write_file(dir + "/okq.socket", read_file(kDeploy + "/systemd/okq.socket"));
   // The unit names the installed binary; the test names the one just built.
-  put(dir + "/okq.service",
-      replace_all(slurp(kDeploy + "/systemd/okq.service"), "/usr/bin/okq-server", server_bin()));
+  write_file(dir + "/okq.service", replace_all(read_file(kDeploy + "/systemd/okq.service"),
+                                               "/usr/bin/okq-server", server_bin()));
   // Documentation=man:okq-server(1) is checked with man(1): give it the pages.
   ::mkdir((dir + "/man").c_str(), 0755);
   ::mkdir((dir + "/man/man1").c_str(), 0755);
   for (const char* page : {"okq-server", "okq-client", "okq-bench"})
-    put(dir + "/man/man1/" + page + ".1",
-        slurp(std::string(OKQ_SOURCE_DIR) + "/docs/man/" + page + ".1"));
+    write_file(dir + "/man/man1/" + page + ".1",
+               read_file(std::string(OKQ_SOURCE_DIR) + "/docs/man/" + page + ".1"));
   ::setenv("MANPATH", (dir + "/man").c_str(), 1);
   Process verify({"/usr/bin/systemd-analyze", "verify", dir + "/okq.socket", dir + "/okq.service"});
   Process security({"/usr/bin/systemd-analyze", "security", "--offline=yes", dir + "/okq.service"});
@@ -80,11 +71,11 @@ TEST(Deploy, LogrotateUnderLoadLosesAndSplitsNoLine) {
   const std::string dir = private_dir("rotate");
   const std::string log = dir + "/okq.log";
   TestServer server({"--log-file", log, "--trace"});
-  std::string conf = slurp(kDeploy + "/logrotate/okq");
+  std::string conf = read_file(kDeploy + "/logrotate/okq");
   conf = replace_all(conf, "/var/log/okq/*.log", log);
   conf = replace_all(conf, "systemctl kill --signal=HUP okq.service",
                      "kill -HUP " + std::to_string(server.process().pid()));
-  put(dir + "/okq.conf", conf);
+  write_file(dir + "/okq.conf", conf);
 
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
@@ -107,7 +98,7 @@ TEST(Deploy, LogrotateUnderLoadLosesAndSplitsNoLine) {
   client.join();
   EXPECT_EQ(server.stop(), 0);
 
-  const std::string old_file = slurp(log + ".1"), new_file = slurp(log);
+  const std::string old_file = read_file(log + ".1"), new_file = read_file(log);
   ASSERT_FALSE(old_file.empty()) << "no rotated file";
   const std::regex line_re(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z okq-server\[\d+\]: .*)");
   int messages = 0;

@@ -22,8 +22,7 @@ std::set<std::string> long_flags(const std::string& help) {
 }
 
 std::string man_page_text(const std::string& name) {
-  std::ifstream in(std::string(OKQ_SOURCE_DIR) + "/docs/man/" + name + ".1");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = read_file(std::string(OKQ_SOURCE_DIR) + "/docs/man/" + name + ".1");
   // troff writes a literal '-' as "\-".
   return std::regex_replace(text, std::regex(R"(\\-)"), "-");
 }

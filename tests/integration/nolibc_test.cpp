@@ -26,11 +26,6 @@ const std::string kClient = OKQ_NOLIBC_CLIENT;
 const std::string kServer, kClient;
 #endif
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // Waits until a socket listens on `port` (IPv4), without connecting to it:
 // these servers serve one client, and a probe would be that client.
 bool listening(std::uint16_t port) {
@@ -53,7 +48,7 @@ bool listening(std::uint16_t port) {
 TEST(Nolibc, BinariesAreStaticStrippedAndUnder16KiB) {
   SKIP_WITHOUT_NOLIBC();
   for (const auto& path : {kServer, kClient}) {
-    const std::string elf = slurp(path);
+    const std::string elf = read_file(path);
     ASSERT_GT(elf.size(), sizeof(Elf64_Ehdr)) << path;
     EXPECT_LT(elf.size(), 16u * 1024) << path;
     std::cout << path << ": " << elf.size() << " bytes\n";

@@ -12,8 +12,7 @@ namespace okq::test {
 namespace {
 
 std::string doc_excerpt() {
-  std::ifstream in(std::string(OKQ_SOURCE_DIR) + "/docs/tutorial.md");
-  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string doc = read_file(std::string(OKQ_SOURCE_DIR) + "/docs/tutorial.md");
   const std::string begin = "<!-- strace-session: begin -->\n```\n",
                     end = "```\n<!-- strace-session: end -->";
   const auto i = doc.find(begin), j = doc.find(end);

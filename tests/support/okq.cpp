@@ -48,16 +48,22 @@ std::uint16_t listening_port(const std::string& log, const std::string& prefix) 
   return static_cast<std::uint16_t>(std::stoi(log.substr(at + key.size())));
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
 std::string wait_for_file(const std::string& path, const std::string& needle,
                           std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (text.str().find(needle) != std::string::npos ||
-        std::chrono::steady_clock::now() >= deadline)
-      return text.str();
+    std::string text = read_file(path);
+    if (text.find(needle) != std::string::npos || std::chrono::steady_clock::now() >= deadline)
+      return text;
     std::this_thread::sleep_for(10ms);
   }
 }

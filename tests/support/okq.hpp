@@ -17,6 +17,10 @@ std::string bench_bin();
 // The port of the first "listening on <prefix>PORT" line in `log`, or 0.
 std::uint16_t listening_port(const std::string& log, const std::string& prefix = "127.0.0.1:");
 
+// The whole file at `path` ("" if it cannot be read), and its replacement.
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+
 // Waits until the file at `path` contains `needle`; returns its text (what
 // was there at the deadline if it never did).
 std::string wait_for_file(const std::string& path, const std::string& needle,
