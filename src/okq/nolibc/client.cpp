@@ -33,14 +33,11 @@ void print_reply(const char* reply, long n) {
 }  // namespace
 
 extern "C" [[noreturn]] void okq_main(long* stack) {
-  const long argc = stack[0];
-  char** argv = reinterpret_cast<char**>(stack + 1);
-  SockaddrIn addr{};
-  addr.family = kAfInet;
-  addr.port = htons(4242);
+  const char* target = first_argument(stack);
+  SockaddrIn addr = seed_address();
   const long fd = sys(kSocket, kAfInet, kSockStream, 0);
   if (fd < 0) fail("Problem with socket!\n", 1);
-  if (!parse_address(argc > 1 ? argv[1] : "127.0.0.1", addr)) fail("Problem with inet_aton!\n", 3);
+  if (!parse_address(target ? target : "127.0.0.1", addr)) fail("Problem with inet_aton!\n", 3);
   if (sys_retry(kConnect, fd, reinterpret_cast<long>(&addr), sizeof addr) < 0)
     fail("Problem with connect!\n", 2);
   char frame[kFrame], reply[kFrame];

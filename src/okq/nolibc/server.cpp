@@ -38,15 +38,11 @@ bool serve(long client) {
 }  // namespace
 
 extern "C" [[noreturn]] void okq_main(long* stack) {
-  const long argc = stack[0];
-  char** argv = reinterpret_cast<char**>(stack + 1);
-  SockaddrIn addr{};
-  addr.family = kAfInet;
-  addr.port = htons(4242);
-  addr.addr = 0;  // INADDR_ANY
+  const char* local = first_argument(stack);
+  SockaddrIn addr = seed_address();  // INADDR_ANY unless an address is given
   const long fd = sys(kSocket, kAfInet, kSockStream, 0);
   if (fd < 0) fail("Problem with socket!\n", 1, -1);
-  if (argc > 1 && !parse_address(argv[1], addr)) fail("Problem with bind!\n", 2, fd);
+  if (local && !parse_address(local, addr)) fail("Problem with bind!\n", 2, fd);
   const int one = 1;
   sys(kSetsockopt, fd, kSolSocket, kSoReuseaddr, reinterpret_cast<long>(&one), sizeof one);
   if (sys(kBind, fd, reinterpret_cast<long>(&addr), sizeof addr) < 0)

@@ -65,6 +65,17 @@ constexpr unsigned short htons(unsigned short v) {
   return static_cast<unsigned short>((v << 8) | (v >> 8));
 }
 
+// The tutorial's address: IPv4, port 4242, 0.0.0.0 until parse_address says otherwise.
+constexpr SockaddrIn seed_address() {
+  return SockaddrIn{kAfInet, htons(4242), 0, {}};
+}
+
+// The program's first argument (argv[1]), or nullptr. `stack` is what _start
+// found: argc, then argv.
+inline const char* first_argument(long* stack) {
+  return stack[0] > 1 ? reinterpret_cast<char**>(stack + 1)[1] : nullptr;
+}
+
 inline size_t length(const char* s) {
   size_t n = 0;
   while (s[n]) ++n;
