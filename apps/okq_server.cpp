@@ -135,8 +135,10 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "may use)")
       ->check(cli::count(std::size_t{1}, std::size_t{1024}))
       ->capture_default_str();
-  app.add_option("--io", s.io, "I/O backend: auto | epoll")
-      ->check(CLI::IsMember({"auto", "epoll"}))
+  app.add_option("--io", s.io,
+                 "I/O backend: auto (io_uring where the kernel allows it, else epoll) | epoll | "
+                 "io_uring")
+      ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
       ->capture_default_str();
   auto* user = app.add_option("--user", o.user, "After binding, run as this user (and its group)")
                    ->type_name("NAME");

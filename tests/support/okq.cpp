@@ -3,7 +3,13 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,12 +23,33 @@
 namespace okq::test {
 namespace {
 
+// Under OKQ_TEST_SERVER=io_uring/N on a kernel that refuses io_uring, every
+// test is a skip that says why: neither a failure nor a silent pass.
+class IoUringAllowed final : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* with = std::getenv("OKQ_TEST_SERVER");
+    if (!with || std::string_view(with).substr(0, 9) != "io_uring/") return;
+    io_uring_params params{};
+    const long fd = ::syscall(__NR_io_uring_setup, 1, &params);
+    if (fd < 0) GTEST_SKIP() << "io_uring is not available here: " << std::strerror(errno);
+    ::close(static_cast<int>(fd));
+  }
+};
+[[maybe_unused]] const auto* const kIoUringAllowed =
+    ::testing::AddGlobalTestEnvironment(new IoUringAllowed);
+
 std::vector<std::string> server_argv(const std::vector<std::string>& args, bool own_listen) {
   std::vector<std::string> argv{server_bin(), "--foreground"};
-  // The suite runs once per worker count (tests/CMakeLists.txt).
-  const char* threads = std::getenv("OKQ_TEST_THREADS");
-  if (threads && std::find(args.begin(), args.end(), "--threads") == args.end())
-    argv.insert(argv.end(), {"--threads", threads});
+  // The suite runs once per I/O backend and worker count (tests/CMakeLists.txt).
+  if (const char* with = std::getenv("OKQ_TEST_SERVER")) {
+    const std::string io_threads(with);
+    const auto slash = io_threads.find('/');
+    if (std::find(args.begin(), args.end(), "--io") == args.end())
+      argv.insert(argv.end(), {"--io", io_threads.substr(0, slash)});
+    if (slash != std::string::npos && std::find(args.begin(), args.end(), "--threads") == args.end())
+      argv.insert(argv.end(), {"--threads", io_threads.substr(slash + 1)});
+  }
   if (!own_listen) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
@@ -102,6 +129,8 @@ TestServer::TestServer(const std::vector<std::string>& args, bool own_listen)
     : process_(server_argv(args, own_listen)) {
   const auto argv = server_argv(args, own_listen);
   const auto flag = std::find(argv.begin(), argv.end(), "--threads");
+  if (const auto io = std::find(argv.begin(), argv.end(), "--io"); io != argv.end() && io + 1 != argv.end())
+    io_ = *(io + 1);
   threads_ = flag != argv.end() && flag + 1 != argv.end()
                  ? std::stoul(*(flag + 1))
                  : std::max(1u, std::thread::hardware_concurrency());

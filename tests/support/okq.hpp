@@ -36,7 +36,8 @@ double cpu_seconds(pid_t pid);
 class TestServer {
  public:
   // okq-server -f -l 127.0.0.1:0 ARGS...; waits until it logs its port.
-  // With OKQ_TEST_THREADS set, --threads that many unless ARGS say otherwise.
+  // With OKQ_TEST_SERVER=IO/THREADS set, --io IO --threads THREADS unless ARGS
+  // say otherwise.
   explicit TestServer(const std::vector<std::string>& args = {});
   // okq-server -f ARGS... (the caller gives the listen addresses).
   TestServer(const std::vector<std::string>& args, bool own_listen);
@@ -47,8 +48,10 @@ class TestServer {
   TestServer& operator=(const TestServer&) = delete;
 
   std::uint16_t port() const noexcept { return port_; }
-  // The workers it runs (--threads, OKQ_TEST_THREADS, or the CPUs it may use).
+  // The workers it runs (--threads, OKQ_TEST_SERVER, or the CPUs it may use).
   std::size_t threads() const noexcept { return threads_; }
+  // The --io it was started with ("auto" when none).
+  const std::string& io() const noexcept { return io_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   Process& process() noexcept { return process_; }
   // SIGTERM, then the exit code (nullopt if it did not exit in time).
@@ -58,6 +61,7 @@ class TestServer {
   Process process_;
   std::uint16_t port_ = 0;
   std::size_t threads_ = 1;
+  std::string io_ = "auto";
 };
 
 }  // namespace okq::test

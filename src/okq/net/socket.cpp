@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,6 +133,12 @@ ssize_t recv_some(int fd, char* data, std::size_t len) noexcept {
     if (n >= 0) return n;
     if (errno != EINTR) return -errno;
   }
+}
+
+std::size_t bytes_unread(int fd) noexcept {
+  int n = 0;
+  if (::ioctl(fd, FIONREAD, &n) != 0 || n < 0) return 0;
+  return static_cast<std::size_t>(n);
 }
 
 }  // namespace okq::net

@@ -33,5 +33,7 @@ void set_nodelay(int fd) noexcept;
 // (-EAGAIN when a non-blocking socket would block). recv returns 0 at EOF.
 ssize_t send_some(int fd, const char* data, std::size_t len) noexcept;
 ssize_t recv_some(int fd, char* data, std::size_t len) noexcept;
+// Bytes received and not yet read (FIONREAD); 0 if the kernel will not say.
+std::size_t bytes_unread(int fd) noexcept;
 
 }  // namespace okq::net

@@ -1,16 +1,17 @@
-// connection.hpp -- Connection: the driver that moves one client's bytes
-// between its socket and its Session on an EventLoop. The Session decides
-// (what to read, what is owed, when to send FIN, when to close); this class
-// makes the system calls and keeps the loop's interest and timer in step.
-// It owns its socket and session; the Server owns it and destroys it once closed.
+// connection.hpp -- Connection: one client's Session on one EventLoop, and what
+// every backend's driver of it shares: the id and peer, the idle and linger
+// timer, the trace of messages, the start of a stop and the log line at the
+// end. A driver (EpollConnection, UringConnection) owns the socket and makes
+// the system calls. The Worker owns the connection and destroys it once it
+// has reported itself closed.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 
-#include "okq/net/fd.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/log.hpp"
 #include "okq/server/session.hpp"
@@ -22,49 +23,55 @@ struct ConnectionContext {
   EventLoop& loop;
   Logger& log;
   SessionLimits limits;
-  std::span<char> read_buffer;  // one per loop, reused by every read
+  std::span<char> read_buffer;  // epoll: one per loop, reused by every read
 };
 
-class Connection final : public EventHandler {
+class Connection {
  public:
   using OnClosed = std::function<void(Connection&)>;
 
-  Connection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
-             OnClosed on_closed);
+  virtual ~Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
-  void start();  // registers with the loop
+  void start() { resume(); }
   // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
   void reject(std::string_view line);
   // Server stopping: answer every byte that had arrived, flush, then close
   // (at once if nothing is owed or unread).
-  void shutdown();
-  void close(CloseReason why) noexcept;  // at once, dropping anything unsent
-
-  void on_ready(Ready ready) override;
+  virtual void shutdown() = 0;
+  // At once, dropping anything unsent. It reports itself closed as soon as
+  // the backend holds nothing of it (io_uring: once its operations ended).
+  void close(CloseReason why) noexcept;
 
   std::uint64_t id() const noexcept { return id_; }
   bool rejected() const noexcept { return session_.rejected(); }
   SessionState state() const noexcept { return session_.state(); }
 
- private:
-  void read_input(int max_reads);
-  void flush();
-  void step();  // after any event: FIN, close, interest and timer as the session wants
-  void update_interest();
-  void arm_timer();
-  void fail(int err) noexcept;  // a system call failed: close with IoError
-  void finish() noexcept;       // the session closed: release the socket, log, tell the owner
+ protected:
+  Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx, OnClosed on_closed);
+
+  // Do what the session wants now: read, write, FIN, close; keep the timer.
+  virtual void resume() = 0;
+  // The session closed: let go of the socket, then report_closed().
+  virtual void finish() noexcept = 0;
+
+  // A stop began with `unread` bytes waiting in the kernel: each is answered.
+  void begin_stop(std::size_t unread);
+  void arm_timer();              // at the session's deadline: on_timer, then resume()
+  void cancel_timer() noexcept;
+  void fail(int err) noexcept;   // a system call failed: close with IoError
+  void report_closed() noexcept; // logs the end and tells the owner, once
 
   std::uint64_t id_;
-  net::Fd fd_;
   std::string peer_;
   ConnectionContext& ctx_;
-  OnClosed on_closed_;
   Session session_;
-  bool registered_ = false;
-  bool finished_ = false;
+
+ private:
+  OnClosed on_closed_;
+  bool reported_ = false;
   int error_ = 0;  // errno behind an IoError, for the log
-  Interest interest_;
   EventLoop::TimerId timer_ = 0;
   Session::Time timer_at_ = Session::Time::max();
 };

@@ -38,9 +38,9 @@ class EpollPoller final : public Poller {
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; ++i) {
       const std::uint32_t e = events_[i].events;
-      out.push_back(
-          {static_cast<EventHandler*>(events_[i].data.ptr),
-           Ready{(e & EPOLLIN) != 0, (e & EPOLLOUT) != 0, (e & (EPOLLHUP | EPOLLERR)) != 0}});
+      out.push_back(Event::readiness(
+          static_cast<EventHandler*>(events_[i].data.ptr),
+          Ready{(e & EPOLLIN) != 0, (e & EPOLLOUT) != 0, (e & (EPOLLHUP | EPOLLERR)) != 0}));
     }
     return 0;
   }

@@ -23,18 +23,25 @@ class EventLoop::Waker final : public EventHandler {
   int fd_;
 };
 
-EventLoop::EventLoop(std::string_view backend) : EventLoop(make_poller(backend)) {}
+EventLoop::EventLoop(std::string_view backend) : EventLoop(std::unique_ptr<Poller>{}) {
+  poller_ = make_poller(backend, &fallback_);
+  watch_waker();
+}
 
 EventLoop::EventLoop(std::unique_ptr<Poller> poller)
     : poller_(std::move(poller)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!wake_fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
   waker_ = std::make_unique<Waker>(wake_fd_.get());
+  if (poller_) watch_waker();
+}
+
+void EventLoop::watch_waker() {
   if (const int rc = poller_->add(wake_fd_.get(), Interest{.read = true}, waker_.get()); rc != 0)
     throw std::system_error(-rc, std::generic_category(), "cannot watch the loop's eventfd");
 }
 
 EventLoop::~EventLoop() {
-  poller_->remove(wake_fd_.get());
+  if (poller_) poller_->remove(wake_fd_.get());  // none if making it threw
 }
 
 void EventLoop::assert_in_loop_thread() const noexcept {
@@ -97,12 +104,18 @@ void EventLoop::wake() noexcept {
 
 void EventLoop::run() {
   owner_ = std::this_thread::get_id();
+  poller_->attach();
   // A stop() that came before run() (from another thread) still counts.
   while (!stop_requested_.load(std::memory_order_acquire)) {
     if (const int rc = poller_->wait(poll_timeout_ms(), ready_); rc != 0)
       throw std::system_error(-rc, std::generic_category(), poller_->name());
     now_ = Clock::now();
-    for (const auto& event : ready_) event.handler->on_ready(event.ready);
+    for (const auto& event : ready_) {
+      if (event.done)
+        event.done->on_complete(event.completion);
+      else
+        event.handler->on_ready(event.ready);
+    }
     run_deferred();
     run_due_timers();
     run_queued();

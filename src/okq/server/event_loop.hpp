@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -27,7 +28,7 @@ class EventLoop {
   using Clock = std::chrono::steady_clock;
   using TimerId = std::uint64_t;
 
-  // `backend`: a Poller name ("auto", "epoll"). Throws std::system_error,
+  // `backend`: a Poller name ("auto", "epoll", "io_uring"). Throws std::system_error,
   // std::invalid_argument.
   explicit EventLoop(std::string_view backend = "auto");
   // With a backend made elsewhere (tests put a failing one here).
@@ -37,6 +38,10 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   const char* backend() const noexcept { return poller_->name(); }
+  // Why "auto" did not take io_uring; empty when it did or was not asked.
+  const std::string& fallback() const noexcept { return fallback_; }
+  // The completion backend, when that is what runs this loop.
+  UringPoller* uring() noexcept { return poller_->uring(); }
   std::size_t pending_timers() const noexcept { return timers_.size(); }
 
   // Loop thread only. Level-triggered interest; 0 or -errno (see Poller).
@@ -74,12 +79,14 @@ class EventLoop {
 
  private:
   class Waker;
+  void watch_waker();
   int poll_timeout_ms() const;
   void run_due_timers();
   void run_deferred();
   void run_queued();
   void wake() noexcept;
 
+  std::string fallback_;
   std::unique_ptr<Poller> poller_;
   std::atomic<bool> stop_requested_{false};
   std::thread::id owner_ = std::this_thread::get_id();

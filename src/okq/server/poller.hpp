@@ -1,11 +1,14 @@
 // poller.hpp -- Poller: the I/O backend seam. Readiness in okq's own terms
 // (Interest in, Ready out) behind a handful of calls, one implementation per
-// file (epoll_poller.cpp), chosen at run time by name. The EventLoop owns a
-// Poller; a Poller owns no descriptor or handler it watches.
+// file (epoll_poller.cpp, uring_poller.cpp), chosen at run time by name. A
+// completion backend (io_uring) also hands back the completions of
+// operations that handlers submitted to it. The EventLoop owns a Poller; a
+// Poller owns no descriptor or handler it watches.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,11 +35,39 @@ class EventHandler {
   ~EventHandler() = default;
 };
 
+// One operation, submitted by a CompletionHandler, has finished (or made
+// progress, for a multishot operation: see UringPoller).
+struct Completion {
+  unsigned op = 0;       // the handler's own operation code
+  int result = 0;        // >= 0, or -errno
+  std::uint32_t flags = 0;  // the kernel's completion flags
+};
+
+class CompletionHandler {
+ public:
+  virtual void on_complete(Completion done) = 0;
+
+ protected:
+  ~CompletionHandler() = default;
+};
+
+class UringPoller;
+
 class Poller {
  public:
+  // Readiness for `handler`, or else a completion for `done`.
   struct Event {
-    EventHandler* handler;
+    EventHandler* handler = nullptr;
     Ready ready;
+    CompletionHandler* done = nullptr;
+    Completion completion;
+
+    static Event readiness(EventHandler* handler, Ready ready) noexcept {
+      return {handler, ready, nullptr, {}};
+    }
+    static Event completed(CompletionHandler* done, Completion completion) noexcept {
+      return {nullptr, {}, done, completion};
+    }
   };
 
   virtual ~Poller() = default;
@@ -49,13 +80,24 @@ class Poller {
   // Waits up to `timeout_ms` (-1: no limit) and fills `out` with what is
   // ready. 0, or -errno for a failure of the backend itself (EINTR is 0).
   [[nodiscard]] virtual int wait(int timeout_ms, std::vector<Event>& out) noexcept = 0;
+
+  // Called by the thread that runs the loop, before its first wait(): a
+  // backend bound to one thread (or one process, after a fork) starts here.
+  // Throws std::system_error.
+  virtual void attach() {}
+  // The completion backend, for drivers that submit their own operations.
+  virtual UringPoller* uring() noexcept { return nullptr; }
 };
 
-// The backend called `name` ("auto" or "epoll"); throws std::invalid_argument
-// for an unknown name and std::system_error when the kernel refuses it.
-std::unique_ptr<Poller> make_poller(std::string_view name);
+// The backend called `name`: "epoll", "io_uring", or "auto" (io_uring when
+// the kernel allows it, else epoll, with the reason in `*fallback`). Throws
+// std::invalid_argument for an unknown name and std::system_error when the
+// kernel refuses the backend asked for by name.
+std::unique_ptr<Poller> make_poller(std::string_view name, std::string* fallback = nullptr);
 
 // One per backend file.
 std::unique_ptr<Poller> make_epoll_poller();
+// Throws std::system_error saying why the kernel refuses io_uring.
+std::unique_ptr<Poller> make_uring_poller();
 
 }  // namespace okq::server

@@ -77,6 +77,8 @@ void Server::announce() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     log_.log(Level::Info, "listening on {}{}", listeners_[i]->address().to_string(),
              i < inherited_count_ ? " (passed by the service manager)" : "");
+  if (!loop_.fallback().empty())
+    log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
   log_.log(Level::Verbose, "{} workers, {} backend", workers_.size(), loop_.backend());
 }
 

@@ -1,6 +1,9 @@
 // worker.cpp -- a worker thread and the connections on its loop.
 #include "okq/server/worker.hpp"
 
+#include "okq/server/epoll_connection.hpp"
+#include "okq/server/uring_connection.hpp"
+
 namespace okq::server {
 namespace {
 
@@ -53,8 +56,14 @@ void Worker::adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
 
 void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                            const std::string& reject_line) {
-  auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), context_,
-                                           [this](Connection& c) { closed_in_loop(c); });
+  auto on_closed = [this](Connection& c) { closed_in_loop(c); };
+  std::unique_ptr<Connection> conn;
+  if (UringPoller* ring = loop_.uring())
+    conn = std::make_unique<UringConnection>(id, std::move(fd), std::move(peer), context_, *ring,
+                                             on_closed);
+  else
+    conn = std::make_unique<EpollConnection>(id, std::move(fd), std::move(peer), context_,
+                                             on_closed);
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
   if (admit)

@@ -1,6 +1,6 @@
-// Connection, the epoll driver of a Session: what it does when the loop
+// EpollConnection, the readiness driver of a Session: what it does when the loop
 // itself fails it.
-#include "okq/server/connection.hpp"
+#include "okq/server/epoll_connection.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -32,7 +32,7 @@ class FullPoller final : public Poller {
   bool& full_;
 };
 
-TEST(Connection, AFailedRegistrationClosesThatConnectionOnly) {
+TEST(EpollConnection, AFailedRegistrationClosesThatConnectionOnly) {
   bool full = false;
   EventLoop loop(std::make_unique<FullPoller>(full));  // its own eventfd registers first
   full = true;
@@ -42,7 +42,7 @@ TEST(Connection, AFailedRegistrationClosesThatConnectionOnly) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   int closed = 0;
-  Connection conn(1, net::Fd(fds[0]), "peer", ctx, [&](Connection&) { ++closed; });
+  EpollConnection conn(1, net::Fd(fds[0]), "peer", ctx, [&](Connection&) { ++closed; });
   conn.start();  // throws nothing: the failure is this connection's alone
   EXPECT_EQ(closed, 1);
   EXPECT_EQ(conn.state(), SessionState::Closed);
