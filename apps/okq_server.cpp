@@ -28,6 +28,7 @@ constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
 constexpr int kExitUsage = 64;       // EX_USAGE
 constexpr int kExitNoUser = 67;      // EX_NOUSER: --user / --group unknown
+constexpr int kExitUnavailable = 69; // EX_UNAVAILABLE: the --io backend is refused
 constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: pid or log file
 constexpr int kExitNoPerm = 77;      // EX_NOPERM: cannot switch to --user
 
@@ -179,6 +180,13 @@ int serve(const Options& o, server::Logger& log) {
   server::ignore_sigpipe();
   // Before binding: a signal that comes during start-up waits for the loop.
   server::block_signals({SIGTERM, SIGINT, SIGHUP});
+  if (o.server.io != "auto") {
+    try {
+      server::make_poller(o.server.io);  // asked for by name: refused is an error, not a fallback
+    } catch (const std::system_error& e) {
+      return fail(log, to_file, kExitUnavailable, "--io " + o.server.io + ": " + e.what());
+    }
+  }
   server::Server server(o.server, log);
   try {
     server.bind();

@@ -39,8 +39,10 @@ class IoUringAllowed final : public ::testing::Environment {
 [[maybe_unused]] const auto* const kIoUringAllowed =
     ::testing::AddGlobalTestEnvironment(new IoUringAllowed);
 
-std::vector<std::string> server_argv(const std::vector<std::string>& args, bool own_listen) {
-  std::vector<std::string> argv{server_bin(), "--foreground"};
+std::vector<std::string> server_argv(const std::vector<std::string>& args, bool own_listen,
+                                     const std::vector<std::string>& wrapper) {
+  std::vector<std::string> argv(wrapper);
+  argv.insert(argv.end(), {server_bin(), "--foreground"});
   // The suite runs once per I/O backend and worker count (tests/CMakeLists.txt).
   if (const char* with = std::getenv("OKQ_TEST_SERVER")) {
     const std::string io_threads(with);
@@ -59,6 +61,9 @@ std::vector<std::string> server_argv(const std::vector<std::string>& args, bool 
 
 std::string server_bin() {
   return OKQ_SERVER_BIN;
+}
+std::string without_io_uring_bin() {
+  return OKQ_WITHOUT_IO_URING_BIN;
 }
 std::string client_bin() {
   return OKQ_CLIENT_BIN;
@@ -125,9 +130,10 @@ double cpu_seconds(pid_t pid) {
 
 TestServer::TestServer(const std::vector<std::string>& args) : TestServer(args, false) {}
 
-TestServer::TestServer(const std::vector<std::string>& args, bool own_listen)
-    : process_(server_argv(args, own_listen)) {
-  const auto argv = server_argv(args, own_listen);
+TestServer::TestServer(const std::vector<std::string>& args, bool own_listen,
+                       const std::vector<std::string>& wrapper)
+    : process_(server_argv(args, own_listen, wrapper)) {
+  const auto argv = server_argv(args, own_listen, wrapper);
   const auto flag = std::find(argv.begin(), argv.end(), "--threads");
   if (const auto io = std::find(argv.begin(), argv.end(), "--io"); io != argv.end() && io + 1 != argv.end())
     io_ = *(io + 1);

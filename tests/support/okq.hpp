@@ -13,6 +13,8 @@ namespace okq::test {
 std::string server_bin();
 std::string client_bin();
 std::string bench_bin();
+// okq-without-io-uring: runs a program with io_uring_setup refused (a seccomp filter).
+std::string without_io_uring_bin();
 
 // The port of the first "listening on <prefix>PORT" line in `log`, or 0.
 std::uint16_t listening_port(const std::string& log, const std::string& prefix = "127.0.0.1:");
@@ -39,8 +41,10 @@ class TestServer {
   // With OKQ_TEST_SERVER=IO/THREADS set, --io IO --threads THREADS unless ARGS
   // say otherwise.
   explicit TestServer(const std::vector<std::string>& args = {});
-  // okq-server -f ARGS... (the caller gives the listen addresses).
-  TestServer(const std::vector<std::string>& args, bool own_listen);
+  // okq-server -f ARGS... (the caller gives the listen addresses unless
+  // !own_listen), started through WRAPPER... (a program that execs the rest).
+  TestServer(const std::vector<std::string>& args, bool own_listen,
+             const std::vector<std::string>& wrapper = {});
   // A server still running is stopped with SIGTERM, not killed, so that it
   // runs its exit path (and LeakSanitizer, in sanitizer builds); it must exit 0.
   ~TestServer();

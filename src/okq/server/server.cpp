@@ -8,6 +8,7 @@
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 #include "okq/server/activation.hpp"
+#include "okq/server/uring_poller.hpp"
 
 namespace okq::server {
 namespace {
@@ -79,7 +80,9 @@ void Server::announce() {
              i < inherited_count_ ? " (passed by the service manager)" : "");
   if (!loop_.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
-  log_.log(Level::Verbose, "{} workers, {} backend", workers_.size(), loop_.backend());
+  const UringPoller* ring = loop_.uring();
+  log_.log(Level::Verbose, "{} workers, {} backend{}{}", workers_.size(), loop_.backend(),
+           ring ? ", " : "", ring ? ring->mode() : "");
 }
 
 void Server::run(std::function<void()> on_serving) {

@@ -90,8 +90,10 @@ void UringConnection::received(const Completion& done) {
     session_.on_input(ring_.received(done), now);  // dropped while lingering
   else if (done.result == 0)
     session_.on_eof(now);
-  else if (done.result != -ENOBUFS && done.result != -ECANCELED)
-    fail(-done.result);  // ENOBUFS: re-armed once this pass has given buffers back
+  else if (done.result == -ENOBUFS)
+    ring_.ran_out_of_buffers();  // armed again below, once this pass has given buffers back
+  else if (done.result != -ECANCELED)
+    fail(-done.result);
   if (stop_pending_ && !receiving_) {
     stop_pending_ = false;
     begin_stop(net::bytes_unread(fd_.get()));

@@ -65,6 +65,10 @@ class UringPoller final : public Poller {
   // The provided-buffer group receives take their buffers from (set up at
   // the first call), or -errno if the kernel will not have it.
   int buffer_group() noexcept;
+  // A receive found no buffer (-ENOBUFS) and had to be armed again: counted,
+  // since a loop that often runs out wants more buffers.
+  void ran_out_of_buffers() noexcept { ++out_of_buffers_; }
+  std::uint64_t out_of_buffers() const noexcept { return out_of_buffers_; }
   // How the ring was set up ("defer_taskrun", "coop_taskrun", "plain").
   const char* mode() const noexcept { return mode_; }
 
@@ -87,6 +91,7 @@ class UringPoller final : public Poller {
   const char* mode_ = "plain";
   io_uring_buf_ring* buf_ring_ = nullptr;
   char* buffers_ = nullptr;
+  std::uint64_t out_of_buffers_ = 0;
 
   std::unordered_map<int, Watch> watches_;            // by descriptor
   std::unordered_map<std::uint64_t, int> polls_;      // poll generation -> descriptor

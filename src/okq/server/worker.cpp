@@ -31,6 +31,9 @@ void Worker::start() {
   thread_ = std::thread([this] {
     try {
       loop_.run();
+      if (const UringPoller* ring = loop_.uring(); ring && ring->out_of_buffers() > 0)
+        log_.log(Level::Verbose, "worker {}: receive buffers ran out {} times", index_,
+                 ring->out_of_buffers());
     } catch (const std::exception& e) {
       // The backend itself failed (epoll_wait): nothing on this loop can be
       // served any more. Its connections end here; the owner hears of each.
