@@ -9,14 +9,14 @@
 // descriptors or handlers.
 #pragma once
 
-#include <liburing.h>
-
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "okq/net/uring.hpp"
 #include "okq/server/poller.hpp"
 
 namespace okq::server {
@@ -52,16 +52,18 @@ class UringPoller final : public Poller {
   // --- for completion drivers, on the loop's thread after attach()
   // A submission slot, or nullptr if the queue is full and the kernel took
   // none of it. Sent with the next wait().
-  io_uring_sqe* sqe() noexcept;
+  io_uring_sqe* sqe() noexcept { return ring_->sqe(); }
   // user_data for an operation of `handler`; its completion comes back with
   // `op` (1 to 6). `handler` must outlive every operation it submits.
   static std::uint64_t tag(CompletionHandler* handler, unsigned op) noexcept {
     return reinterpret_cast<std::uintptr_t>(handler) | op;
   }
   // The bytes a receive completion carries (empty if none) ...
-  std::string_view received(const Completion& done) const noexcept;
+  std::string_view received(const Completion& done) const noexcept {
+    return ring_->received(done.result, done.flags);
+  }
   // ... and giving their buffer back, once the handler is done with them.
-  void recycle(const Completion& done) noexcept;
+  void recycle(const Completion& done) noexcept { ring_->recycle(done.flags); }
   // The provided-buffer group receives take their buffers from (set up at
   // the first call), or -errno if the kernel will not have it.
   int buffer_group() noexcept;
@@ -70,7 +72,7 @@ class UringPoller final : public Poller {
   void ran_out_of_buffers() noexcept { ++out_of_buffers_; }
   std::uint64_t out_of_buffers() const noexcept { return out_of_buffers_; }
   // How the ring was set up ("defer_taskrun", "coop_taskrun", "plain").
-  const char* mode() const noexcept { return mode_; }
+  const char* mode() const noexcept { return ring_ ? ring_->mode() : mode_; }
 
  private:
   struct Watch {
@@ -78,19 +80,12 @@ class UringPoller final : public Poller {
     Interest interest;
     std::uint64_t armed = 0;  // generation of the poll in flight, 0 if none
   };
-  void open();
-  void close() noexcept;
-  int set_up_buffers() noexcept;
-  void unmap_buffers() noexcept;
   void arm_polls() noexcept;
   void disarm(Watch& watch) noexcept;
   void polled(std::uint64_t generation, int result, std::vector<Event>& out) noexcept;
 
-  io_uring ring_{};
-  bool open_ = false;
-  const char* mode_ = "plain";
-  io_uring_buf_ring* buf_ring_ = nullptr;
-  char* buffers_ = nullptr;
+  std::optional<net::Uring> ring_;
+  const char* mode_ = "plain";  // of the ring set up to test the kernel
   std::uint64_t out_of_buffers_ = 0;
 
   std::unordered_map<int, Watch> watches_;            // by descriptor
