@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <system_error>
 #include <thread>
 #include <variant>
 
@@ -33,6 +35,7 @@ struct Options {
   std::uint64_t requests = 0, reconnect_interval = 0;
   bench::Protocol protocol = bench::Protocol::Okq;
   std::string message = "PING";
+  std::string io = "auto";
   bool json = false, quiet = false;
 };
 
@@ -88,6 +91,11 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
       ->check(cli::real(0.0, 1e9, "requests per second"));
   app.add_option("--idle", o.idle, "Extra connections opened and held idle")
       ->check(cli::count(std::size_t{0}, std::size_t{1} << 20));
+  app.add_option("--io", o.io,
+                 "How each thread drives its connections: auto (io_uring where the kernel "
+                 "allows it, else epoll) | epoll | io_uring")
+      ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
+      ->capture_default_str();
   app.add_flag("--json", o.json, "Print the result as one JSON object");
   app.add_flag("-q,--quiet", o.quiet, "No progress line");
   try {
@@ -191,6 +199,17 @@ int run(const Options& o) {
     return kExitUsage;
   }
   const bench::Exchange& exchange = *made;
+  // Each thread makes its own ring; whether the kernel allows one is known here.
+  bool io_uring = o.io != "epoll";
+  try {
+    if (io_uring) net::Uring probe(8, 16);
+  } catch (const std::system_error& e) {
+    if (o.io == "io_uring") {
+      std::fprintf(stderr, "okq-bench: --io io_uring: %s\n", e.what());
+      return cli::kExitSoftware;
+    }
+    io_uring = false;  // auto: epoll does the same work with more system calls
+  }
   net::raise_fd_limit();
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<bench::Worker>> workers;
@@ -204,6 +223,7 @@ int run(const Options& o) {
       plan.pipeline = o.pipeline;
       plan.max_requests = o.requests ? share(o.requests, o.threads, i) : 0;
       plan.reconnect_interval = o.reconnect_interval;
+      plan.io_uring = io_uring;
       plan.rate =
           o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
       workers.push_back(std::make_unique<bench::Worker>(exchange, plan, stop));
@@ -220,14 +240,26 @@ int run(const Options& o) {
   std::vector<std::thread> running;
   running.reserve(workers.size());
   std::atomic<std::size_t> done{0};
+  std::mutex failure_mu;
+  std::string failure;  // the first thread that could not go on, and why
   for (auto& w : workers)
     running.emplace_back([&, wp = w.get()] {
-      wp->run(start);
+      try {
+        wp->run(start);
+      } catch (const std::exception& e) {
+        std::lock_guard lock(failure_mu);
+        if (failure.empty()) failure = e.what();
+        stop = true;
+      }
       done.fetch_add(1);
     });
   watch(o, workers, done, stop, start);
   const auto stopped = bench::Clock::now();
   for (auto& t : running) t.join();
+  if (!failure.empty()) {
+    std::fprintf(stderr, "okq-bench: %s\n", failure.c_str());
+    return cli::kExitSoftware;
+  }
   const auto report = report_of(o, workers, start, stopped);
   const std::string out = o.json ? bench::to_json(report) : bench::to_text(report);
   std::fwrite(out.data(), 1, out.size(), stdout);

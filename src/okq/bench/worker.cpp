@@ -6,7 +6,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <cmath>
 #include <system_error>
 
@@ -18,6 +20,16 @@ namespace {
 
 constexpr std::uint64_t kTimerTag = UINT64_MAX;
 constexpr std::size_t kReadChunk = 64 * 1024;
+
+// io_uring: user_data is index << 34 | generation << 2 | operation.
+constexpr unsigned kIgnored = 0, kReceive = 1, kSend = 2;
+constexpr unsigned kRingEntries = 4096;
+constexpr unsigned kRingBuffers = 1024;
+constexpr std::size_t kRingBufferSize = 4096;
+
+std::uint64_t uring_tag(std::size_t index, std::uint32_t generation, unsigned op) {
+  return std::uint64_t{index} << 34 | std::uint64_t{generation} << 2 | op;
+}
 
 std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
   const auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
@@ -127,8 +139,12 @@ void Worker::read(Conn& c, Clock::time_point now) {
   const ssize_t n = net::recv_some(c.fd.get(), buf, sizeof buf);
   if (n == -EAGAIN || n == -EWOULDBLOCK) return;
   if (n <= 0) return broken(c);
+  take_replies(c, std::string_view(buf, static_cast<std::size_t>(n)), now);
+}
+
+void Worker::take_replies(Conn& c, std::string_view bytes, Clock::time_point now) {
   std::uint64_t answered = 0, bad = 0;
-  c.replies.feed(std::string_view(buf, static_cast<std::size_t>(n)), [&](std::string_view line) {
+  c.replies.feed(bytes, [&](std::string_view line) {
     if (c.inflight.empty()) {  // a reply nobody asked for
       ++bad;
       return;
@@ -146,7 +162,27 @@ void Worker::broken(Conn& c) {
   if (c.broken) return;
   c.broken = true;
   counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  release(c);
+}
+
+void Worker::release(Conn& c) {
+  if (!c.fd) return;
+  if (ring_) {
+    // Its operations keep the socket open until they end: cancel them (their
+    // completions, of an older generation now, are dropped), then close.
+    for (const auto& [op, busy] : {std::pair{kReceive, c.receiving}, std::pair{kSend, c.sending}}) {
+      if (!busy) continue;
+      io_uring_sqe* s = ring_->sqe();
+      if (!s) continue;  // it ends when the peer closes
+      io_uring_prep_cancel64(s, uring_tag(index_of(c), c.generation, op), 0);
+      io_uring_sqe_set_data64(s, kIgnored);
+      s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+    ++c.generation;
+    c.receiving = c.sending = false;
+  } else {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  }
   c.fd.reset();
 }
 
@@ -154,9 +190,8 @@ void Worker::broken(Conn& c) {
 // reply closes cleanly and is replaced by a new one (not when the run is over).
 void Worker::reconnect_if_due(Conn& c, std::size_t index) {
   if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
-  if (!c.inflight.empty() || !c.out.empty() || !may_send()) return;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
-  c.fd.reset();
+  if (!c.inflight.empty() || !c.out.empty() || c.sending || !may_send()) return;
+  release(c);
   c.sent_here = 0;
   c.replies = proto::LineSplitter();
   c.want_write = false;
@@ -174,10 +209,24 @@ void Worker::reconnect_if_due(Conn& c, std::size_t index) {
 void Worker::open(std::size_t index) {
   Conn& c = conns_[index];
   c.fd = net::connect_to(plan_.target, std::chrono::seconds(10));
+  if (plan_.io_uring) {
+    if (ring_) arm_receive(c);  // else run_uring() arms every connection's first
+    return;
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = index;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+}
+
+void Worker::flush(Conn& c, std::size_t index) {
+  if (ring_) {
+    arm_receive(c);
+    send_uring(c);
+    return;
+  }
+  if (!c.out.empty()) write(c);
+  update_interest(c, index);
 }
 
 // EPOLLOUT only while output is owed: it is level-triggered, and a writable
@@ -208,10 +257,15 @@ void Worker::refill_touched(Clock::time_point now) {
     reconnect_if_due(c, i);
     if (c.broken) continue;
     fill(c, now);
-    if (!c.out.empty()) write(c);
-    update_interest(c, i);
+    flush(c, i);
   }
   touched_.clear();
+}
+
+bool Worker::run_over() const {
+  if (!may_send() && outstanding() == 0) return true;
+  if (counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size()) return true;
+  return stopping_ && Clock::now() >= drain_deadline_;
 }
 
 void Worker::run(Clock::time_point start) {
@@ -219,26 +273,35 @@ void Worker::run(Clock::time_point start) {
   // which an open-loop run would report as server latency.
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   start_ = start;
+  if (plan_.io_uring) {
+    ring_.emplace(kRingEntries, kRingEntries * 4);
+    if (const int rc = ring_->provide_buffers(kRingBuffers, kRingBufferSize); rc != 0)
+      throw std::system_error(-rc, std::generic_category(), "io_uring receive buffers");
+  }
   const auto now0 = Clock::now();
   if (plan_.rate > 0) {
     schedule(now0);
-    arm_timer();
+    if (!ring_) arm_timer();
   }
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     fill(conns_[i], now0);
-    write(conns_[i]);
-    update_interest(conns_[i], i);
+    flush(conns_[i], i);
   }
+  if (ring_)
+    run_uring();
+  else
+    run_epoll();
+  finished_ = Clock::now();
+}
+
+void Worker::run_epoll() {
   std::vector<epoll_event> events(256);
-  Clock::time_point drain_deadline{};
   for (;;) {
     if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
       stopping_ = true;
-      drain_deadline = Clock::now() + plan_.drain_timeout;
+      drain_deadline_ = Clock::now() + plan_.drain_timeout;
     }
-    if (!may_send() && outstanding() == 0) break;
-    if (counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size()) break;
-    if (stopping_ && Clock::now() >= drain_deadline) break;
+    if (run_over()) break;
     // A short wait keeps the stop flag responsive without a wake-up pipe.
     const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 50);
     const auto now = Clock::now();
@@ -258,7 +321,84 @@ void Worker::run(Clock::time_point start) {
     refill_touched(now);
     if (plan_.rate > 0 && may_send()) arm_timer();
   }
-  finished_ = Clock::now();
+}
+
+// One submit-and-wait per pass hands the kernel every send prepared in the
+// last one and brings back every reply; the open loop's next due time is the
+// wait's timeout.
+void Worker::run_uring() {
+  for (;;) {
+    if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
+      stopping_ = true;
+      drain_deadline_ = Clock::now() + plan_.drain_timeout;
+    }
+    if (run_over()) break;
+    std::chrono::nanoseconds wait = std::chrono::milliseconds(50);
+    if (plan_.rate > 0 && may_send())
+      wait = std::clamp<std::chrono::nanoseconds>(due_time(next_seq_) - Clock::now(),
+                                                  std::chrono::nanoseconds(0), wait);
+    if (const int rc = ring_->submit_and_wait(wait); rc != 0)
+      throw std::system_error(-rc, std::generic_category(), "io_uring_enter");
+    const auto now = Clock::now();
+    if (plan_.rate > 0) schedule(now);
+    io_uring_cqe* cqe;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(ring_->get(), head, cqe) {
+      ++seen;
+      completed(*cqe, now);
+    }
+    io_uring_cq_advance(ring_->get(), seen);
+    refill_touched(now);
+  }
+}
+
+void Worker::arm_receive(Conn& c) {
+  if (c.broken || c.receiving || !c.fd) return;
+  io_uring_sqe* s = ring_->sqe();
+  if (!s) return broken(c);
+  io_uring_prep_recv_multishot(s, c.fd.get(), nullptr, 0, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = net::Uring::kBufferGroup;
+  io_uring_sqe_set_data64(s, uring_tag(index_of(c), c.generation, kReceive));
+  c.receiving = true;
+}
+
+// One send in flight: OutputBuffer keeps its bytes still until it completes.
+void Worker::send_uring(Conn& c) {
+  if (c.broken || c.sending || c.out.empty()) return;
+  const auto bytes = c.out.pending();
+  io_uring_sqe* s = ring_->sqe();
+  if (!s) return broken(c);
+  io_uring_prep_send(s, c.fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, uring_tag(index_of(c), c.generation, kSend));
+  c.sending = true;
+}
+
+void Worker::completed(const io_uring_cqe& cqe, Clock::time_point now) {
+  const std::uint64_t tag = cqe.user_data;
+  const auto op = static_cast<unsigned>(tag & 3);
+  if (op == kIgnored) return;
+  const std::size_t index = tag >> 34;
+  Conn& c = conns_[index];
+  const bool current = static_cast<std::uint32_t>(tag >> 2) == c.generation && !c.broken;
+  if (op == kReceive) {
+    if (current) {
+      if (!(cqe.flags & IORING_CQE_F_MORE)) c.receiving = false;  // re-armed by the refill
+      if (cqe.res > 0)
+        take_replies(c, ring_->received(cqe.res, cqe.flags), now);
+      else if (cqe.res != -ENOBUFS)
+        broken(c);  // the server closed, or the connection failed
+    }
+    ring_->recycle(cqe.flags);
+  } else if (current) {
+    c.sending = false;
+    if (cqe.res < 0)
+      broken(c);
+    else
+      c.out.consume(static_cast<std::size_t>(cqe.res));
+  }
+  if (current) touch(index);
 }
 
 }  // namespace okq::bench

@@ -1,5 +1,6 @@
 // worker.hpp -- Worker: one thread driving many non-blocking connections from
-// its own epoll. Closed loop: each connection keeps `pipeline` requests in
+// its own epoll, or its own io_uring (one multishot receive per connection
+// into shared buffers, one send in flight, one system call per pass). Closed loop: each connection keeps `pipeline` requests in
 // flight. Open loop (--rate): requests fall due on a fixed schedule and their
 // latency counts from when they were due, not when they could be sent, so a
 // stalled server cannot hide its stall (coordinated omission). Every reply is
@@ -10,12 +11,15 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "okq/bench/histogram.hpp"
 #include "okq/bench/protocol.hpp"
 #include "okq/net/address.hpp"
 #include "okq/net/fd.hpp"
+#include "okq/net/uring.hpp"
 #include "okq/proto/line_splitter.hpp"
 #include "okq/proto/output_buffer.hpp"
 
@@ -34,6 +38,7 @@ struct WorkerPlan {
   // Close each connection cleanly after this many requests and open a new
   // one (memtier_benchmark's --reconnect-interval); 0: never.
   std::uint64_t reconnect_interval = 0;
+  bool io_uring = false;  // else epoll
 };
 
 // Live figures, read by the progress line from another thread.
@@ -70,12 +75,29 @@ class Worker {
     bool broken = false;
     bool touched = false;     // listed in touched_ for this round
     bool want_write = false;  // EPOLLOUT registered
+    // io_uring: operations in flight carry the generation of the socket they
+    // were for; completions of an older one only give their buffer back.
+    std::uint32_t generation = 0;
+    bool receiving = false;
+    bool sending = false;
   };
 
   bool may_send() const noexcept;
   void fill(Conn& c, Clock::time_point now);
   void write(Conn& c);
   void read(Conn& c, Clock::time_point now);
+  void take_replies(Conn& c, std::string_view bytes, Clock::time_point now);
+  void flush(Conn& c, std::size_t index);  // writes what is owed, by the backend's means
+  void release(Conn& c);                    // closes its socket, whatever is in flight
+  bool run_over() const;                    // the run is over: stopped and drained, or all broken
+  void run_epoll();
+  void run_uring();
+  void arm_receive(Conn& c);
+  void send_uring(Conn& c);
+  void completed(const io_uring_cqe& cqe, Clock::time_point now);
+  std::size_t index_of(const Conn& c) const noexcept {
+    return static_cast<std::size_t>(&c - conns_.data());
+  }
   void schedule(Clock::time_point now);
   Clock::time_point due_time(std::uint64_t seq) const noexcept;  // open loop
   void arm_timer();
@@ -95,10 +117,12 @@ class Worker {
   std::vector<net::Fd> idle_;
   net::Fd epoll_;
   net::Fd timer_;  // open loop: fires when the next request is due
+  std::optional<net::Uring> ring_;  // made by the thread that runs the load
   Clock::time_point start_{};
   std::uint64_t next_seq_ = 0;  // open loop: index of the next request to fall due
   std::uint64_t issued_ = 0;    // requests sent or due, toward max_requests
   bool stopping_ = false;
+  Clock::time_point drain_deadline_{};
   Histogram latency_;
   Counters counters_;
   Clock::time_point finished_{};

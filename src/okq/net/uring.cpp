@@ -80,12 +80,13 @@ io_uring_sqe* Uring::sqe() noexcept {
   return io_uring_get_sqe(&ring_);
 }
 
-int Uring::submit_and_wait(int timeout_ms) noexcept {
+int Uring::submit_and_wait(std::chrono::nanoseconds timeout) noexcept {
   int rc;
-  if (timeout_ms < 0) {
+  if (timeout.count() < 0) {
     rc = io_uring_submit_and_wait(&ring_, 1);
   } else {
-    __kernel_timespec ts{.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+    __kernel_timespec ts{.tv_sec = timeout.count() / 1'000'000'000,
+                         .tv_nsec = timeout.count() % 1'000'000'000};
     io_uring_cqe* cqe = nullptr;
     rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }

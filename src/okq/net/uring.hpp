@@ -8,6 +8,7 @@
 
 #include <liburing.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -32,9 +33,9 @@ class Uring {
   // none of it.
   io_uring_sqe* sqe() noexcept;
   // Submits what was prepared and waits for one completion, at most
-  // `timeout_ms` (-1: no limit). 0, or -errno for a failure of the ring
+  // `timeout` (negative: no limit). 0, or -errno for a failure of the ring
   // itself (a timeout, a signal and a full completion queue are 0).
-  int submit_and_wait(int timeout_ms) noexcept;
+  int submit_and_wait(std::chrono::nanoseconds timeout) noexcept;
 
   // `count` (a power of two) buffers of `size` bytes for receives that ask
   // for buffer group 0. 0 or -errno; the first success sticks.

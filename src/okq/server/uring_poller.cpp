@@ -120,7 +120,8 @@ int UringPoller::wait(int timeout_ms, std::vector<Event>& out) noexcept {
   out.clear();
   if (!ring_) return -EBADF;  // attach() first
   arm_polls();
-  if (const int rc = ring_->submit_and_wait(timeout_ms); rc != 0) return rc;
+  if (const int rc = ring_->submit_and_wait(std::chrono::milliseconds(timeout_ms)); rc != 0)
+    return rc;
   io_uring_cqe* cqe;
   unsigned head;
   unsigned seen = 0;
