@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc)
 PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
              libbenchmark-dev strace systemd logrotate liburing-dev pkg-config
 # Only `make bench` needs these: the servers okq is compared with, and the chart.
-BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox
+BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox linux-perf
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: all deps bench-deps install-missing build run test test-asan test-tsan bench soak fuzz lint clean format
