@@ -5,12 +5,13 @@ BUILD     ?= build
 BUILDTYPE ?= RelWithDebInfo
 JOBS      ?= $(shell nproc)
 PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
-             libbenchmark-dev strace systemd logrotate liburing-dev pkg-config
+             libbenchmark-dev strace systemd logrotate liburing-dev pkg-config \
+             dpkg-dev lintian
 # Only `make bench` needs these: the servers okq is compared with, and the chart.
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox linux-perf
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps install-missing build run test test-asan test-tsan bench soak fuzz lint clean format
+.PHONY: all deps bench-deps install-missing build run test test-asan test-tsan bench soak fuzz lint clean format install deb
 
 all: build
 
@@ -42,7 +43,25 @@ build: deps $(BUILD)/build.ninja
 run: build
 	./$(BUILD)/okq-server --foreground
 
-test: build
+# make install [PREFIX=/usr/local] [DESTDIR=...]: programs, manual pages, the
+# systemd units (PREFIX/lib/systemd/system) and the logrotate file
+# (PREFIX/etc/logrotate.d), all under PREFIX.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package, build-deb/okq_VERSION_ARCH.deb: the same files where
+# Debian looks for them (/usr, /etc, /lib/systemd/system), checked by lintian.
+DEB_BUILD := build-deb
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOKQ_BUILD_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc \
+	  -DOKQ_SYSTEMD_UNITDIR=/lib/systemd/system
+	cmake --build $(DEB_BUILD) -j $(JOBS)
+	cd $(DEB_BUILD) && cpack -G DEB
+	lintian --fail-on error $(DEB_BUILD)/okq_*.deb
+
+test: build deb
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 120
 
 # okq-server beside redis-server and memcached (bench/compare), then the codec

@@ -1,8 +1,10 @@
 // Integration: the files in deploy/ with the real tools that read them:
-// systemd-analyze for the unit files, logrotate for the rotation file.
+// systemd-analyze for the unit files, logrotate for the rotation file,
+// dpkg-deb for the package, cmake --install for make install.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "../support/okq.hpp"
 #include "../support/tcp.hpp"
@@ -123,6 +126,65 @@ TEST(Deploy, LogrotateUnderLoadLosesAndSplitsNoLine) {
   EXPECT_NE(new_file.find("Hangup: log file reopened"), std::string::npos);
   std::cout << "logrotate under load: " << total << " messages, " << at_rotation
             << " before the rotation, every one logged once\n";
+}
+
+// Runs `argv` to the end and returns its standard output; fails the test on
+// a non-zero exit.
+std::string output_of(const std::vector<std::string>& argv) {
+  Process p(argv);
+  const auto code = p.wait(60s);
+  EXPECT_EQ(code, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": " << p.err();
+  return p.out();
+}
+
+bool is_file(const std::string& path, bool executable = false) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         (!executable || (st.st_mode & S_IXUSR));
+}
+
+// The files the package and `make install` both carry, below `root`.
+void expect_layout(const std::string& root, const std::string& etc, const std::string& units,
+                   const std::string& usr) {
+  for (const char* prog : {"okq-server", "okq-client", "okq-bench"}) {
+    EXPECT_TRUE(is_file(usr + "/bin/" + prog, true)) << prog;
+    EXPECT_TRUE(is_file(usr + "/share/man/man1/" + prog + std::string(".1.gz"))) << prog;
+  }
+  EXPECT_TRUE(is_file(units + "/okq.service")) << units;
+  EXPECT_TRUE(is_file(units + "/okq.socket")) << units;
+  EXPECT_EQ(read_file(etc + "/logrotate.d/okq"), read_file(kDeploy + "/logrotate/okq"));
+  EXPECT_TRUE(is_file(usr + "/share/doc/okq/copyright")) << root;
+}
+
+// make deb (which make test runs first, lintian included) builds the package;
+// unpacked into a scratch root it has every file where Debian looks for it,
+// the unit starts the binary it installs, the logrotate file is a conffile,
+// the dependencies came from the binaries, and the installed server runs.
+TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
+  const std::string deb = std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_0.1.0_amd64.deb";
+  if (::access(deb.c_str(), R_OK) != 0) GTEST_SKIP() << "no package: run make deb (" << deb << ")";
+  const std::string root = private_dir("deb");
+  output_of({"/usr/bin/dpkg-deb", "-x", deb, root});
+  expect_layout(root, root + "/etc", root + "/lib/systemd/system", root + "/usr");
+  const std::string unit = read_file(root + "/lib/systemd/system/okq.service");
+  EXPECT_NE(unit.find("ExecStart=/usr/bin/okq-server "), std::string::npos) << unit;
+  EXPECT_EQ(output_of({"/usr/bin/dpkg-deb", "-f", deb, "Package", "Version", "Architecture"}),
+            "Package: okq\nVersion: 0.1.0\nArchitecture: amd64\n");
+  const std::string depends = output_of({"/usr/bin/dpkg-deb", "-f", deb, "Depends"});
+  EXPECT_NE(depends.find("liburing2"), std::string::npos) << depends;
+  EXPECT_NE(depends.find("libfmt9"), std::string::npos) << depends;
+  const std::string control = root + "-control";
+  output_of({"/usr/bin/dpkg-deb", "-e", deb, control});
+  EXPECT_EQ(read_file(control + "/conffiles"), "/etc/logrotate.d/okq\n");
+  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}), "okq-server 0.1.0\n");
+}
+
+// make install PREFIX=DIR keeps everything under DIR.
+TEST(Deploy, InstallWithAPrefixStaysUnderIt) {
+  const std::string prefix = private_dir("prefix");
+  output_of({OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", prefix});
+  expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix);
+  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}), "okq-client 0.1.0\n");
 }
 
 }  // namespace
