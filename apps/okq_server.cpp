@@ -17,6 +17,7 @@
 #include "okq/server/notifier.hpp"
 #include "okq/server/privileges.hpp"
 #include "okq/server/server.hpp"
+#include "okq/server/upgrade.hpp"
 
 namespace {
 
@@ -38,6 +39,7 @@ struct Options {
   server::Level level = server::Level::Info;
   std::string pidfile, logfile;
   std::string user, group;  // drop to these after binding
+  server::Program program;  // started again by an upgrade (SIGUSR2)
 };
 
 int exit_code_for(net::Call call) {
@@ -76,6 +78,7 @@ CLI::Validator address_validator() {
 // The command line into Options, or the exit code when there is nothing to run.
 std::variant<Options, int> parse_options(int argc, char** argv) {
   Options o;
+  o.program = server::this_program(argc, argv);
   auto& s = o.server;
   std::vector<std::string> listen{"0.0.0.0:4242"};
   bool verbose = false, trace = false;
@@ -179,7 +182,9 @@ int serve(const Options& o, server::Logger& log) {
   const bool to_file = !o.logfile.empty();
   server::ignore_sigpipe();
   // Before binding: a signal that comes during start-up waits for the loop.
-  server::block_signals({SIGTERM, SIGINT, SIGHUP});
+  server::block_signals({SIGTERM, SIGINT, SIGHUP, SIGUSR2});
+  // Started by an upgrade: serve the old process's sockets, take its pid file.
+  auto role = server::upgrade_role_from_environment();
   if (o.server.io != "auto") {
     try {
       server::make_poller(o.server.io);  // asked for by name: refused is an error, not a fallback
@@ -187,7 +192,9 @@ int serve(const Options& o, server::Logger& log) {
       return fail(log, to_file, kExitUnavailable, "--io " + o.server.io + ": " + e.what());
     }
   }
-  server::Server server(o.server, log);
+  server::ServerOptions options = o.server;
+  options.inherited_only = role.has_value();
+  server::Server server(options, log);
   try {
     server.bind();
   } catch (const net::Error& e) {
@@ -196,10 +203,10 @@ int serve(const Options& o, server::Logger& log) {
   // Under a service manager (Type=notify) okq is a foreground service.
   const auto notifier = server::Notifier::from_environment();
   server::Daemon daemon;
-  if (!o.foreground && !notifier) daemon.detach();
+  if (!o.foreground && !notifier && !role) daemon.detach();
   std::optional<server::PidFile> pid;
   try {
-    if (!o.pidfile.empty()) pid.emplace(o.pidfile);
+    if (!o.pidfile.empty()) pid.emplace(o.pidfile, role ? role->from : 0);
   } catch (const std::system_error& e) {
     return fail(log, to_file, kExitCantCreate, e.what());
   }
@@ -214,8 +221,40 @@ int serve(const Options& o, server::Logger& log) {
       return fail(log, to_file, kExitNoPerm, e.what());
     }
   }
-  server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP}, [&](int sig) {
+  std::optional<server::Upgrade> upgrade;
+  const auto start_upgrade = [&] {
+    if (upgrade) return log.log(server::Level::Info, "SIGUSR2: upgrade to process {} under way", upgrade->pid());
+    if (notifier)
+      return log.log(server::Level::Error,
+                     "SIGUSR2 ignored: under a service manager, restart the service instead");
+    log.log(server::Level::Info, "SIGUSR2: starting {} to take over", o.program.path);
+    if (pid) pid->unlock();
+    const auto failed = [&](const std::string& why) {
+      log.log(server::Level::Error, "upgrade failed: {}; still serving", why);
+      try {
+        if (pid) pid->reclaim();
+      } catch (const std::system_error& e) {
+        log.log(server::Level::Error, "{}", e.what());
+      }
+    };
+    try {
+      upgrade.emplace(server.loop(), o.program, server.listener_fds(),
+                      [&, failed](bool ready, const std::string& why) {
+                        server.loop().defer([&] { upgrade.reset(); });
+                        if (!ready) return failed(why);
+                        log.log(server::Level::Info,
+                                "upgrade: process {} serves now; finishing {} connections",
+                                upgrade->pid(), server.connections());
+                        pid.reset();  // the new process holds the pid file now
+                        server.retire();
+                      });
+    } catch (const std::system_error& e) {
+      failed(e.what());
+    }
+  };
+  server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
     if (sig == SIGHUP) return on_hangup(log);
+    if (sig == SIGUSR2) return start_upgrade();
     log.log(server::Level::Info, "{}: stopping", strsignal(sig));
     if (notifier) notifier->send("STOPPING=1");
     server.stop();
@@ -226,6 +265,7 @@ int serve(const Options& o, server::Logger& log) {
   if (notifier) reports.emplace(*notifier, server);
   server.run([&] {
     if (reports) reports->start();
+    if (role) server::announce_ready(*role);
   });
   log.log(server::Level::Info, "stopped");
   return 0;

@@ -33,7 +33,6 @@ void Connection::begin_stop(std::size_t unread) {
   ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
                unread, session_.owed_bytes());
   session_.on_shutdown(unread);
-  resume();  // read what the stop allows, answer, flush
 }
 
 // Re-armed lazily: progress only moves the session's deadline later, and the

@@ -56,7 +56,8 @@ class Connection {
   // The session closed: let go of the socket, then report_closed().
   virtual void finish() noexcept = 0;
 
-  // A stop began with `unread` bytes waiting in the kernel: each is answered.
+  // A stop began with `unread` bytes waiting in the kernel: each is to be
+  // answered. The driver then reads what the stop allows.
   void begin_stop(std::size_t unread);
   void arm_timer();              // at the session's deadline: on_timer, then resume()
   void cancel_timer() noexcept;

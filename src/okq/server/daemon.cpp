@@ -98,7 +98,7 @@ bool alive(long pid) {
 
 }  // namespace
 
-PidFile::PidFile(std::string path) : path_(std::move(path)) {
+PidFile::PidFile(std::string path, pid_t replacing) : path_(std::move(path)) {
   // No O_TRUNC: what is there is looked at before anything is written. No
   // symlinks followed: a link planted at the path could aim the write anywhere.
   fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
@@ -115,12 +115,26 @@ PidFile::PidFile(std::string path) : path_(std::move(path)) {
   }
   const long old = read_pid(fd_.get());
   if (old < 0) pid_file_error(path_, "exists and does not hold a pid: not overwriting it");
-  if (old != ::getpid() && alive(old))
+  if (old != ::getpid() && old != replacing && alive(old))
     pid_file_error(path_, "names running process " + std::to_string(old));
+  write_own_pid();
+}
+
+void PidFile::write_own_pid() {
   const std::string text = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd_.get(), 0) != 0 ||
       ::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
     throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
+}
+
+void PidFile::unlock() noexcept {
+  ::flock(fd_.get(), LOCK_UN);
+}
+
+void PidFile::reclaim() {
+  if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0)
+    throw std::system_error(errno, std::generic_category(), "cannot lock pid file " + path_);
+  write_own_pid();
 }
 
 void PidFile::give_to(uid_t uid, gid_t gid) noexcept {

@@ -36,8 +36,14 @@ class Daemon {
 // process wrote and still holds its pid.
 class PidFile {
  public:
-  explicit PidFile(std::string path);  // throws std::system_error
+  // Throws std::system_error. A file naming `replacing` (the process an
+  // upgrade replaces) is taken over even though that process still runs.
+  explicit PidFile(std::string path, pid_t replacing = 0);
   ~PidFile();
+  // An upgrade: let the new process take the lock (and write its pid) ...
+  void unlock() noexcept;
+  // ... or, if it failed, take the file back. Throws std::system_error.
+  void reclaim();
   // Before dropping privileges: the file is given to the new owner, so that
   // process can still remove it (from a directory it may write, or /tmp).
   void give_to(uid_t uid, gid_t gid) noexcept;
@@ -45,6 +51,8 @@ class PidFile {
   PidFile& operator=(const PidFile&) = delete;
 
  private:
+  void write_own_pid();
+
   std::string path_;
   net::Fd fd_;  // holds the lock
 };

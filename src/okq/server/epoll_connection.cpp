@@ -23,6 +23,7 @@ EpollConnection::EpollConnection(std::uint64_t id, net::Fd fd, std::string peer,
 void EpollConnection::shutdown() {
   if (session_.closed()) return;
   begin_stop(net::bytes_unread(fd_.get()));
+  on_ready(Ready{.readable = true});  // read what the stop allows, answer, flush
 }
 
 void EpollConnection::on_ready(Ready ready) {

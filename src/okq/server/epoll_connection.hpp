@@ -19,8 +19,8 @@ class EpollConnection final : public Connection, public EventHandler {
   void on_ready(Ready ready) override;
 
  private:
-  // Whatever the session wants: a read finds out whether input is waiting.
-  void resume() override { on_ready(Ready{.readable = true}); }
+  // Whatever the session wants, short of reading: readiness says when to.
+  void resume() override { on_ready(Ready{}); }
   void finish() noexcept override;
   void read_input(int max_reads);
   void flush();

@@ -28,9 +28,9 @@ std::unique_ptr<Listener> Listener::open(const net::SocketAddress& addr, int bac
   return std::make_unique<Listener>(std::move(fd), bound);
 }
 
-std::unique_ptr<Listener> Listener::adopt(net::Fd fd) {
+std::unique_ptr<Listener> Listener::adopt(net::Fd fd, bool owns_file) {
   auto bound = net::SocketAddress::local_of(fd.get());
-  return std::make_unique<Listener>(std::move(fd), bound, /*created=*/false);
+  return std::make_unique<Listener>(std::move(fd), bound, owns_file);
 }
 
 Listener::Listener(net::Fd fd, net::SocketAddress bound, bool created)

@@ -27,14 +27,19 @@ class Listener final : public EventHandler {
                                         int unix_mode = -1);
 
   // A socket a service manager passed: served, but its file (if a unix
-  // socket) is never removed: this process did not create it.
-  static std::unique_ptr<Listener> adopt(net::Fd fd);
+  // socket) is never removed: this process did not create it. Unless
+  // `owns_file`: an upgrade hands over the file with the socket.
+  static std::unique_ptr<Listener> adopt(net::Fd fd, bool owns_file = false);
 
   Listener(net::Fd fd, net::SocketAddress bound, bool created = true);
   ~Listener();
 
   void start(EventLoop& loop, Logger& log, OnAccept on_accept);
   void close() noexcept;  // stops accepting; pending, unaccepted connections are refused
+  // Handing over to another process that serves the same socket: its unix
+  // socket file is that process's now and stays when this one closes.
+  void disown() noexcept { file_ino_ = 0; }
+  int fd() const noexcept { return fd_.get(); }
 
   const net::SocketAddress& address() const noexcept { return address_; }
   bool is_tcp() const noexcept { return address_.family() != AF_UNIX; }

@@ -55,9 +55,10 @@ Server::~Server() = default;  // each Worker stops and joins its own thread
 
 void Server::bind() {
   for (auto& passed : inherited_sockets()) {
-    listeners_.push_back(Listener::adopt(std::move(passed.fd)));
+    listeners_.push_back(Listener::adopt(std::move(passed.fd), options_.inherited_only));
     ++inherited_count_;
   }
+  if (options_.inherited_only) return;  // the --listen addresses are what was passed
   if (options_.listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
   for (const auto& ep : options_.listen) {
@@ -77,7 +78,9 @@ void Server::bind() {
 void Server::announce() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     log_.log(Level::Info, "listening on {}{}", listeners_[i]->address().to_string(),
-             i < inherited_count_ ? " (passed by the service manager)" : "");
+             i >= inherited_count_        ? ""
+             : options_.inherited_only ? " (taken over from the process upgraded)"
+                                       : " (passed by the service manager)");
   if (!loop_.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
   const UringPoller* ring = loop_.uring();
@@ -106,7 +109,7 @@ Worker& Server::least_loaded() noexcept {
 }
 
 void Server::accept(net::Fd fd, const Listener& from) {
-  if (stopping_ || (options_.once && accepted_once_)) return;  // fd closes here
+  if (stopping_ || retiring_ || (options_.once && accepted_once_)) return;  // fd closes here
   if (from.is_tcp()) net::set_nodelay(fd.get());
   const bool admit = admitted_ < options_.max_connections;
   if (!admit && rejecting_ >= kMaxRejecting) return;  // flood: fd closes here, no words
@@ -151,9 +154,30 @@ void Server::stop() {
   finish_if_idle();
 }
 
+void Server::retire() {
+  if (stopping_ || retiring_) return;
+  retiring_ = true;
+  for (auto& l : listeners_) l->disown();
+  close_listeners();
+  loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
+    if (connections() > 0)
+      log_.log(Level::Info, "handed over: {} connections still open; stopping them",
+               connections());
+    stop();
+  });
+  finish_if_idle();
+}
+
+std::vector<int> Server::listener_fds() const {
+  std::vector<int> fds;
+  for (const auto& l : listeners_)
+    if (l->fd() >= 0) fds.push_back(l->fd());
+  return fds;
+}
+
 void Server::finish_if_idle() {
   if (connections() != 0) return;
-  if (stopping_ || (options_.once && accepted_once_)) loop_.stop();
+  if (stopping_ || retiring_ || (options_.once && accepted_once_)) loop_.stop();
 }
 
 void Server::close_listeners() noexcept {

@@ -35,6 +35,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{300'000};  // 0: never
   std::size_t threads = 1;                          // workers, each with its own loop
   std::string io = "auto";                          // I/O backend of every loop
+  // An upgrade: serve only the sockets passed (the old process's listeners,
+  // whose unix socket files this process now owns); bind nothing.
+  bool inherited_only = false;
 };
 
 inline constexpr std::string_view kTooManyConnections = "ERR too many connections\n";
@@ -67,6 +70,12 @@ class Server {
   // second call closes everything at once. Call it on the server's loop
   // (from a handler, e.g. a SignalWatcher's).
   void stop();
+  // Another process serves the listeners now (an upgrade): stop accepting,
+  // keep serving the connections this one has until their clients close
+  // them, and past the shutdown timeout stop as stop() does. Server's loop.
+  void retire();
+  // The listening descriptors, to pass to the process that takes over.
+  std::vector<int> listener_fds() const;
 
   // The process-wide loop: listeners, signals, admission.
   EventLoop& loop() noexcept { return loop_; }
@@ -92,6 +101,7 @@ class Server {
   std::size_t rejecting_ = 0;
   std::uint64_t next_id_ = 1;
   bool stopping_ = false;
+  bool retiring_ = false;
   bool accepted_once_ = false;
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
 };

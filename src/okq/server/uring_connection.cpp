@@ -23,6 +23,7 @@ void UringConnection::shutdown() {
     return;
   }
   begin_stop(net::bytes_unread(fd_.get()));
+  resume();
 }
 
 void UringConnection::resume() {
@@ -96,7 +97,7 @@ void UringConnection::received(const Completion& done) {
     fail(-done.result);
   if (stop_pending_ && !receiving_) {
     stop_pending_ = false;
-    begin_stop(net::bytes_unread(fd_.get()));
+    begin_stop(net::bytes_unread(fd_.get()));  // on_complete() resumes next
   }
 }
 
