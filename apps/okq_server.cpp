@@ -230,12 +230,12 @@ int serve(const Options& o, server::Logger& log) {
     log.log(server::Level::Info, "SIGUSR2: starting {} to take over", o.program.path);
     if (pid) pid->unlock();
     const auto failed = [&](const std::string& why) {
-      log.log(server::Level::Error, "upgrade failed: {}; still serving", why);
       try {
         if (pid) pid->reclaim();
       } catch (const std::system_error& e) {
         log.log(server::Level::Error, "{}", e.what());
       }
+      log.log(server::Level::Error, "upgrade failed: {}; still serving", why);
     };
     try {
       upgrade.emplace(server.loop(), o.program, server.listener_fds(),

@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <iostream>
+#include <thread>
 #include <string>
 
 #include "okq.hpp"
@@ -47,15 +51,40 @@ std::size_t count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+std::size_t sockets_of(pid_t pid) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
+    if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++n;
+  return n;
+}
+
 // okq-bench keeps 8 connections busy and closes and reopens each after 20
-// replies, so new connections arrive throughout every hand-over: one refused
-// would count as a broken connection, one reply lost as lost.
+// replies, and a second client opens a fresh connection every 2 ms, so new
+// connections arrive throughout every hand-over: one refused would count as
+// a broken connection or a failed probe, one reply lost as lost.
 TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   become_subreaper();  // each new server outlives its parent: we reap it
   const std::string pidfile = scratch_dir("upgrade") + "/okq.pid";
   TestServer server({"--pidfile", pidfile});
   Process bench({bench_bin(), "-q", "-c", "8", "--reconnect-interval", "20", "-d", "5",
                  server.address()});
+  std::atomic<bool> probing{true};
+  std::atomic<int> probes{0}, failed{0};
+  std::string first_failure;
+  std::thread prober([&] {
+    for (int i = 0; i < 5000 && probing; ++i) {
+      try {
+        RawClient c(server.port());
+        c.send("probe\n");
+        if (c.read_exact(3, 5s) != "OK\n") throw std::runtime_error("wrong or no reply");
+        ++probes;
+      } catch (const std::exception& e) {
+        if (failed++ == 0) first_failure = e.what();
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
   pid_t current = server.process().pid();
   for (int i = 0; i < 5; ++i) {
     std::this_thread::sleep_for(300ms);  // load runs on the current process meanwhile
@@ -70,7 +99,19 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
       EXPECT_EQ(wait_pid(current, 10s), 0) << "upgrade " << i + 1;
     current = next;
   }
+  // The load lives on the newest process: its 8 connections and the listener
+  // (okq-bench reopens them all the time: look at a few instants).
+  std::size_t most = 0;
+  for (int i = 0; i < 100 && most < 9; ++i, std::this_thread::sleep_for(10ms))
+    most = std::max(most, sockets_of(current));
+  EXPECT_GE(most, 9u);
+  probing = false;
+  prober.join();
+  EXPECT_EQ(failed, 0) << first_failure;
+  EXPECT_GT(probes, 100);
   ASSERT_EQ(bench.wait(30s), 0) << bench.out() << bench.err();
+  std::cout << "5 upgrades under load: " << probes << " probe connections, " << failed
+            << " failed; okq-bench: " << bench.out().substr(0, bench.out().find("latency")) << "\n";
   EXPECT_NE(bench.out().find("errors       0 (0 bad replies, 0 broken connections)"),
             std::string::npos)
       << bench.out();
@@ -80,6 +121,29 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   EXPECT_FALSE(std::filesystem::exists(pidfile)) << "the last server leaves its pid file behind";
   EXPECT_TRUE(server.process().wait_output_closed());
   EXPECT_EQ(count(server.process().err(), "serves now; finishing"), 5u) << server.process().err();
+}
+
+// A unix socket's file goes with the socket: the old server leaves it, the
+// new one serves it and removes it when it stops.
+TEST(Upgrade, AUnixSocketFileIsHandedOverAndRemovedByTheLastServer) {
+  become_subreaper();
+  const std::string dir = scratch_dir("upgrade-unix");
+  const std::string path = dir + "/okq.sock", pidfile = dir + "/okq.pid";
+  TestServer server({"--pidfile", pidfile, "-l", "127.0.0.1:0", "-l", "unix:" + path}, true);
+  const pid_t old = server.process().pid();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  const pid_t next = next_pid(pidfile, old);
+  ASSERT_NE(next, 0) << server.process().err();
+  EXPECT_EQ(server.process().wait(10s, false), 0);
+  ASSERT_TRUE(std::filesystem::is_socket(path)) << "the old server took the file with it";
+  {
+    RawClient client(path);
+    client.send("hello\nQ\n");
+    EXPECT_EQ(client.read_to_eof(), "OK\nQ\n");
+  }  // closed: the server need not linger for it
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
+  EXPECT_FALSE(std::filesystem::exists(path)) << "the last server left its socket file";
 }
 
 TEST(Upgrade, ANewBinaryThatFailsLeavesTheOldOneServing) {

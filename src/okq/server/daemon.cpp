@@ -120,10 +120,12 @@ PidFile::PidFile(std::string path, pid_t replacing) : path_(std::move(path)) {
   write_own_pid();
 }
 
+// Written over what is there, then cut to length: a reader never finds the
+// file empty, only the old pid or the new one.
 void PidFile::write_own_pid() {
   const std::string text = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_.get(), 0) != 0 ||
-      ::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
+  if (::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()) ||
+      ::ftruncate(fd_.get(), static_cast<off_t>(text.size())) != 0)
     throw std::system_error(errno, std::generic_category(), "cannot write pid file " + path_);
 }
 
