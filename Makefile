@@ -83,7 +83,7 @@ fuzz:
 	@$(MAKE) --no-print-directory install-missing PKGS="clang libclang-rt-14-dev"
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOKQ_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	@for kind in line classic; do \
+	@for kind in line classic proxy; do \
 	  mkdir -p build-fuzz/corpus/$$kind && \
 	  echo "== fuzzing the $$kind codec for $(FUZZ_SECONDS) s" && \
 	  (cd build-fuzz && ./okq_fuzz_$$kind corpus/$$kind ../fuzz/corpus/$$kind \

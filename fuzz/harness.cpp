@@ -8,6 +8,7 @@
 
 #include "okq/proto/classic_codec.hpp"
 #include "okq/proto/line_codec.hpp"
+#include "okq/proto/proxy_header.hpp"
 
 namespace okq::fuzz {
 namespace {
@@ -85,6 +86,58 @@ void classic_codec(const std::uint8_t* data, std::size_t size) {
   if (!out.empty() && (out.size() != n || out[0] != 'Q')) fail("malformed classic reply", a, b);
 }
 
+namespace {
+
+// Reads `in` as a socket reader would: at most wanted() bytes, at most `cap`
+// at a time (0: no cap), until the parser decides or the input runs out.
+proto::ProxyHeaderParser read_header(std::string_view in, std::size_t cap) {
+  proto::ProxyHeaderParser p;
+  while (p.status() == proto::ProxyHeaderParser::Status::NeedMore && !in.empty()) {
+    std::size_t n = std::min(p.wanted(), in.size());
+    if (cap) n = std::min(n, cap);
+    p.feed(in.substr(0, n));
+    in.remove_prefix(n);
+  }
+  return p;
+}
+
+// The verdict, and for a header the length and what it says. How far a
+// reader got before finding a header invalid depends on its reads.
+std::string summary(const proto::ProxyHeaderParser& p) {
+  const bool done = p.status() == proto::ProxyHeaderParser::Status::Done;
+  return std::to_string(static_cast<int>(p.status())) + " " +
+         (done ? std::to_string(p.consumed()) : "") + " " +
+         std::to_string(p.header().version) + " " + (p.header().local ? "local " : "") +
+         p.header().source + " " + p.header().destination;
+}
+
+}  // namespace
+
+void proxy_header(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return;
+  const std::size_t cap = 1 + data[0] % 32;
+  const std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
+  const auto whole = read_header(in, 0);
+  const std::string expected = summary(whole);
+  for (const std::size_t c : {cap, std::size_t{1}})
+    if (summary(read_header(in, c)) != expected)
+      fail("a split read differs from whole reads", summary(read_header(in, c)), expected);
+  if (whole.consumed() > in.size()) fail("consumed more than there was", expected, "");
+  if (whole.status() == proto::ProxyHeaderParser::Status::Done) {
+    const auto& h = whole.header();
+    if (h.version == 1 && whole.consumed() > proto::ProxyHeaderParser::kMaxV1)
+      fail("a v1 header longer than 107 bytes", expected, "");
+    if (!h.local && (h.source.empty() || h.destination.empty()))
+      fail("a proxied header without addresses", expected, "");
+  }
+  if (whole.status() == proto::ProxyHeaderParser::Status::NeedMore) {
+    proto::ProxyHeaderParser again = read_header(in, 0);
+    const std::string more(again.wanted() + 1, 'x');
+    if (again.feed(more) != proto::ProxyHeaderParser::Status::Invalid)
+      fail("a feed past wanted() was taken", expected, "");
+  }
+}
+
 }  // namespace okq::fuzz
 
 #ifdef OKQ_LIBFUZZER_LINE
@@ -96,6 +149,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 #ifdef OKQ_LIBFUZZER_CLASSIC
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   okq::fuzz::classic_codec(data, size);
+  return 0;
+}
+#endif
+#ifdef OKQ_LIBFUZZER_PROXY
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  okq::fuzz::proxy_header(data, size);
   return 0;
 }
 #endif

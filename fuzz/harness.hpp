@@ -20,6 +20,12 @@ void line_codec(const std::uint8_t* data, std::size_t size);
 // zero-padded echo of exactly `size` bytes starting with Q.
 void classic_codec(const std::uint8_t* data, std::size_t size);
 
+// Input: byte 0 caps each read (1..32 bytes), the rest is the stream. Reading
+// as a socket reader would (at most wanted() each time) with that cap, one
+// byte at a time and with no cap gives the same verdict, header and length;
+// a header is never read past; a feed longer than wanted() is refused.
+void proxy_header(const std::uint8_t* data, std::size_t size);
+
 // The line protocol as docs/protocol.md states it, written the slow obvious
 // way, independent of proto::LineCodec: the replies a server owes for `in`
 // from a client that then half-closes. The oracle of the fuzzer and of the

@@ -38,5 +38,9 @@ TEST(FuzzCorpus, ClassicCodecPropertiesHoldOnEverySavedInput) {
   EXPECT_GE(replay("classic", classic_codec), 3u);
 }
 
+TEST(FuzzCorpus, ProxyHeaderPropertiesHoldOnEverySavedInput) {
+  EXPECT_GE(replay("proxy", proxy_header), 6u);
+}
+
 }  // namespace
 }  // namespace okq::fuzz

@@ -102,9 +102,13 @@ void EventLoop::wake() noexcept {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-void EventLoop::run() {
+void EventLoop::attach() {
   owner_ = std::this_thread::get_id();
   poller_->attach();
+}
+
+void EventLoop::run() {
+  attach();
   // A stop() that came before run() (from another thread) still counts.
   while (!stop_requested_.load(std::memory_order_acquire)) {
     if (const int rc = poller_->wait(poll_timeout_ms(), ready_); rc != 0)

@@ -67,6 +67,10 @@ class EventLoop {
   // loop iteration instead of one per use. Good enough for timeouts.
   Clock::time_point now() const noexcept { return now_; }
 
+  // The calling thread becomes the loop's thread and its backend starts
+  // (an io_uring ring is made here). Throws std::system_error. run() does it
+  // too; calling it first lets a failure show before anything is served.
+  void attach();
   // Dispatches until stop(). The calling thread becomes the loop's thread.
   void run();
   // Any thread: ends run() after the current pass.

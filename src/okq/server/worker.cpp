@@ -1,6 +1,10 @@
 // worker.cpp -- a worker thread and the connections on its loop.
 #include "okq/server/worker.hpp"
 
+#include <future>
+#include <stdexcept>
+#include <string>
+
 #include "okq/server/epoll_connection.hpp"
 #include "okq/server/uring_connection.hpp"
 
@@ -28,7 +32,19 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
-  thread_ = std::thread([this] {
+  // The loop's backend starts on the worker's thread (a ring belongs to the
+  // thread that made it); start() returns once it has, or throws why not, so
+  // a worker that cannot serve is known before a connection is handed to it.
+  std::promise<void> attached;
+  auto started = attached.get_future();
+  thread_ = std::thread([this, &attached] {
+    try {
+      loop_.attach();
+    } catch (...) {
+      attached.set_exception(std::current_exception());
+      return;
+    }
+    attached.set_value();
     try {
       loop_.run();
       if (const UringPoller* ring = loop_.uring(); ring && ring->out_of_buffers() > 0)
@@ -41,6 +57,12 @@ void Worker::start() {
       for (auto& [id, conn] : connections_) conn->close(CloseReason::IoError);
     }
   });
+  try {
+    started.get();
+  } catch (const std::exception& e) {
+    thread_.join();
+    throw std::runtime_error("cannot start worker " + std::to_string(index_) + ": " + e.what());
+  }
 }
 
 void Worker::join() {
