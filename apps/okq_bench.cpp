@@ -36,7 +36,7 @@ struct Options {
   bench::Protocol protocol = bench::Protocol::Okq;
   std::string message = "PING";
   std::string io = "auto";
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, reconnect = false;
 };
 
 // The signal that interrupted the run (0: none). A second one ends it at once.
@@ -76,6 +76,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
       ->type_name("SECONDS")
       ->check(cli::seconds(0.001, 86400.0))
       ->capture_default_str();
+  app.add_flag("--reconnect", o.reconnect,
+               "Open a broken connection again (after 10 ms, doubling to 1 s) instead of "
+               "leaving it; its unanswered requests count as lost");
   app.add_option("--reconnect-interval", o.reconnect_interval,
                  "Close each connection cleanly after N requests and open a new one")
       ->check(cli::count(std::uint64_t{1}, UINT64_MAX));
@@ -223,6 +226,7 @@ int run(const Options& o) {
       plan.pipeline = o.pipeline;
       plan.max_requests = o.requests ? share(o.requests, o.threads, i) : 0;
       plan.reconnect_interval = o.reconnect_interval;
+      plan.reconnect = o.reconnect;
       plan.io_uring = io_uring;
       plan.rate =
           o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);

@@ -136,6 +136,30 @@ TEST(Bench, ReconnectIntervalClosesCleanlyAndOpensNewConnections) {
   EXPECT_GE(clean, reconnects) << "reconnects must close cleanly (FIN, not reset):\n" << log;
 }
 
+// kill -9 the server mid-run and start another on the same port: okq-bench
+// --reconnect carries on against it. The four connections each break once;
+// what was in flight on the dead server (at most one request each, at
+// pipeline 1) is lost, nothing else.
+TEST(Bench, ReconnectCarriesOnAcrossAServerKilledAndRestarted) {
+  auto first = std::make_unique<TestServer>();
+  const std::string address = first->address();
+  Process bench({bench_bin(), "-c", "4", "-d", "3", "--reconnect", "--json", "-q", address});
+  std::this_thread::sleep_for(700ms);  // load on the first server meanwhile
+  first->process().signal(SIGKILL);
+  ASSERT_TRUE(first->process().wait(5s));
+  first.reset();
+  std::this_thread::sleep_for(200ms);  // nobody listens for a while: attempts are refused
+  TestServer second({"--listen", address, "-v"}, true);
+  ASSERT_EQ(bench.wait(30s), 1) << "broken connections make the run unclean\n" << bench.out();
+  const auto out = bench.out();
+  EXPECT_EQ(field(out, "broken_connections"), 4u) << out;
+  EXPECT_LE(field(out, "lost"), 4u) << out;
+  EXPECT_EQ(field(out, "sent") - field(out, "answered"), field(out, "lost")) << out;
+  EXPECT_GE(field(out, "reconnects"), 4u) << out;
+  EXPECT_TRUE(second.process().wait_stderr("conn 4 from")) << "the load did not move over\n"
+                                                          << second.process().err();
+}
+
 TEST(Bench, NoServerExits2) {
   Process bench({bench_bin(), "-n", "1", "127.0.0.1:" + std::to_string(unused_port())});
   EXPECT_EQ(bench.wait(), 2);

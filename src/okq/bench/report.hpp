@@ -23,7 +23,7 @@ struct Report {
   std::uint64_t answered = 0;
   std::uint64_t bad_replies = 0;
   std::uint64_t broken_connections = 0;
-  std::uint64_t reconnects = 0;  // clean, by --reconnect-interval
+  std::uint64_t reconnects = 0;  // connections opened again (--reconnect-interval, --reconnect)
   Histogram latency;             // ns
 
   std::uint64_t lost() const noexcept { return sent > answered ? sent - answered : 0; }

@@ -27,6 +27,12 @@ constexpr unsigned kRingEntries = 4096;
 constexpr unsigned kRingBuffers = 1024;
 constexpr std::size_t kRingBufferSize = 4096;
 
+// --reconnect: the first wait after a connection breaks, the longest, and how
+// long one attempt may take (the server is local or nearby: a second is long).
+constexpr std::chrono::milliseconds kFirstBackoff{10};
+constexpr std::chrono::milliseconds kLastBackoff{1000};
+constexpr std::chrono::milliseconds kReconnectTimeout{1000};
+
 std::uint64_t uring_tag(std::size_t index, std::uint32_t generation, unsigned op) {
   return std::uint64_t{index} << 34 | std::uint64_t{generation} << 2 | op;
 }
@@ -163,6 +169,28 @@ void Worker::broken(Conn& c) {
   c.broken = true;
   counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
   release(c);
+  if (plan_.reconnect) {
+    c.backoff = kFirstBackoff;
+    c.retry_at = Clock::now() + c.backoff;
+    ++waiting_;
+  }
+}
+
+// --reconnect: broken connections whose wait is over are opened again.
+void Worker::retry_broken(Clock::time_point now) {
+  if (waiting_ == 0 || !may_send()) return;
+  for (std::size_t i = 0; i < conns_.size(); ++i) {
+    Conn& c = conns_[i];
+    if (!c.broken || c.retry_at > now) continue;
+    if (!reopen(c, i)) {
+      c.backoff = std::min(c.backoff * 2, kLastBackoff);
+      c.retry_at = now + c.backoff;
+      continue;
+    }
+    c.broken = false;
+    --waiting_;
+    touch(i);  // refilled in this pass
+  }
 }
 
 void Worker::release(Conn& c) {
@@ -191,24 +219,33 @@ void Worker::release(Conn& c) {
 void Worker::reconnect_if_due(Conn& c, std::size_t index) {
   if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
   if (!c.inflight.empty() || !c.out.empty() || c.sending || !may_send()) return;
+  if (!reopen(c, index)) broken(c);
+}
+
+// Closes connection `index` (if open) and opens it again on a clean slate:
+// requests it still had (unsent or unanswered) are dropped, and stay
+// counted as sent, so they count as lost.
+bool Worker::reopen(Conn& c, std::size_t index) {
   release(c);
   c.sent_here = 0;
   c.replies = proto::LineSplitter();
   c.want_write = false;
+  c.inflight.clear();
+  c.due.clear();
+  while (!c.out.empty()) c.out.consume(c.out.pending().size());
   try {
-    open(index);
+    open(index, plan_.reconnect ? kReconnectTimeout : std::chrono::seconds(10));
   } catch (const net::Error&) {
-    c.broken = true;
-    counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 // Connects connection `index` and watches it for replies. Throws net::Error.
-void Worker::open(std::size_t index) {
+void Worker::open(std::size_t index, std::chrono::milliseconds timeout) {
   Conn& c = conns_[index];
-  c.fd = net::connect_to(plan_.target, std::chrono::seconds(10));
+  c.fd = net::connect_to(plan_.target, timeout);
   if (plan_.io_uring) {
     if (ring_) arm_receive(c);  // else run_uring() arms every connection's first
     return;
@@ -264,7 +301,9 @@ void Worker::refill_touched(Clock::time_point now) {
 
 bool Worker::run_over() const {
   if (!may_send() && outstanding() == 0) return true;
-  if (counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size()) return true;
+  if (!plan_.reconnect &&
+      counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size())
+    return true;
   return stopping_ && Clock::now() >= drain_deadline_;
 }
 
@@ -318,6 +357,7 @@ void Worker::run_epoll() {
       if (events[i].events & EPOLLOUT) write(c);
       touch(index);
     }
+    retry_broken(now);
     refill_touched(now);
     if (plan_.rate > 0 && may_send()) arm_timer();
   }
@@ -349,6 +389,7 @@ void Worker::run_uring() {
       completed(*cqe, now);
     }
     io_uring_cq_advance(ring_->get(), seen);
+    retry_broken(now);
     refill_touched(now);
   }
 }

@@ -38,6 +38,10 @@ struct WorkerPlan {
   // Close each connection cleanly after this many requests and open a new
   // one (memtier_benchmark's --reconnect-interval); 0: never.
   std::uint64_t reconnect_interval = 0;
+  // A connection that breaks is opened again (after 10 ms, doubling to 1 s
+  // while the server is not there) instead of being left; the requests it
+  // had not had answered count as lost.
+  bool reconnect = false;
   bool io_uring = false;  // else epoll
 };
 
@@ -80,6 +84,8 @@ class Worker {
     std::uint32_t generation = 0;
     bool receiving = false;
     bool sending = false;
+    Clock::time_point retry_at{};  // --reconnect: when to try a broken one again
+    std::chrono::milliseconds backoff{0};
   };
 
   bool may_send() const noexcept;
@@ -103,7 +109,9 @@ class Worker {
   void arm_timer();
   void broken(Conn& c);
   void reconnect_if_due(Conn& c, std::size_t index);
-  void open(std::size_t index);
+  bool reopen(Conn& c, std::size_t index);  // false: the server is not there
+  void retry_broken(Clock::time_point now);
+  void open(std::size_t index, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void update_interest(Conn& c, std::size_t index);
   void touch(std::size_t index);
   void refill_touched(Clock::time_point now);
@@ -123,6 +131,7 @@ class Worker {
   std::uint64_t issued_ = 0;    // requests sent or due, toward max_requests
   bool stopping_ = false;
   Clock::time_point drain_deadline_{};
+  std::size_t waiting_ = 0;  // broken connections --reconnect will open again
   Histogram latency_;
   Counters counters_;
   Clock::time_point finished_{};
