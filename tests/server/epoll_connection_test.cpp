@@ -26,6 +26,7 @@ class FullPoller final : public Poller {
   }
   void remove(int fd) noexcept override { real_->remove(fd); }
   int wait(int ms, std::vector<Event>& out) noexcept override { return real_->wait(ms, out); }
+  std::vector<Registration> registrations() const override { return {}; }
 
  private:
   std::unique_ptr<Poller> real_;

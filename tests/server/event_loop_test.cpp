@@ -266,6 +266,56 @@ TEST_P(EventLoopOn, ReadinessIsLevelTriggered) {
   ::close(fds[1]);
 }
 
+// A backend that probes fine but cannot start on the loop's thread (what a
+// ring does after --user under kernel.io_uring_disabled=1, or with no
+// descriptor left): it only remembers what it is asked to watch.
+class RefusesToStart final : public Poller {
+ public:
+  const char* name() const noexcept override { return "io_uring"; }
+  int add(int fd, Interest interest, EventHandler* handler) noexcept override {
+    watched_.push_back({fd, interest, handler});
+    return 0;
+  }
+  int modify(int, Interest, EventHandler*) noexcept override { return 0; }
+  void remove(int) noexcept override {}
+  int wait(int, std::vector<Event>&) noexcept override { return -EBADF; }
+  void attach() override {
+    throw std::system_error(EPERM, std::generic_category(), "io_uring_setup");
+  }
+  std::vector<Registration> registrations() const override { return watched_; }
+
+ private:
+  std::vector<Registration> watched_;
+};
+
+TEST(EventLoop, AutoGivesWayToEpollWhenTheBackendCannotStartOnItsThread) {
+  EventLoop loop(std::make_unique<RefusesToStart>(), /*fall_back_to_epoll=*/true);
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  Recorder r;
+  r.then = [&] { loop.stop(); };
+  ASSERT_EQ(loop.add(fds[0], Interest{.read = true}, &r), 0);  // before the backend starts
+  EXPECT_TRUE(loop.attach());
+  EXPECT_STREQ(loop.backend(), "epoll");
+  EXPECT_EQ(loop.fallback(), "io_uring_setup: Operation not permitted");
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  loop.run();  // what was watched before is watched by epoll now
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_TRUE(r.events[0].readable);
+  // So is the loop's own wake-up: another thread can still stop it.
+  std::thread other([&] { loop.stop(); });
+  loop.run();
+  other.join();
+  loop.remove(fds[0]);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(EventLoop, ABackendAskedForByNameThatCannotStartIsAnError) {
+  EventLoop loop(std::make_unique<RefusesToStart>(), /*fall_back_to_epoll=*/false);
+  EXPECT_THROW(loop.attach(), std::system_error);
+}
+
 std::string backend_name(const ::testing::TestParamInfo<const char*>& info) {
   return info.param;
 }

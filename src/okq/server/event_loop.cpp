@@ -25,11 +25,14 @@ class EventLoop::Waker final : public EventHandler {
 
 EventLoop::EventLoop(std::string_view backend) : EventLoop(std::unique_ptr<Poller>{}) {
   poller_ = make_poller(backend, &fallback_);
+  fall_back_ = backend == "auto";
   watch_waker();
 }
 
-EventLoop::EventLoop(std::unique_ptr<Poller> poller)
-    : poller_(std::move(poller)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+EventLoop::EventLoop(std::unique_ptr<Poller> poller, bool fall_back_to_epoll)
+    : poller_(std::move(poller)),
+      fall_back_(fall_back_to_epoll),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!wake_fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
   waker_ = std::make_unique<Waker>(wake_fd_.get());
   if (poller_) watch_waker();
@@ -102,9 +105,26 @@ void EventLoop::wake() noexcept {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-void EventLoop::attach() {
+bool EventLoop::attach() {
   owner_ = std::this_thread::get_id();
-  poller_->attach();
+  if (attached_) return false;
+  try {
+    poller_->attach();
+  } catch (const std::system_error& e) {
+    // The probe at construction passed, the real thing did not: another
+    // process (after a fork), another user (after --user), no descriptor left.
+    if (!fall_back_ || std::string_view(poller_->name()) == "epoll") throw;
+    auto epoll = make_epoll_poller();
+    for (const auto& r : poller_->registrations())
+      if (const int rc = epoll->add(r.fd, r.interest, r.handler); rc != 0)
+        throw std::system_error(-rc, std::generic_category(), "epoll_ctl");
+    poller_ = std::move(epoll);
+    fallback_ = e.what();
+    attached_ = true;
+    return true;
+  }
+  attached_ = true;
+  return false;
 }
 
 void EventLoop::run() {

@@ -31,8 +31,10 @@ class EventLoop {
   // `backend`: a Poller name ("auto", "epoll", "io_uring"). Throws std::system_error,
   // std::invalid_argument.
   explicit EventLoop(std::string_view backend = "auto");
-  // With a backend made elsewhere (tests put a failing one here).
-  explicit EventLoop(std::unique_ptr<Poller> poller);
+  // With a backend made elsewhere (tests put a failing one here). With
+  // `fall_back_to_epoll`, a backend that cannot start in attach() gives way
+  // to epoll, as "auto" does.
+  explicit EventLoop(std::unique_ptr<Poller> poller, bool fall_back_to_epoll = false);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -68,9 +70,12 @@ class EventLoop {
   Clock::time_point now() const noexcept { return now_; }
 
   // The calling thread becomes the loop's thread and its backend starts
-  // (an io_uring ring is made here). Throws std::system_error. run() does it
-  // too; calling it first lets a failure show before anything is served.
-  void attach();
+  // (an io_uring ring is made here: after any fork and privilege drop). Under
+  // "auto" a backend that cannot start gives way to epoll, which takes over
+  // everything watched so far: true then, and fallback() says why. Throws
+  // std::system_error otherwise. run() attaches too; calling it first lets a
+  // failure show before anything is served.
+  bool attach();
   // Dispatches until stop(). The calling thread becomes the loop's thread.
   void run();
   // Any thread: ends run() after the current pass.
@@ -92,6 +97,8 @@ class EventLoop {
 
   std::string fallback_;
   std::unique_ptr<Poller> poller_;
+  bool fall_back_ = false;  // "auto", until attach() has decided
+  bool attached_ = false;
   std::atomic<bool> stop_requested_{false};
   std::thread::id owner_ = std::this_thread::get_id();
   Clock::time_point now_ = Clock::now();

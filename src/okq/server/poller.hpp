@@ -87,6 +87,14 @@ class Poller {
   virtual void attach() {}
   // The completion backend, for drivers that submit their own operations.
   virtual UringPoller* uring() noexcept { return nullptr; }
+
+  // What is watched, so another backend can take over before attach().
+  struct Registration {
+    int fd;
+    Interest interest;
+    EventHandler* handler;
+  };
+  virtual std::vector<Registration> registrations() const = 0;
 };
 
 // The backend called `name`: "epoll", "io_uring", or "auto" (io_uring when

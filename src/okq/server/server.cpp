@@ -89,6 +89,8 @@ void Server::announce() {
 }
 
 void Server::run(std::function<void()> on_serving) {
+  if (loop_.attach())
+    log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
   for (auto& l : listeners_)
     l->start(loop_, log_,
              [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });

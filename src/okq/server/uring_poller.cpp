@@ -30,6 +30,12 @@ void UringPoller::attach() {
   if (!ring_) ring_.emplace(kSubmissionEntries, kCompletionEntries);
 }
 
+std::vector<Poller::Registration> UringPoller::registrations() const {
+  std::vector<Registration> out;
+  for (const auto& [fd, watch] : watches_) out.push_back({fd, watch.interest, watch.handler});
+  return out;
+}
+
 int UringPoller::buffer_group() noexcept {
   const int rc = ring_->provide_buffers(kBufferCount, kBufferSize);
   return rc == 0 ? static_cast<int>(net::Uring::kBufferGroup) : rc;

@@ -48,6 +48,7 @@ class UringPoller final : public Poller {
   // it to its creator), in the process that serves (after any fork).
   void attach() override;
   UringPoller* uring() noexcept override { return this; }
+  std::vector<Registration> registrations() const override;
 
   // --- for completion drivers, on the loop's thread after attach()
   // A submission slot, or nullptr if the queue is full and the kernel took

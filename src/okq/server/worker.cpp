@@ -39,7 +39,9 @@ void Worker::start() {
   auto started = attached.get_future();
   thread_ = std::thread([this, &attached] {
     try {
-      loop_.attach();
+      if (loop_.attach())
+        log_.log(Level::Info, "worker {}: io_uring unavailable ({}): using epoll", index_,
+                 loop_.fallback());
     } catch (...) {
       attached.set_exception(std::current_exception());
       return;
