@@ -97,6 +97,9 @@ class Worker {
   void release(Conn& c);                    // closes its socket, whatever is in flight
   bool run_over() const;                    // the run is over: stopped and drained, or all broken
   void run_epoll();
+  // io_uring (worker_uring.cpp)
+  void start_uring();
+  void cancel_operations(Conn& c);
   void run_uring();
   void arm_receive(Conn& c);
   void send_uring(Conn& c);
