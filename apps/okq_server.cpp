@@ -221,40 +221,13 @@ int serve(const Options& o, server::Logger& log) {
       return fail(log, to_file, kExitNoPerm, e.what());
     }
   }
-  std::optional<server::Upgrade> upgrade;
-  const auto start_upgrade = [&] {
-    if (upgrade) return log.log(server::Level::Info, "SIGUSR2: upgrade to process {} under way", upgrade->pid());
-    if (notifier)
-      return log.log(server::Level::Error,
-                     "SIGUSR2 ignored: under a service manager, restart the service instead");
-    log.log(server::Level::Info, "SIGUSR2: starting {} to take over", o.program.path);
-    if (pid) pid->unlock();
-    const auto failed = [&](const std::string& why) {
-      try {
-        if (pid) pid->reclaim();
-      } catch (const std::system_error& e) {
-        log.log(server::Level::Error, "{}", e.what());
-      }
-      log.log(server::Level::Error, "upgrade failed: {}; still serving", why);
-    };
-    try {
-      upgrade.emplace(server.loop(), o.program, server.listener_fds(),
-                      [&, failed](bool ready, const std::string& why) {
-                        server.loop().defer([&] { upgrade.reset(); });
-                        if (!ready) return failed(why);
-                        log.log(server::Level::Info,
-                                "upgrade: process {} serves now; finishing {} connections",
-                                upgrade->pid(), server.connections());
-                        pid.reset();  // the new process holds the pid file now
-                        server.retire();
-                      });
-    } catch (const std::system_error& e) {
-      failed(e.what());
-    }
-  };
+  server::Handover handover(server, pid, log, o.program);
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
     if (sig == SIGHUP) return on_hangup(log);
-    if (sig == SIGUSR2) return start_upgrade();
+    if (sig == SIGUSR2 && notifier)
+      return log.log(server::Level::Error,
+                     "SIGUSR2 ignored: under a service manager, restart the service instead");
+    if (sig == SIGUSR2) return handover.start();
     log.log(server::Level::Info, "{}: stopping", strsignal(sig));
     if (notifier) notifier->send("STOPPING=1");
     server.stop();

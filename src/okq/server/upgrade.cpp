@@ -139,6 +139,39 @@ void Upgrade::finish(bool ready, const std::string& why) {
   done_(ready, why);
 }
 
+Handover::Handover(Server& server, std::optional<PidFile>& pid, Logger& log, Program program)
+    : server_(server), pid_(pid), log_(log), program_(std::move(program)) {}
+
+void Handover::start() {
+  if (upgrade_)
+    return log_.log(Level::Info, "SIGUSR2: upgrade to process {} under way", upgrade_->pid());
+  log_.log(Level::Info, "SIGUSR2: starting {} to take over", program_.path);
+  if (pid_) pid_->unlock();  // the new process writes its pid into it
+  try {
+    upgrade_.emplace(server_.loop(), program_, server_.listener_fds(),
+                     [this](bool ready, const std::string& why) {
+                       server_.loop().defer([this] { upgrade_.reset(); });
+                       if (!ready) return failed(why);
+                       log_.log(Level::Info,
+                                "upgrade: process {} serves now; finishing {} connections",
+                                upgrade_->pid(), server_.connections());
+                       pid_.reset();  // the new process holds the pid file now
+                       server_.retire();
+                     });
+  } catch (const std::system_error& e) {
+    failed(e.what());
+  }
+}
+
+void Handover::failed(const std::string& why) {
+  try {
+    if (pid_) pid_->reclaim();
+  } catch (const std::system_error& e) {
+    log_.log(Level::Error, "{}", e.what());
+  }
+  log_.log(Level::Error, "upgrade failed: {}; still serving", why);
+}
+
 std::optional<UpgradeRole> upgrade_role_from_environment() {
   const auto fd = env_number("OKQ_UPGRADE_FD");
   const auto from = env_number("OKQ_UPGRADE_FROM");

@@ -17,7 +17,10 @@
 #include <vector>
 
 #include "okq/net/fd.hpp"
+#include "okq/server/daemon.hpp"
 #include "okq/server/event_loop.hpp"
+#include "okq/server/log.hpp"
+#include "okq/server/server.hpp"
 
 namespace okq::server {
 
@@ -55,6 +58,25 @@ class Upgrade final : public EventHandler {
   pid_t pid_ = -1;
   std::string said_;
   bool finished_ = false;
+};
+
+// The old process's side, for SIGUSR2: starts an upgrade unless one is under
+// way; once the new process serves, gives it the pid file and retires the
+// server; if it fails, takes the pid file back and keeps serving. It owns the
+// upgrade in progress, not the server or the pid file.
+class Handover {
+ public:
+  Handover(Server& server, std::optional<PidFile>& pid, Logger& log, Program program);
+  void start();
+
+ private:
+  void failed(const std::string& why);
+
+  Server& server_;
+  std::optional<PidFile>& pid_;
+  Logger& log_;
+  Program program_;
+  std::optional<Upgrade> upgrade_;
 };
 
 // In the new process: the upgrade it is part of, from OKQ_UPGRADE_FD and
