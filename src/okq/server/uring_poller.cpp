@@ -5,7 +5,9 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <exception>
 #include <new>
+#include <system_error>
 
 namespace okq::server {
 namespace {
@@ -18,10 +20,32 @@ constexpr unsigned kSubmissionEntries = 1024;
 // list (IORING_FEAT_NODROP) and the next pass reaps them.
 constexpr unsigned kCompletionEntries = 16384;
 
+// Whether this process may make a ring as attach() will: asked once, by
+// making one and letting it go. Every loop (the server's and each worker's)
+// and okq-server's check of --io ask the same kernel the same question.
+struct Probe {
+  const char* mode = "plain";
+  std::exception_ptr refused;  // the std::system_error saying why not
+};
+
+const Probe& probe() {
+  static const Probe answer = [] {
+    Probe p;
+    try {
+      p.mode = net::Uring(kSubmissionEntries, kCompletionEntries).mode();
+    } catch (const std::system_error&) {
+      p.refused = std::current_exception();
+    }
+    return p;
+  }();
+  return answer;
+}
+
 }  // namespace
 
 UringPoller::UringPoller() {
-  mode_ = net::Uring(kSubmissionEntries, kCompletionEntries).mode();
+  if (probe().refused) std::rethrow_exception(probe().refused);
+  mode_ = probe().mode;
 }
 
 UringPoller::~UringPoller() = default;

@@ -34,8 +34,8 @@ class UringPoller final : public Poller {
   static constexpr unsigned kBufferCount = 1024;  // a power of two
   static constexpr std::size_t kBufferSize = 2048;
 
-  // Sets up a ring the way attach() will, to learn whether the kernel allows
-  // it, and lets it go. Throws std::system_error saying why not.
+  // Throws std::system_error saying why, if the kernel will not let this
+  // process set up a ring the way attach() will (tried once per process).
   UringPoller();
   ~UringPoller() override;
 
