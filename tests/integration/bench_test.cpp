@@ -136,6 +136,20 @@ TEST(Bench, ReconnectIntervalClosesCleanlyAndOpensNewConnections) {
   EXPECT_GE(clean, reconnects) << "reconnects must close cleanly (FIN, not reset):\n" << log;
 }
 
+// Open loop and --reconnect-interval together: requests that fell due on a
+// connection whose interval is up go out on its successor, even once the
+// last request has been issued; none is dropped and the run ends.
+TEST(Bench, OpenLoopWithAReconnectIntervalSendsEveryRequest) {
+  TestServer server;
+  Process bench({bench_bin(), "-c", "2", "--rate", "50000", "-n", "20000", "--reconnect-interval",
+                 "10", "--json", "-q", server.address()});
+  ASSERT_EQ(bench.wait(30s), 0) << bench.out() << bench.err();
+  const auto out = bench.out();
+  EXPECT_EQ(field(out, "sent"), 20000u) << out;
+  EXPECT_EQ(field(out, "answered"), 20000u) << out;
+  EXPECT_EQ(field(out, "lost"), 0u) << out;
+}
+
 // kill -9 the server mid-run and start another on the same port: okq-bench
 // --reconnect carries on against it. The four connections each break once;
 // what was in flight on the dead server (at most one request each, at

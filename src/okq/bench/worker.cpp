@@ -197,20 +197,23 @@ void Worker::release(Conn& c) {
 // reply closes cleanly and is replaced by a new one (not when the run is over).
 void Worker::reconnect_if_due(Conn& c, std::size_t index) {
   if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
-  if (!c.inflight.empty() || !c.out.empty() || c.sending || !may_send()) return;
+  if (!c.inflight.empty() || !c.out.empty() || c.sending) return;
+  // Over once nothing more will be issued and nothing that fell due waits here.
+  if (!may_send() && c.due.empty()) return;
   if (!reopen(c, index)) broken(c);
 }
 
 // Closes connection `index` (if open) and opens it again on a clean slate:
-// requests it still had (unsent or unanswered) are dropped, and stay
-// counted as sent, so they count as lost.
+// requests it had taken (written, or waiting in its output) are dropped and
+// stay counted as sent, so they count as lost. Open-loop requests that fell
+// due and were not taken yet go out on the new connection, timed from when
+// they were due.
 bool Worker::reopen(Conn& c, std::size_t index) {
   release(c);
   c.sent_here = 0;
   c.replies = proto::LineSplitter();
   c.want_write = false;
   c.inflight.clear();
-  c.due.clear();
   while (!c.out.empty()) c.out.consume(c.out.pending().size());
   try {
     open(index, plan_.reconnect ? kReconnectTimeout : std::chrono::seconds(10));
