@@ -75,12 +75,27 @@ CLI::Validator address_validator() {
       "");
 }
 
+CLI::Validator cidr_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          net::Cidr::parse(text);
+          return {};
+        } catch (const net::Error& e) {
+          return e.what();
+        }
+      },
+      "");
+}
+
 // The command line into Options, or the exit code when there is nothing to run.
 std::variant<Options, int> parse_options(int argc, char** argv) {
   Options o;
   o.program = server::this_program(argc, argv);
   auto& s = o.server;
   std::vector<std::string> listen{"0.0.0.0:4242"};
+  std::vector<std::string> proxy_listen, proxy_from;
+  double proxy_timeout = 3.0;
   bool verbose = false, trace = false;
   double shutdown_timeout = 5.0, idle_timeout = 300.0;
   std::string unix_mode;
@@ -95,6 +110,21 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, unix:PATH")
       ->type_name("ADDR")
       ->check(address_validator())
+      ->capture_default_str();
+  app.add_option("--proxy-listen", proxy_listen,
+                 "Address to listen on whose clients send a PROXY protocol v1 or v2 header "
+                 "first (a load balancer in front), repeatable")
+      ->type_name("ADDR")
+      ->check(address_validator());
+  app.add_option("--proxy-from", proxy_from,
+                 "Who may connect to a --proxy-listen address: an address or CIDR block, "
+                 "repeatable (default: 127.0.0.0/8 and ::1)")
+      ->type_name("CIDR")
+      ->check(cidr_validator());
+  app.add_option("--proxy-timeout", proxy_timeout,
+                 "Seconds a --proxy-listen client has to send its whole PROXY header")
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.001, 3600.0))
       ->capture_default_str();
   app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (default: background)");
   app.add_flag("--once", s.once, "Serve one connection, then exit");
@@ -162,6 +192,13 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   // Without -l the server takes what a service manager passed, else 0.0.0.0:4242.
   if (app.count("--listen") > 0)
     for (const auto& text : listen) s.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
+  for (const auto& text : proxy_listen)
+    s.proxy_listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
+  if (!proxy_from.empty()) {
+    s.proxy_from.clear();
+    for (const auto& text : proxy_from) s.proxy_from.push_back(net::Cidr::parse(text));
+  }
+  s.proxy_timeout = cli::to_millis(proxy_timeout);
   s.shutdown_timeout = cli::to_millis(shutdown_timeout);
   s.idle_timeout = cli::to_millis(idle_timeout);
   if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);

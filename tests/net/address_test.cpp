@@ -114,5 +114,58 @@ TEST(Error, ReadsCallAddressReason) {
   EXPECT_EQ(e.err(), EADDRINUSE);
 }
 
+SocketAddress ip(const char* text, std::uint16_t port = 1) {
+  return resolve(parse_endpoint(std::string(text).find(':') != std::string::npos
+                                    ? "[" + std::string(text) + "]:" + std::to_string(port)
+                                    : std::string(text) + ":" + std::to_string(port),
+                                "0.0.0.0"),
+                 false)
+      .front();
+}
+
+TEST(Cidr, BlocksAndSingleAddresses) {
+  const auto ten = Cidr::parse("10.0.0.0/8");
+  EXPECT_TRUE(ten.contains(ip("10.255.1.2")));
+  EXPECT_FALSE(ten.contains(ip("11.0.0.1")));
+  EXPECT_EQ(ten.to_string(), "10.0.0.0/8");
+  EXPECT_EQ(Cidr::parse("192.0.2.77/24").to_string(), "192.0.2.0/24") << "host bits cleared";
+  const auto one = Cidr::parse("192.0.2.1");
+  EXPECT_TRUE(one.contains(ip("192.0.2.1")));
+  EXPECT_FALSE(one.contains(ip("192.0.2.2")));
+  EXPECT_TRUE(Cidr::parse("0.0.0.0/0").contains(ip("203.0.113.9")));
+  const auto v6 = Cidr::parse("2001:db8::/33");
+  EXPECT_TRUE(v6.contains(ip("2001:db8:7fff::1")));
+  EXPECT_FALSE(v6.contains(ip("2001:db8:8000::1")));
+  EXPECT_FALSE(v6.contains(ip("10.0.0.1")));
+}
+
+TEST(Cidr, MappedIpv4CountsAsIpv4AndUnixNever) {
+  const auto loop = loopback_cidrs();
+  auto in = [&](const SocketAddress& a) {
+    for (const auto& c : loop)
+      if (c.contains(a)) return true;
+    return false;
+  };
+  EXPECT_TRUE(in(ip("127.0.0.1")));
+  EXPECT_TRUE(in(ip("127.3.2.1")));
+  EXPECT_TRUE(in(ip("::1")));
+  EXPECT_TRUE(in(ip("::ffff:127.0.0.1"))) << "what a dual-stack listener sees";
+  EXPECT_FALSE(in(ip("::ffff:192.0.2.1")));
+  EXPECT_FALSE(in(ip("192.0.2.1")));
+  EXPECT_FALSE(in(SocketAddress::unix_path("/tmp/x")));
+}
+
+TEST(Cidr, MalformedIsAParseErrorWithTheReason) {
+  for (const char* bad : {"", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0/8", "host/8",
+                          "10.0.0.0/8x", "10.0.0.0/-1"}) {
+    try {
+      Cidr::parse(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.call(), Call::Parse) << bad;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace okq::net

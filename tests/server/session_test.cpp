@@ -178,5 +178,92 @@ TEST(SessionRules, CloseIsFinalAndKeepsTheFirstReason) {
   EXPECT_STREQ(to_string(SessionState::Lingering), "lingering");
 }
 
+// A PROXY listener's session: the header first, never read past; the
+// client's bytes after it, even in the same read, framed as if they came first.
+TEST(SessionProxyHeader, ReadLimitNeverReachesPastTheHeader) {
+  SessionLimits l = limits();
+  l.codec.classic = true;  // one read is one message: a read past the header would show
+  Session s(l, t0);
+  s.expect_proxy_header(t0);
+  ASSERT_TRUE(s.awaiting_header());
+  EXPECT_EQ(s.read_limit(65536), 15u) << "the shortest header: PROXY UNKNOWN CRLF";
+  const std::string header = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 4242\r\n";
+  std::size_t at = 0;
+  for (int i = 0; i < 100 && s.awaiting_header(); ++i) {
+    const std::size_t n = s.read_limit(65536);
+    ASSERT_GT(n, 0u);
+    ASSERT_LE(at + n, header.size()) << "a read of " << n << " at " << at << " passes the header";
+    s.on_input(std::string_view(header).substr(at, n), t0);
+    at += n;
+  }
+  EXPECT_EQ(at, header.size());
+  ASSERT_FALSE(s.awaiting_header());
+  EXPECT_EQ(s.proxy_header()->header().source, "192.0.2.1:5555");
+  EXPECT_EQ(s.read_limit(65536), l.codec.classic_size);
+  s.on_input("hello", t0);
+  EXPECT_EQ(drain(s, t0), "OK");
+}
+
+TEST(SessionProxyHeader, BytesAfterTheHeaderInOneReadAreTheClients) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.expect_proxy_header(t0);
+  const std::string v2 = std::string("\r\n\r\n\0\r\nQUIT\n", 12) + "\x21\x11" + std::string("\0\x0c", 2) +
+                         std::string("\x0a\0\0\x01\x0a\0\0\x02\x12\x34\x10\x92", 12);
+  s.on_input(v2 + "a\nb\n", t0);  // a driver that read more than asked still loses nothing
+  EXPECT_FALSE(s.awaiting_header());
+  EXPECT_EQ(s.proxy_header()->header().source, "10.0.0.1:4660");
+  EXPECT_EQ(drain(s, t0), "OK\nOK\n");
+  s.drop_header();
+  EXPECT_EQ(s.proxy_header(), nullptr);
+}
+
+TEST(SessionProxyHeader, MalformedHeaderClosesWithNothingOwed) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.expect_proxy_header(t0);
+  s.on_input("GET / HTTP/1.1\r\n", t0);
+  EXPECT_TRUE(s.closed());
+  EXPECT_EQ(s.reason(), CloseReason::ProxyInvalid);
+  EXPECT_EQ(s.owed_bytes(), 0u);
+  EXPECT_EQ(s.messages(), 0u);
+}
+
+TEST(SessionProxyHeader, NoWholeHeaderInTimeClosesWithNothingOwed) {
+  SessionLimits l = limits();
+  l.header_timeout = 3s;
+  Session s(l, t0);
+  s.expect_proxy_header(t0);
+  s.on_input("PROXY TCP4 ", t0 + 1s);  // bytes, but no header: no progress
+  EXPECT_EQ(s.deadline(), t0 + 3s);
+  s.on_timer(t0 + 2999ms);
+  EXPECT_FALSE(s.closed());
+  s.on_timer(t0 + 3s);
+  EXPECT_TRUE(s.closed());
+  EXPECT_EQ(s.reason(), CloseReason::ProxyTimeout);
+  EXPECT_EQ(s.owed_bytes(), 0u);
+}
+
+TEST(SessionProxyHeader, AWholeHeaderLiftsItsDeadline) {
+  SessionLimits l = limits(1 << 20, 60s);
+  l.header_timeout = 3s;
+  Session s(l, t0);
+  s.expect_proxy_header(t0);
+  s.on_input("PROXY UNKNOWN\r\n", t0 + 1s);
+  EXPECT_FALSE(s.awaiting_header());
+  EXPECT_EQ(s.deadline(), t0 + 1s + 60s) << "the idle timeout, from the header on";
+}
+
+TEST(SessionProxyHeader, ClientGoneBeforeTheHeaderIsNoMessage) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.expect_proxy_header(t0);
+  s.on_input("PROX", t0);
+  s.on_eof(t0);
+  EXPECT_TRUE(s.closed());
+  EXPECT_EQ(s.messages(), 0u);
+  EXPECT_EQ(s.owed_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace okq::server

@@ -166,4 +166,67 @@ std::vector<SocketAddress> resolve(const Endpoint& ep, bool passive) {
   return out;
 }
 
+Cidr Cidr::parse(std::string_view text) {
+  const std::string whole(text);
+  const auto slash = text.find('/');
+  const std::string host(text.substr(0, slash));
+  Cidr c;
+  if (::inet_pton(AF_INET, host.c_str(), c.bytes_) == 1) {
+    c.family_ = AF_INET;
+    c.prefix_ = 32;
+  } else if (::inet_pton(AF_INET6, host.c_str(), c.bytes_) == 1) {
+    c.family_ = AF_INET6;
+    c.prefix_ = 128;
+  } else {
+    throw Error(Call::Parse, whole, "not an IP address or CIDR block (e.g. 10.0.0.0/8)");
+  }
+  if (slash != std::string_view::npos) {
+    const auto digits = text.substr(slash + 1);
+    const int max = c.prefix_;
+    if (digits.empty() || digits.size() > 3 || !all_digits(digits) || std::stoi(std::string(digits)) > max)
+      throw Error(Call::Parse, whole, "prefix length must be 0 to " + std::to_string(max));
+    c.prefix_ = std::stoi(std::string(digits));
+  }
+  // Host bits set ("10.1.2.3/8") are cleared: the block is what was meant.
+  const int len = c.family_ == AF_INET ? 4 : 16;
+  for (int i = 0; i < len; ++i) {
+    const int keep = std::clamp(c.prefix_ - 8 * i, 0, 8);
+    c.bytes_[i] &= static_cast<unsigned char>(0xff00 >> keep);
+  }
+  return c;
+}
+
+bool Cidr::contains(const SocketAddress& addr) const noexcept {
+  const unsigned char* bytes = nullptr;
+  int family = addr.family();
+  if (family == AF_INET) {
+    bytes = reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in*>(addr.get())->sin_addr);
+  } else if (family == AF_INET6) {
+    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_addr;
+    bytes = reinterpret_cast<const unsigned char*>(a6);
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      family = AF_INET;
+      bytes += 12;
+    }
+  }
+  if (!bytes || family != family_) return false;
+  for (int i = 0; 8 * i < prefix_; ++i) {
+    const int keep = std::min(prefix_ - 8 * i, 8);
+    const auto mask = static_cast<unsigned char>(0xff00 >> keep);
+    if ((bytes[i] & mask) != bytes_[i]) return false;
+  }
+  return true;
+}
+
+std::string Cidr::to_string() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(family_, bytes_, text, sizeof text);
+  return std::string(text) + "/" + std::to_string(prefix_);
+}
+
+std::vector<Cidr> loopback_cidrs() {
+  return {Cidr::parse("127.0.0.0/8"), Cidr::parse("::1")};
+}
+
 }  // namespace okq::net

@@ -58,6 +58,27 @@ class SocketAddress {
   socklen_t len_ = sizeof(sockaddr_storage);
 };
 
+// A block of IP addresses, "10.0.0.0/8", "2001:db8::/32", or one address
+// ("127.0.0.1" is /32, "::1" /128): who may send a PROXY protocol header.
+class Cidr {
+ public:
+  // Throws net::Error (Call::Parse) with the reason on malformed input.
+  static Cidr parse(std::string_view text);
+  // Whether `addr` is in the block. An IPv4-mapped IPv6 address
+  // (::ffff:192.0.2.1, what a dual-stack listener sees) counts as its IPv4
+  // address; unix socket addresses are never in a block.
+  bool contains(const SocketAddress& addr) const noexcept;
+  std::string to_string() const;
+
+ private:
+  int family_ = AF_INET;
+  unsigned char bytes_[16] = {};  // network order; 4 used for AF_INET
+  int prefix_ = 32;
+};
+
+// 127.0.0.0/8 and ::1: the --proxy-from default.
+std::vector<Cidr> loopback_cidrs();
+
 // Resolves `ep` into one or more addresses, in getaddrinfo's order. `passive`
 // is for addresses to listen on. Throws net::Error (Call::Resolve).
 std::vector<SocketAddress> resolve(const Endpoint& ep, bool passive);

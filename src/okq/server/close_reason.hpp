@@ -14,7 +14,43 @@ enum class CloseReason {
   Forced,           // a second stop request
   Rejected,         // turned away at --max-connections
   IoError,          // a socket or loop call failed for this connection
+  ProxyInvalid,     // a PROXY listener's client sent a malformed header
+  ProxyTimeout,     // a PROXY listener's client sent no whole header in time
+  ProxyUntrusted,   // a PROXY listener's client is not a --proxy-from address
 };
+
+inline constexpr int kCloseReasons = static_cast<int>(CloseReason::ProxyUntrusted) + 1;
+
+// Short names, for metrics labels.
+constexpr const char* label(CloseReason reason) noexcept {
+  switch (reason) {
+    case CloseReason::ProtocolEnd:
+      return "protocol_end";
+    case CloseReason::PeerClosed:
+      return "client_closed";
+    case CloseReason::IdleTimeout:
+      return "idle_timeout";
+    case CloseReason::LingerTimeout:
+      return "linger_timeout";
+    case CloseReason::ShutdownTimeout:
+      return "shutdown_timeout";
+    case CloseReason::ServerShutdown:
+      return "server_shutdown";
+    case CloseReason::Forced:
+      return "forced";
+    case CloseReason::Rejected:
+      return "rejected";
+    case CloseReason::IoError:
+      return "io_error";
+    case CloseReason::ProxyInvalid:
+      return "proxy_invalid";
+    case CloseReason::ProxyTimeout:
+      return "proxy_timeout";
+    case CloseReason::ProxyUntrusted:
+      return "proxy_untrusted";
+  }
+  return "unknown";
+}
 
 constexpr const char* to_string(CloseReason reason) noexcept {
   switch (reason) {
@@ -36,6 +72,12 @@ constexpr const char* to_string(CloseReason reason) noexcept {
       return "rejected: too many connections";
     case CloseReason::IoError:
       return "i/o error";
+    case CloseReason::ProxyInvalid:
+      return "invalid PROXY header";
+    case CloseReason::ProxyTimeout:
+      return "no PROXY header in time";
+    case CloseReason::ProxyUntrusted:
+      return "PROXY header from an untrusted address";
   }
   return "?";
 }

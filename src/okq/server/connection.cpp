@@ -29,6 +29,28 @@ void Connection::close(CloseReason why) noexcept {
   finish();
 }
 
+void Connection::input(std::string_view bytes, Session::Time now) {
+  const bool header = session_.awaiting_header();
+  session_.on_input(bytes, now);
+  if (header && !session_.awaiting_header()) header_ended();
+}
+
+void Connection::header_ended() {
+  const auto* parser = session_.proxy_header();
+  if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
+    ctx_.log.log(Level::Info, "conn {} from {}: invalid PROXY header ({}); closed without a reply",
+                 id_, peer_, parser->error());
+  } else if (const auto& h = parser->header(); h.local) {
+    ctx_.log.log(Level::Verbose, "conn {} from {}: PROXY v{} {}: served as itself", id_, peer_,
+                 h.version, h.version == 1 ? "UNKNOWN" : "LOCAL (a health check)");
+  } else {
+    ctx_.log.log(Level::Verbose, "conn {}: PROXY v{}: client {} to {} via {}", id_, h.version,
+                 h.source, h.destination, peer_);
+    peer_ = h.source + " via " + peer_;
+  }
+  session_.drop_header();
+}
+
 void Connection::begin_stop(std::size_t unread) {
   ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
                unread, session_.owed_bytes());
@@ -67,7 +89,10 @@ void Connection::report_closed() noexcept {
   reported_ = true;
   cancel_timer();
   const auto reason = session_.reason();
-  ctx_.log.log(Level::Verbose, "conn {} from {} closed: {}; {} messages", id_, peer_,
+  // A PROXY client that never finished its header is worth an operator's
+  // eye (a misconfigured balancer); the rest is the normal course of things.
+  ctx_.log.log(reason == CloseReason::ProxyTimeout ? Level::Info : Level::Verbose,
+               "conn {} from {} closed: {}; {} messages", id_, peer_,
                reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason),
                session_.messages());
   on_closed_(*this);

@@ -35,6 +35,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   void start() { resume(); }
+  // Before start(): the client came through a PROXY listener; its header
+  // comes first, and its source is the peer logged from then on.
+  void expect_proxy_header() { session_.expect_proxy_header(ctx_.loop.now()); }
   // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
   void reject(std::string_view line);
   // Server stopping: answer every byte that had arrived, flush, then close
@@ -59,10 +62,16 @@ class Connection {
   // A stop began with `unread` bytes waiting in the kernel: each is to be
   // answered. The driver then reads what the stop allows.
   void begin_stop(std::size_t unread);
+  // Bytes read from the client, to the session (the drivers' one way in).
+  void input(std::string_view bytes, Session::Time now);
   void arm_timer();              // at the session's deadline: on_timer, then resume()
   void cancel_timer() noexcept;
   void fail(int err) noexcept;   // a system call failed: close with IoError
   void report_closed() noexcept; // logs the end and tells the owner, once
+
+ private:
+  void header_ended();  // the PROXY header is whole or invalid: log it, keep the source
+ protected:
 
   std::uint64_t id_;
   std::string peer_;

@@ -50,7 +50,7 @@ void EpollConnection::read_input(int max_reads) {
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
     if (n == 0) return session_.on_eof(ctx_.loop.now());
-    session_.on_input(std::string_view(buffer.data(), static_cast<std::size_t>(n)),
+    input(std::string_view(buffer.data(), static_cast<std::size_t>(n)),
                       ctx_.loop.now());
     // A short read drained the socket: another recv would only say EAGAIN,
     // a syscall per request. Level-triggered epoll reports whatever comes next.

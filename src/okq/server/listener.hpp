@@ -40,6 +40,9 @@ class Listener final : public EventHandler {
   // socket file is that process's now and stays when this one closes.
   void disown() noexcept { file_ino_ = 0; }
   int fd() const noexcept { return fd_.get(); }
+  // A PROXY listener: every client sends a PROXY protocol header first.
+  void set_proxy(bool proxy) noexcept { proxy_ = proxy; }
+  bool proxy() const noexcept { return proxy_; }
 
   const net::SocketAddress& address() const noexcept { return address_; }
   bool is_tcp() const noexcept { return address_.family() != AF_UNIX; }
@@ -59,6 +62,7 @@ class Listener final : public EventHandler {
   EventLoop* loop_ = nullptr;
   Logger* log_ = nullptr;
   OnAccept on_accept_;
+  bool proxy_ = false;
   bool paused_ = false;
   bool reported_ = false;  // this burst of accept failures is already in the log
 };

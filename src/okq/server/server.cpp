@@ -40,7 +40,8 @@ Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
       loop_(options_.io),
-      limits_{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout} {
+      limits_{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout,
+              options_.proxy_timeout} {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(
@@ -54,30 +55,53 @@ Server::Server(ServerOptions options, Logger& log)
 Server::~Server() = default;  // each Worker stops and joins its own thread
 
 void Server::bind() {
+  // A passed socket at a --proxy-listen address is a PROXY listener (an
+  // upgrade passes the old process's; a service manager's socket unit may).
+  std::vector<std::string> proxy_addresses;
+  for (const auto& ep : options_.proxy_listen)
+    for (const auto& addr : net::resolve(ep, /*passive=*/true))
+      proxy_addresses.push_back(addr.to_string());
   for (auto& passed : inherited_sockets()) {
     listeners_.push_back(Listener::adopt(std::move(passed.fd), options_.inherited_only));
+    const auto text = listeners_.back()->address().to_string();
+    listeners_.back()->set_proxy(std::find(proxy_addresses.begin(), proxy_addresses.end(),
+                                           text) != proxy_addresses.end());
     ++inherited_count_;
   }
   if (options_.inherited_only) return;  // the --listen addresses are what was passed
-  if (options_.listen.empty() && listeners_.empty())
+  if (options_.listen.empty() && options_.proxy_listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
-  for (const auto& ep : options_.listen) {
+  bind_addresses(options_.listen, false);
+  bind_addresses(options_.proxy_listen, true);
+}
+
+void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy) {
+  const std::string flag = proxy ? "--proxy-listen " : "-l ";
+  for (const auto& ep : endpoints) {
     for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
       // The kernel would say "Address already in use", which sends the reader
-      // looking for another server; the command line is what is wrong.
+      // looking for another server; the command line is what is wrong. A
+      // PROXY listener a service manager passed is already served.
       const bool fixed = addr.family() == AF_UNIX || addr.port() != 0;
-      for (const auto& l : listeners_)
-        if (fixed && l->address().to_string() == addr.to_string())
+      bool served = false;
+      for (std::size_t i = 0; i < listeners_.size(); ++i) {
+        if (!fixed || listeners_[i]->address().to_string() != addr.to_string()) continue;
+        if (proxy && i < inherited_count_ && listeners_[i]->proxy()) served = true;
+        else
           throw net::Error(net::Call::Bind, addr.to_string(),
-                           "given twice (-l " + ep.to_string() + ")");
+                           "given twice (" + flag + ep.to_string() + ")");
+      }
+      if (served) continue;
       listeners_.push_back(Listener::open(addr, options_.backlog, options_.unix_mode));
+      listeners_.back()->set_proxy(proxy);
     }
   }
 }
 
 void Server::announce() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
-    log_.log(Level::Info, "listening on {}{}", listeners_[i]->address().to_string(),
+    log_.log(Level::Info, "listening on {}{}{}", listeners_[i]->address().to_string(),
+             listeners_[i]->proxy() ? " (PROXY protocol)" : "",
              i >= inherited_count_        ? ""
              : options_.inherited_only ? " (taken over from the process upgraded)"
                                        : " (passed by the service manager)");
@@ -113,22 +137,34 @@ Worker& Server::least_loaded() noexcept {
 void Server::accept(net::Fd fd, const Listener& from) {
   if (stopping_ || retiring_ || (options_.once && accepted_once_)) return;  // fd closes here
   if (from.is_tcp()) net::set_nodelay(fd.get());
+  const auto peer_address = from.is_tcp() ? net::SocketAddress::peer_of(fd.get()) : from.address();
+  std::string peer = peer_address.to_string();
+  // A unix socket's clients are whoever its file's permissions let in.
+  if (from.proxy() && from.is_tcp() && !trusted_proxy(peer_address)) {
+    ++untrusted_;
+    log_.log(Level::Info, "connection from {} on {}: {} (not in --proxy-from); closed", peer,
+             from.address().to_string(), to_string(CloseReason::ProxyUntrusted));
+    return;  // fd closes here: no reply, nothing read
+  }
   const bool admit = admitted_ < options_.max_connections;
   if (!admit && rejecting_ >= kMaxRejecting) return;  // flood: fd closes here, no words
   const std::uint64_t id = next_id_++;
-  std::string peer = from.is_tcp() ? net::SocketAddress::peer_of(fd.get()).to_string()
-                                   : from.address().to_string();
   Worker& worker = least_loaded();
   log_.log(Level::Verbose, "conn {} from {} on {} (worker {}){}", id, peer,
            from.address().to_string(), worker.index(), admit ? "" : ": too many connections");
   ++load_[worker.index()];
   ++(admit ? admitted_ : rejecting_);
-  worker.adopt(std::move(fd), id, std::move(peer), admit, kTooManyConnections);
+  worker.adopt(std::move(fd), id, std::move(peer), admit, kTooManyConnections, from.proxy());
   if (admit && options_.once) {
     // Like the seed: one client, then exit once it is done.
     accepted_once_ = true;
     close_listeners();
   }
+}
+
+bool Server::trusted_proxy(const net::SocketAddress& peer) const noexcept {
+  return std::any_of(options_.proxy_from.begin(), options_.proxy_from.end(),
+                     [&](const net::Cidr& block) { return block.contains(peer); });
 }
 
 void Server::closed(std::size_t worker, bool rejected) {

@@ -25,6 +25,11 @@ struct ServerOptions {
   // Addresses to bind. Empty: the sockets a service manager passed, or else
   // 0.0.0.0:4242. Given as well as passed sockets: both are served.
   std::vector<net::Endpoint> listen;
+  // Addresses to bind whose clients send a PROXY protocol header first (a
+  // load balancer's), accepted only from `proxy_from`.
+  std::vector<net::Endpoint> proxy_listen;
+  std::vector<net::Cidr> proxy_from = net::loopback_cidrs();
+  std::chrono::milliseconds proxy_timeout{3000};  // for the whole header
   int backlog = 4096;
   int unix_mode = -1;  // permissions of unix socket files; -1: from the umask
   proto::CodecOptions codec;
@@ -85,6 +90,8 @@ class Server {
 
  private:
   void accept(net::Fd client, const Listener& from);
+  void bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy);
+  bool trusted_proxy(const net::SocketAddress& peer) const noexcept;
   Worker& least_loaded() noexcept;
   void closed(std::size_t worker, bool rejected);
   void close_listeners() noexcept;
@@ -104,6 +111,7 @@ class Server {
   bool retiring_ = false;
   bool accepted_once_ = false;
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
+  std::size_t untrusted_ = 0;        // PROXY listener clients from outside --proxy-from
 };
 
 }  // namespace okq::server

@@ -33,27 +33,60 @@ bool Session::wants_input() const noexcept {
          !(stopping_ && stop_budget_ == 0);
 }
 
+void Session::expect_proxy_header(Time now) {
+  proxy_ = std::make_unique<proto::ProxyHeaderParser>();
+  header_deadline_ = now + limits_.header_timeout;
+}
+
 std::size_t Session::read_limit(std::size_t buffer) const noexcept {
-  const std::size_t limit = std::min(buffer, codec_->read_limit());
+  // While a PROXY header is awaited, never a byte past its end: what follows
+  // is the client's, framed as if it had come first.
+  const std::size_t limit =
+      std::min(buffer, awaiting_header() ? proxy_->wanted() : codec_->read_limit());
   return stopping_ ? std::min(limit, stop_budget_) : limit;
 }
 
 void Session::on_input(std::string_view bytes, Time now) {
   if (state_ != SessionState::Reading) return;  // lingering: dropped
-  const auto before = codec_->messages();
-  if (codec_->feed(bytes, out_.back()) == proto::Verdict::Close)
-    finish_input(CloseReason::ProtocolEnd);
-  if (codec_->messages() != before) last_progress_ = now;
+  const std::size_t n = bytes.size();
+  if (awaiting_header()) bytes = take_header(bytes, now);
+  if (state_ == SessionState::Reading && !bytes.empty()) {
+    const auto before = codec_->messages();
+    if (codec_->feed(bytes, out_.back()) == proto::Verdict::Close)
+      finish_input(CloseReason::ProtocolEnd);
+    if (codec_->messages() != before) last_progress_ = now;
+  }
   if (stopping_ && state_ == SessionState::Reading) {
-    stop_budget_ -= std::min(stop_budget_, bytes.size());
+    stop_budget_ -= std::min(stop_budget_, n);
     if (stop_budget_ == 0) finish_input(CloseReason::ServerShutdown);
   }
+}
+
+// The header's bytes go to its parser (never more than it wants); what
+// follows them, if a read brought any, is the client's.
+std::string_view Session::take_header(std::string_view bytes, Time now) {
+  using Status = proto::ProxyHeaderParser::Status;
+  while (!bytes.empty() && proxy_->status() == Status::NeedMore) {
+    const std::size_t n = std::min(bytes.size(), proxy_->wanted());
+    proxy_->feed(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  if (proxy_->status() == Status::Invalid) {
+    close(CloseReason::ProxyInvalid);  // nothing is owed yet: no reply
+    return {};
+  }
+  if (proxy_->status() == Status::Done) {
+    header_deadline_ = Time::max();
+    last_progress_ = now;
+  }
+  return bytes;
 }
 
 void Session::on_eof(Time now) {
   peer_eof_ = true;
   if (state_ == SessionState::Lingering) return close(reason_);
   if (state_ != SessionState::Reading) return;
+  if (awaiting_header()) return close(CloseReason::PeerClosed);  // never a client message
   const auto before = codec_->messages();
   codec_->finish(out_.back());  // an unterminated last fragment is still a message
   if (codec_->messages() != before) last_progress_ = now;
@@ -100,12 +133,14 @@ Session::Time Session::idle_deadline() const noexcept {
 }
 
 Session::Time Session::deadline() const noexcept {
-  return closed() ? Time::max() : std::min(idle_deadline(), linger_deadline_);
+  return closed() ? Time::max()
+                  : std::min({idle_deadline(), linger_deadline_, header_deadline_});
 }
 
 void Session::on_timer(Time now) {
   if (closed()) return;
   if (now >= linger_deadline_) return close(CloseReason::LingerTimeout);
+  if (now >= header_deadline_) return close(CloseReason::ProxyTimeout);
   // Nothing owed can still be delivered to a client this stuck: close at once.
   if (now >= idle_deadline()) close(CloseReason::IdleTimeout);
 }

@@ -13,6 +13,7 @@
 
 #include "okq/proto/codec.hpp"
 #include "okq/proto/output_buffer.hpp"
+#include "okq/proto/proxy_header.hpp"
 #include "okq/server/close_reason.hpp"
 
 namespace okq::server {
@@ -34,6 +35,8 @@ struct SessionLimits {
   // closed regardless. Closing with unread input makes the kernel send RST,
   // which can destroy replies still in flight; draining first avoids that.
   std::chrono::milliseconds linger_timeout{5000};
+  // How long a PROXY listener's client has to send its whole header.
+  std::chrono::milliseconds header_timeout{3000};
 };
 
 class Session {
@@ -45,6 +48,18 @@ class Session {
 
   // Instead of serving: owe `line` (e.g. "ERR too many connections\n"), then close.
   void reject(std::string_view line);
+
+  // Before start: the connection came through a PROXY listener; a PROXY
+  // protocol header comes first, within limits.header_timeout. Nothing after
+  // it is read until it is whole; a malformed one closes the session with no
+  // reply (ProxyInvalid), a late one likewise (ProxyTimeout).
+  void expect_proxy_header(Time now);
+  bool awaiting_header() const noexcept {
+    return proxy_ && proxy_->status() == proto::ProxyHeaderParser::Status::NeedMore;
+  }
+  // The header's parser (done or invalid) until drop_header(); nullptr without one.
+  const proto::ProxyHeaderParser* proxy_header() const noexcept { return proxy_.get(); }
+  void drop_header() noexcept { if (!awaiting_header()) proxy_.reset(); }
 
   // --- input
   // Reading, and not held back: the driver should read (at most read_limit()).
@@ -87,6 +102,7 @@ class Session {
   void set_observer(proto::MessageObserver observer) { codec_->set_observer(std::move(observer)); }
 
  private:
+  std::string_view take_header(std::string_view bytes, Time now);
   void finish_input(CloseReason why);
   void settle();                        // Flushing with nothing owed: close, or ask for FIN
   Time idle_deadline() const noexcept;  // Time::max() without an idle timeout
@@ -104,6 +120,8 @@ class Session {
   // make a message do not count: that is the slowloris defence.
   Time last_progress_;
   Time linger_deadline_ = Time::max();
+  std::unique_ptr<proto::ProxyHeaderParser> proxy_;  // a PROXY listener's, while it matters
+  Time header_deadline_ = Time::max();
 };
 
 }  // namespace okq::server

@@ -88,7 +88,7 @@ void UringConnection::received(const Completion& done) {
   if (closing_) return;
   const auto now = ctx_.loop.now();
   if (done.result > 0)
-    session_.on_input(ring_.received(done), now);  // dropped while lingering
+    input(ring_.received(done), now);  // dropped while lingering
   else if (done.result == 0)
     session_.on_eof(now);
   else if (done.result == -ENOBUFS)
@@ -120,8 +120,9 @@ void UringConnection::arm_receive() {
   io_uring_sqe* s = submission();
   if (!s) return;
   // A bounded read (classic framing: one read is one message; a stop: no
-  // more than had arrived) is one single-shot receive of at most `limit`.
-  multishot_ = limit >= size;
+  // more than had arrived; a PROXY header: not a byte past its end) is one
+  // single-shot receive of at most `limit`.
+  multishot_ = limit >= size && !session_.awaiting_header();
   if (multishot_)
     io_uring_prep_recv_multishot(s, fd_.get(), nullptr, 0, 0);
   else

@@ -72,17 +72,17 @@ void Worker::join() {
 }
 
 void Worker::adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-                   std::string_view reject_line) {
+                   std::string_view reject_line, bool proxy) {
   // std::function needs a copyable callable: the descriptor travels as an int
   // and is owned again on the loop's side.
   loop_.queue_in_loop([this, raw = fd.release(), id, peer = std::move(peer), admit,
-                       line = std::string(reject_line)]() mutable {
-    adopt_in_loop(net::Fd(raw), id, std::move(peer), admit, line);
+                       line = std::string(reject_line), proxy]() mutable {
+    adopt_in_loop(net::Fd(raw), id, std::move(peer), admit, line, proxy);
   });
 }
 
 void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-                           const std::string& reject_line) {
+                           const std::string& reject_line, bool proxy) {
   auto on_closed = [this](Connection& c) { closed_in_loop(c); };
   std::unique_ptr<Connection> conn;
   if (UringPoller* ring = loop_.uring())
@@ -93,6 +93,9 @@ void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool 
                                              on_closed);
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
+  // One turned away gets its ERR line at once; its header, like anything
+  // else it sends, is drained unread.
+  if (admit && proxy) ref.expect_proxy_header();
   if (admit)
     ref.start();
   else

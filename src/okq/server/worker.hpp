@@ -35,9 +35,10 @@ class Worker {
   void start();  // the thread, running the loop
   void join();   // after stop()
 
-  // Any thread. Serve `fd` (or, unless `admit`, answer `reject_line` and close).
+  // Any thread. Serve `fd` (or, unless `admit`, answer `reject_line` and
+  // close), after its PROXY header if `proxy`.
   void adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-             std::string_view reject_line);
+             std::string_view reject_line, bool proxy = false);
   void shutdown();                  // every connection: answer what has arrived, then close
   void close_all(CloseReason why);  // every connection, at once
   void stop() { loop_.stop(); }
@@ -47,7 +48,7 @@ class Worker {
 
  private:
   void adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-                     const std::string& reject_line);
+                     const std::string& reject_line, bool proxy);
   void closed_in_loop(Connection& conn);
 
   std::size_t index_;

@@ -1,0 +1,201 @@
+// PROXY protocol listeners (--proxy-listen) on the real server: the header
+// first, the original client in the log, the client's own bytes untouched
+// after it, and every way a header can fail closing with a logged reason and
+// no reply.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <thread>
+
+#include "okq.hpp"
+#include "process.hpp"
+#include "tcp.hpp"
+
+namespace okq::test {
+namespace {
+
+using namespace std::string_literals;
+
+const std::string kV1 = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 4242\r\n";
+
+// A v2 header: the signature, version 2, `command` (0 LOCAL, 1 PROXY),
+// TCP over IPv4 or IPv6, the addresses and any TLVs.
+std::string v2(int command, bool v6, const std::string& tlvs = "") {
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  h += static_cast<char>(0x20 | command);
+  h += static_cast<char>(v6 ? 0x21 : 0x11);
+  std::string addresses;
+  if (v6) {
+    addresses = "\x20\x01\x0d\xb8"s + std::string(11, '\0') + "\x01"s;  // 2001:db8::1
+    addresses += "\x20\x01\x0d\xb8"s + std::string(11, '\0') + "\x02"s;
+    addresses += "\xc3\x50\x10\x92"s;                                   // 50000 -> 4242
+  } else {
+    addresses = "\xc6\x33\x64\x07\xc6\x33\x64\x08\xc3\x50\x10\x92"s;  // 198.51.100.7 -> .8
+  }
+  const std::size_t len = addresses.size() + tlvs.size();
+  h += static_cast<char>(len >> 8);
+  h += static_cast<char>(len & 0xff);
+  return h + addresses + tlvs;
+}
+
+TEST(Proxy, V1HeaderThenPipelinedMessagesInOneSegment) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "-v"}, true);
+  RawClient c(server.port());
+  c.send(kV1 + "hello\nworld\nQ bye\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nOK\nQ bye\n");
+  c.close();
+  ASSERT_TRUE(server.process().wait_stderr("closed: protocol end"));
+  const auto log = server.process().err();
+  EXPECT_NE(log.find("listening on 127.0.0.1:" + std::to_string(server.port()) +
+                     " (PROXY protocol)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("PROXY v1: client 192.0.2.1:5555 to 192.0.2.2:4242 via 127.0.0.1:"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("from 192.0.2.1:5555 via 127.0.0.1:"), std::string::npos)
+      << "the close line names the original client: " << log;
+}
+
+TEST(Proxy, V2OverIpv6WithTlvsAndTheClientsTrace) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "--trace"}, true);
+  RawClient c(server.port());
+  // Two TLVs (ALPN, AUTHORITY) the server skips without looking.
+  const std::string tlvs = "\x01\x00\x02h2"s + "\x02\x00\x0bexample.com"s;
+  c.send(v2(1, true, tlvs) + "a\nQ\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  c.close();
+  ASSERT_TRUE(server.process().wait_stderr("closed: protocol end"));
+  const auto log = server.process().err();
+  EXPECT_NE(log.find("PROXY v2: client [2001:db8::1]:50000 to [2001:db8::2]:4242"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("message \"a\""), std::string::npos) << log;
+}
+
+// HAProxy's health checks send LOCAL: served as the balancer itself.
+TEST(Proxy, V2LocalIsAHealthCheckServedAsItself) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "-v"}, true);
+  RawClient c(server.port());
+  c.send(v2(0, false) + "PING\n");
+  EXPECT_EQ(c.read_exact(3), "OK\n");
+  c.reset();  // as HAProxy's checks end: with a reset, not an error to log by default
+  ASSERT_TRUE(server.process().wait_stderr("closed:"));
+  EXPECT_NE(server.process().err().find("PROXY v2 LOCAL (a health check): served as itself"),
+            std::string::npos)
+      << server.process().err();
+}
+
+TEST(Proxy, HealthCheckResetIsNotAnErrorAtTheDefaultLevel) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0"}, true);
+  for (int i = 0; i < 3; ++i) {
+    RawClient c(server.port());
+    c.send(v2(0, false) + "PING\n");
+    EXPECT_EQ(c.read_exact(3), "OK\n");
+    c.reset();
+  }
+  // A plain client after them, answered: the server has seen all three by then.
+  RawClient c(server.port());
+  c.send(v2(0, false) + "Q\n");
+  EXPECT_EQ(c.read_to_eof(), "Q\n");
+  c.close();
+  EXPECT_EQ(server.stop(), 0);
+  const auto log = server.process().err();
+  EXPECT_EQ(log.find("conn "), std::string::npos) << "nothing per connection by default: " << log;
+}
+
+// The header read a byte at a time (each byte its own segment, acknowledged
+// before the next): the server never reads a client byte as header or the
+// header as a message, and classic framing's one read per message holds.
+TEST(Proxy, HeaderInPiecesThenClassicMessagesByteExact) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "--classic"}, true);
+  RawClient c(server.port());
+  const std::string header = v2(1, false);
+  for (char byte : header) {
+    c.send(std::string(1, byte));
+    ASSERT_TRUE(c.wait_acked());
+  }
+  c.send("hello"s);  // a short read is a message in classic framing
+  EXPECT_EQ(c.read_exact(2), "OK");
+  const std::string quit = "Qbye\n"s + std::string(15, '\0');
+  c.send(quit);
+  EXPECT_EQ(c.read_to_eof(), quit);
+}
+
+// The header and two whole classic messages in one segment: read past the
+// header and the messages' boundaries would move (classic framing has no
+// delimiter but the read).
+TEST(Proxy, ClassicMessagesInTheHeadersSegmentKeepTheirBoundaries) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "--classic"}, true);
+  RawClient c(server.port());
+  const std::string hello = "hello\n"s + std::string(14, '\0');
+  const std::string quit = "Qbye\n"s + std::string(15, '\0');
+  c.send(kV1 + hello + quit);
+  EXPECT_EQ(c.read_to_eof(), "OK" + quit);
+}
+
+TEST(Proxy, MalformedHeaderClosesWithNoReplyAndALoggedReason) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0"}, true);
+  RawClient c(server.port());
+  c.send("hello\nQ\n");  // a client that went straight to the PROXY port
+  EXPECT_EQ(c.read_to_eof(), "");
+  EXPECT_TRUE(c.eof());
+  ASSERT_TRUE(server.process().wait_stderr("closed without a reply"));
+  EXPECT_NE(server.process().err().find("invalid PROXY header (not a PROXY protocol header)"),
+            std::string::npos)
+      << server.process().err();
+}
+
+TEST(Proxy, NoHeaderInTimeClosesWithNoReplyAndALoggedReason) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "--proxy-timeout", "0.3"}, true);
+  RawClient c(server.port());
+  c.send("PROXY TCP4 ");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(c.read_to_eof(5s), "");
+  EXPECT_TRUE(c.eof());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+  ASSERT_TRUE(server.process().wait_stderr("no PROXY header in time"));
+}
+
+TEST(Proxy, UntrustedSourceIsClosedUnreadWhileThePlainListenerServes) {
+  TestServer server({"--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.2:0",
+                     "--proxy-from", "10.0.0.0/8", "--proxy-from", "2001:db8::/32"},
+                    true);
+  ASSERT_TRUE(server.process().wait_stderr("(PROXY protocol)"));
+  const auto log = server.process().err();
+  const auto proxy_port = listening_port(log, "127.0.0.2:");
+  ASSERT_NE(proxy_port, 0) << log;
+  {
+    RawClient c(server.port());
+    c.send("plain\nQ\n");
+    EXPECT_EQ(c.read_to_eof(), "OK\nQ\n") << "a plain listener takes no header";
+  }
+  // Loopback, but not in --proxy-from.
+  net::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(proxy_port);
+  to.sin_addr.s_addr = htonl(0x7f000002);
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  RawClient c(std::move(fd));
+  c.send(kV1 + "hello\n");
+  EXPECT_EQ(c.read_to_eof(), "");
+  ASSERT_TRUE(server.process().wait_stderr("not in --proxy-from"));
+  EXPECT_NE(server.process().err().find(
+                "connection from 127.0.0.1:"),
+            std::string::npos)
+      << server.process().err();
+}
+
+TEST(Proxy, MalformedProxyFromIsAUsageError) {
+  Process p({server_bin(), "--foreground", "--proxy-listen", "127.0.0.1:0", "--proxy-from",
+             "10.0.0.0/33"});
+  EXPECT_EQ(p.wait(), 64);
+  EXPECT_NE(p.err().find("prefix length must be 0 to 32"), std::string::npos) << p.err();
+}
+
+}  // namespace
+}  // namespace okq::test
