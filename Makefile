@@ -6,7 +6,7 @@ BUILDTYPE ?= RelWithDebInfo
 JOBS      ?= $(shell nproc)
 PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
              libbenchmark-dev strace systemd logrotate liburing-dev pkg-config \
-             dpkg-dev lintian
+             dpkg-dev lintian haproxy prometheus
 # Only `make bench` needs these: the servers okq is compared with, and the chart.
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox linux-perf
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -17,6 +17,11 @@ all: build
 
 deps:
 	@$(MAKE) --no-print-directory install-missing PKGS="$(PACKAGES)"
+	@# haproxy and prometheus are run by the tests, on free ports, as the tests'
+	@# own processes; where a service manager started the packages' services on
+	@# their default ports, stop them.
+	@-if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now haproxy prometheus \
+	  prometheus-node-exporter >/dev/null 2>&1; fi; true
 
 bench-deps:
 	@$(MAKE) --no-print-directory install-missing PKGS="$(BENCH_PACKAGES)"

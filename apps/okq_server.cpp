@@ -95,6 +95,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   auto& s = o.server;
   std::vector<std::string> listen{"0.0.0.0:4242"};
   std::vector<std::string> proxy_listen, proxy_from;
+  std::string metrics;
   double proxy_timeout = 3.0;
   bool verbose = false, trace = false;
   double shutdown_timeout = 5.0, idle_timeout = 300.0;
@@ -126,6 +127,11 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
       ->type_name("SECONDS")
       ->check(cli::seconds(0.001, 3600.0))
       ->capture_default_str();
+  app.add_option("--metrics", metrics,
+                 "Serve Prometheus metrics on GET /metrics at ADDR (HOST:PORT; a bare PORT is "
+                 "on 127.0.0.1)")
+      ->type_name("ADDR")
+      ->check(address_validator());
   app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (default: background)");
   app.add_flag("--once", s.once, "Serve one connection, then exit");
   app.add_option("--pidfile", o.pidfile, "Write the pid to PATH (locked); removed on exit")
@@ -199,6 +205,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     for (const auto& text : proxy_from) s.proxy_from.push_back(net::Cidr::parse(text));
   }
   s.proxy_timeout = cli::to_millis(proxy_timeout);
+  if (!metrics.empty()) s.metrics = net::parse_endpoint(metrics, "127.0.0.1");
   s.shutdown_timeout = cli::to_millis(shutdown_timeout);
   s.idle_timeout = cli::to_millis(idle_timeout);
   if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);

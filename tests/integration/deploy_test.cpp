@@ -23,19 +23,6 @@
 namespace okq::test {
 namespace {
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
-  return s;
-}
-
-// A private directory (logrotate refuses world-writable parents such as /tmp).
-std::string private_dir(const std::string& name) {
-  std::string tmpl = ::testing::TempDir() + "okq-" + name + "-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
 const std::string kDeploy = std::string(OKQ_SOURCE_DIR) + "/deploy";
 
 TEST(Deploy, SystemdUnitsVerifyAndScoreAsHardened) {

@@ -21,12 +21,6 @@
 namespace okq::test {
 namespace {
 
-std::string scratch_dir(const std::string& name) {
-  std::string tmpl = ::testing::TempDir() + "okq-" + name + "-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
 pid_t pid_in(const std::string& pidfile) {
   try {
     return static_cast<pid_t>(std::stol(read_file(pidfile)));
@@ -65,7 +59,7 @@ std::size_t sockets_of(pid_t pid) {
 // a broken connection or a failed probe, one reply lost as lost.
 TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   become_subreaper();  // each new server outlives its parent: we reap it
-  const std::string pidfile = scratch_dir("upgrade") + "/okq.pid";
+  const std::string pidfile = private_dir("upgrade") + "/okq.pid";
   TestServer server({"--pidfile", pidfile});
   Process bench({bench_bin(), "-q", "-c", "8", "--reconnect-interval", "20", "-d", "5",
                  server.address()});
@@ -127,7 +121,7 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
 // new one serves it and removes it when it stops.
 TEST(Upgrade, AUnixSocketFileIsHandedOverAndRemovedByTheLastServer) {
   become_subreaper();
-  const std::string dir = scratch_dir("upgrade-unix");
+  const std::string dir = private_dir("upgrade-unix");
   const std::string path = dir + "/okq.sock", pidfile = dir + "/okq.pid";
   TestServer server({"--pidfile", pidfile, "-l", "127.0.0.1:0", "-l", "unix:" + path}, true);
   const pid_t old = server.process().pid();
@@ -147,7 +141,7 @@ TEST(Upgrade, AUnixSocketFileIsHandedOverAndRemovedByTheLastServer) {
 }
 
 TEST(Upgrade, ANewBinaryThatFailsLeavesTheOldOneServing) {
-  const std::string dir = scratch_dir("failed-upgrade");
+  const std::string dir = private_dir("failed-upgrade");
   const std::string binary = dir + "/okq-server", pidfile = dir + "/okq.pid";
   std::filesystem::copy_file(server_bin(), binary);
   // Started from the copy, so that the copy is what an upgrade starts again.

@@ -39,7 +39,8 @@ TEST(EpollConnection, AFailedRegistrationClosesThatConnectionOnly) {
   full = true;
   Logger log("test");
   std::vector<char> buffer(4096);
-  ConnectionContext ctx{loop, log, SessionLimits{}, buffer};
+  WorkerCounters counters;
+  ConnectionContext ctx{loop, log, SessionLimits{}, buffer, counters};
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   int closed = 0;

@@ -100,6 +100,18 @@ std::string wait_for_file(const std::string& path, const std::string& needle,
   }
 }
 
+std::string private_dir(const std::string& name) {
+  std::string tmpl = ::testing::TempDir() + "okq-" + name + "-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
 std::string repeat(const std::string& s, int n) {
   std::string out;
   out.reserve(s.size() * static_cast<std::size_t>(n));

@@ -28,6 +28,13 @@ void write_file(const std::string& path, const std::string& text);
 std::string wait_for_file(const std::string& path, const std::string& needle,
                           std::chrono::milliseconds timeout = 10s);
 
+// A new directory of the test's own, mode 0700 (logrotate refuses
+// world-writable parents such as /tmp).
+std::string private_dir(const std::string& name);
+
+// `s` with every `from` replaced by `to`.
+std::string replace_all(std::string s, const std::string& from, const std::string& to);
+
 // `s` n times over.
 std::string repeat(const std::string& s, int n);
 

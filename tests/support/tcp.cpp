@@ -180,4 +180,17 @@ std::uint16_t unused_port() {
   return ntohs(a.sin_port);
 }
 
+std::string http_get(std::uint16_t port, const std::string& target,
+                     std::chrono::milliseconds timeout) {
+  RawClient c(port);
+  c.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+         "\r\nConnection: close\r\n\r\n");
+  return c.read_to_eof(timeout);
+}
+
+std::string http_body(const std::string& response) {
+  const auto at = response.find("\r\n\r\n");
+  return at == std::string::npos ? std::string() : response.substr(at + 4);
+}
+
 }  // namespace okq::test

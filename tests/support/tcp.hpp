@@ -81,4 +81,11 @@ class RawListener {
 // A loopback port with nothing listening on it (bound, then released).
 std::uint16_t unused_port();
 
+// GET `target` from an HTTP server on 127.0.0.1:port; the whole response
+// (status line, headers and body) as it arrived, "" if none did.
+std::string http_get(std::uint16_t port, const std::string& target,
+                     std::chrono::milliseconds timeout = 10s);
+// The body of an HTTP response (after the blank line).
+std::string http_body(const std::string& response);
+
 }  // namespace okq::test

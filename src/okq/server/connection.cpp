@@ -31,8 +31,22 @@ void Connection::close(CloseReason why) noexcept {
 
 void Connection::input(std::string_view bytes, Session::Time now) {
   const bool header = session_.awaiting_header();
+  const auto before = session_.messages();
   session_.on_input(bytes, now);
+  ctx_.counters.bytes_in.add(bytes.size());
+  ctx_.counters.messages.add(session_.messages() - before);
   if (header && !session_.awaiting_header()) header_ended();
+}
+
+void Connection::eof(Session::Time now) {
+  const auto before = session_.messages();
+  session_.on_eof(now);
+  ctx_.counters.messages.add(session_.messages() - before);
+}
+
+void Connection::sent(std::size_t n) {
+  session_.on_sent(n, ctx_.loop.now());
+  ctx_.counters.bytes_out.add(n);
 }
 
 void Connection::header_ended() {
@@ -89,6 +103,7 @@ void Connection::report_closed() noexcept {
   reported_ = true;
   cancel_timer();
   const auto reason = session_.reason();
+  ctx_.counters.count_close(reason);
   // A PROXY client that never finished its header is worth an operator's
   // eye (a misconfigured balancer); the rest is the normal course of things.
   ctx_.log.log(reason == CloseReason::ProxyTimeout ? Level::Info : Level::Verbose,

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "okq/server/counters.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/log.hpp"
 #include "okq/server/session.hpp"
@@ -24,6 +25,7 @@ struct ConnectionContext {
   Logger& log;
   SessionLimits limits;
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
+  WorkerCounters& counters;
 };
 
 class Connection {
@@ -62,8 +64,11 @@ class Connection {
   // A stop began with `unread` bytes waiting in the kernel: each is to be
   // answered. The driver then reads what the stop allows.
   void begin_stop(std::size_t unread);
-  // Bytes read from the client, to the session (the drivers' one way in).
+  // Bytes read from the client, to the session (the drivers' one way in),
+  // and bytes of owed() written (the way out); both counted.
   void input(std::string_view bytes, Session::Time now);
+  void sent(std::size_t n);
+  void eof(Session::Time now);  // the client's FIN (may end a last unterminated message)
   void arm_timer();              // at the session's deadline: on_timer, then resume()
   void cancel_timer() noexcept;
   void fail(int err) noexcept;   // a system call failed: close with IoError

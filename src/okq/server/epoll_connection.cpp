@@ -49,7 +49,7 @@ void EpollConnection::read_input(int max_reads) {
     const ssize_t n = net::recv_some(fd_.get(), buffer.data(), want);
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
-    if (n == 0) return session_.on_eof(ctx_.loop.now());
+    if (n == 0) return eof(ctx_.loop.now());
     input(std::string_view(buffer.data(), static_cast<std::size_t>(n)),
                       ctx_.loop.now());
     // A short read drained the socket: another recv would only say EAGAIN,
@@ -64,7 +64,7 @@ void EpollConnection::flush() {
     const ssize_t n = net::send_some(fd_.get(), owed.data(), owed.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
-    session_.on_sent(static_cast<std::size_t>(n), ctx_.loop.now());
+    sent(static_cast<std::size_t>(n));
   }
 }
 

@@ -23,6 +23,10 @@ constexpr std::size_t kMaxRejecting = 256;
 // After our FIN, how long a peer may keep sending before the socket is closed.
 constexpr std::chrono::seconds kLingerTimeout{5};
 
+double seconds_since_epoch() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 std::size_t default_max_connections(std::size_t fds) noexcept {
@@ -41,7 +45,8 @@ Server::Server(ServerOptions options, Logger& log)
       log_(log),
       loop_(options_.io),
       limits_{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout,
-              options_.proxy_timeout} {
+              options_.proxy_timeout},
+      start_time_(seconds_since_epoch()) {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(
@@ -61,13 +66,27 @@ void Server::bind() {
   for (const auto& ep : options_.proxy_listen)
     for (const auto& addr : net::resolve(ep, /*passive=*/true))
       proxy_addresses.push_back(addr.to_string());
+  std::string metrics_address;
+  if (options_.metrics) metrics_address = net::resolve(*options_.metrics, true).front().to_string();
+  auto serve_metrics = [this](std::unique_ptr<Listener> listener) {
+    metrics_ = std::make_unique<MetricsEndpoint>(std::move(listener), log_,
+                                                 [this] { return render_metrics(metrics()); });
+  };
   for (auto& passed : inherited_sockets()) {
-    listeners_.push_back(Listener::adopt(std::move(passed.fd), options_.inherited_only));
+    auto listener = Listener::adopt(std::move(passed.fd), options_.inherited_only);
+    if (!metrics_ && listener->address().to_string() == metrics_address) {
+      serve_metrics(std::move(listener));
+      continue;
+    }
+    listeners_.push_back(std::move(listener));
     const auto text = listeners_.back()->address().to_string();
     listeners_.back()->set_proxy(std::find(proxy_addresses.begin(), proxy_addresses.end(),
                                            text) != proxy_addresses.end());
     ++inherited_count_;
   }
+  if (options_.metrics && !metrics_)
+    serve_metrics(Listener::open(net::resolve(*options_.metrics, true).front(), options_.backlog,
+                                 options_.unix_mode));
   if (options_.inherited_only) return;  // the --listen addresses are what was passed
   if (options_.listen.empty() && options_.proxy_listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
@@ -105,6 +124,8 @@ void Server::announce() {
              i >= inherited_count_        ? ""
              : options_.inherited_only ? " (taken over from the process upgraded)"
                                        : " (passed by the service manager)");
+  if (metrics_)
+    log_.log(Level::Info, "metrics on http://{}/metrics", metrics_->listener().address().to_string());
   if (!loop_.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
   const UringPoller* ring = loop_.uring();
@@ -119,6 +140,7 @@ void Server::run(std::function<void()> on_serving) {
     l->start(loop_, log_,
              [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
   for (auto& w : workers_) w->start();
+  if (metrics_) metrics_->start(loop_);
   if (on_serving) loop_.defer(std::move(on_serving));  // first thing the loop does
   loop_.run();
   for (auto& w : workers_) w->stop();
@@ -147,13 +169,17 @@ void Server::accept(net::Fd fd, const Listener& from) {
     return;  // fd closes here: no reply, nothing read
   }
   const bool admit = admitted_ < options_.max_connections;
-  if (!admit && rejecting_ >= kMaxRejecting) return;  // flood: fd closes here, no words
+  if (!admit && rejecting_ >= kMaxRejecting) {  // flood: fd closes here, no words
+    ++rejected_;
+    return;
+  }
   const std::uint64_t id = next_id_++;
   Worker& worker = least_loaded();
   log_.log(Level::Verbose, "conn {} from {} on {} (worker {}){}", id, peer,
            from.address().to_string(), worker.index(), admit ? "" : ": too many connections");
   ++load_[worker.index()];
   ++(admit ? admitted_ : rejecting_);
+  ++(admit ? accepted_ : rejected_);
   worker.adopt(std::move(fd), id, std::move(peer), admit, kTooManyConnections, from.proxy());
   if (admit && options_.once) {
     // Like the seed: one client, then exit once it is done.
@@ -197,6 +223,10 @@ void Server::retire() {
   retiring_ = true;
   for (auto& l : listeners_) l->disown();
   close_listeners();
+  if (metrics_) {  // the new process answers scrapes now
+    metrics_->listener().disown();
+    metrics_->close();
+  }
   loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
     if (connections() > 0)
       log_.log(Level::Info, "handed over: {} connections still open; stopping them",
@@ -210,7 +240,24 @@ std::vector<int> Server::listener_fds() const {
   std::vector<int> fds;
   for (const auto& l : listeners_)
     if (l->fd() >= 0) fds.push_back(l->fd());
+  if (metrics_ && metrics_->listener().fd() >= 0) fds.push_back(metrics_->listener().fd());
   return fds;
+}
+
+MetricsSnapshot Server::metrics() const {
+  MetricsSnapshot s;
+  s.version = OKQ_VERSION;
+  s.io = workers_.front()->backend();
+  s.start_time = start_time_;
+  s.connections = admitted_;
+  s.rejecting = rejecting_;
+  s.max_connections = options_.max_connections;
+  s.accepted = accepted_;
+  s.rejected = rejected_;
+  s.untrusted = untrusted_;
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    s.workers.push_back({load_[i], &workers_[i]->counters()});
+  return s;
 }
 
 void Server::finish_if_idle() {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "okq/server/event_loop.hpp"
 #include "okq/server/listener.hpp"
 #include "okq/server/log.hpp"
+#include "okq/server/metrics.hpp"
 #include "okq/server/session.hpp"
 #include "okq/server/worker.hpp"
 
@@ -30,6 +32,8 @@ struct ServerOptions {
   std::vector<net::Endpoint> proxy_listen;
   std::vector<net::Cidr> proxy_from = net::loopback_cidrs();
   std::chrono::milliseconds proxy_timeout{3000};  // for the whole header
+  // Where to serve GET /metrics (Prometheus text format), if anywhere.
+  std::optional<net::Endpoint> metrics;
   int backlog = 4096;
   int unix_mode = -1;  // permissions of unix socket files; -1: from the umask
   proto::CodecOptions codec;
@@ -79,8 +83,11 @@ class Server {
   // keep serving the connections this one has until their clients close
   // them, and past the shutdown timeout stop as stop() does. Server's loop.
   void retire();
-  // The listening descriptors, to pass to the process that takes over.
+  // The listening descriptors, to pass to the process that takes over
+  // (the metrics listener's too).
   std::vector<int> listener_fds() const;
+  // What GET /metrics reports now (the server's loop only).
+  MetricsSnapshot metrics() const;
 
   // The process-wide loop: listeners, signals, admission.
   EventLoop& loop() noexcept { return loop_; }
@@ -111,7 +118,11 @@ class Server {
   bool retiring_ = false;
   bool accepted_once_ = false;
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
-  std::size_t untrusted_ = 0;        // PROXY listener clients from outside --proxy-from
+  std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
+  std::uint64_t accepted_ = 0;       // ever admitted
+  std::uint64_t rejected_ = 0;       // ever turned away at --max-connections
+  double start_time_ = 0;            // seconds since the epoch
+  std::unique_ptr<MetricsEndpoint> metrics_;
 };
 
 }  // namespace okq::server

@@ -56,7 +56,7 @@ void UringConnection::on_complete(Completion done) {
         sending_ = false;
         if (closing_) break;
         if (done.result < 0) fail(-done.result);
-        else session_.on_sent(static_cast<std::size_t>(done.result), ctx_.loop.now());
+        else sent(static_cast<std::size_t>(done.result));
         break;
       case kFin:
         --in_flight_;  // a failed FIN shows in the next receive
@@ -90,7 +90,7 @@ void UringConnection::received(const Completion& done) {
   if (done.result > 0)
     input(ring_.received(done), now);  // dropped while lingering
   else if (done.result == 0)
-    session_.on_eof(now);
+    eof(now);
   else if (done.result == -ENOBUFS)
     ring_.ran_out_of_buffers();  // armed again below, once this pass has given buffers back
   else if (done.result != -ECANCELED)

@@ -22,7 +22,7 @@ Worker::Worker(std::size_t index, const SessionLimits& limits, Logger& log,
       on_closed_(std::move(on_closed)),
       loop_(backend),
       read_buffer_(kReadBufferSize),
-      context_{loop_, log_, limits, read_buffer_} {}
+      context_{loop_, log_, limits, read_buffer_, counters_} {}
 
 Worker::~Worker() {
   if (thread_.joinable()) {

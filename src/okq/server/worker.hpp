@@ -45,6 +45,8 @@ class Worker {
 
   std::size_t index() const noexcept { return index_; }
   const char* backend() const noexcept { return loop_.backend(); }
+  // Any thread: what this worker's connections have done.
+  const WorkerCounters& counters() const noexcept { return counters_; }
 
  private:
   void adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
@@ -56,6 +58,7 @@ class Worker {
   OnClosed on_closed_;
   EventLoop loop_;
   std::vector<char> read_buffer_;
+  WorkerCounters counters_;
   ConnectionContext context_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::thread thread_;
