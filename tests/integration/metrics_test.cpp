@@ -2,10 +2,7 @@
 // that match the traffic exactly, HTTP answers for everything else, bounds on
 // scrapers, and a real Prometheus server scraping okq and returning a counter
 // through its query API.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -23,26 +20,7 @@ namespace okq::test {
 namespace {
 
 std::uint16_t metrics_port(TestServer& server) {
-  const std::string key = "metrics on http://127.0.0.1:";
-  if (!server.process().wait_stderr(key)) return 0;
-  const auto log = server.process().err();
-  return static_cast<std::uint16_t>(std::stoi(log.substr(log.find(key) + key.size())));
-}
-
-// The value of the sample `name` (with its labels, as printed) in `text`; -1 if absent.
-long long value_of(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(text.substr(at + name.size() + 2));
-}
-
-// The sum of every sample of `name` (any labels).
-long long sum_of(const std::string& text, const std::string& name) {
-  long long total = 0;
-  for (auto at = text.find("\n" + name + "{"); at != std::string::npos;
-       at = text.find("\n" + name + "{", at + 1))
-    total += std::stoll(text.substr(text.find("} ", at) + 2));
-  return total;
+  return okq::test::metrics_port(server.process());
 }
 
 // Scrapes until `name` reads `want` and, if given, `then` reads `then_want`
@@ -51,8 +29,8 @@ std::string scrape_until(std::uint16_t port, const std::string& name, long long 
                          const std::string& then = "", long long then_want = 0) {
   std::string body;
   for (int i = 0; i < 500; ++i) {
-    body = "\n" + http_body(http_get(port, "/metrics"));
-    if (value_of(body, name) == want && (then.empty() || value_of(body, then) == then_want))
+    body = scrape(port);
+    if (metric_value(body, name) == want && (then.empty() || metric_value(body, then) == then_want))
       break;
     std::this_thread::sleep_for(10ms);
   }
@@ -88,14 +66,14 @@ TEST(Metrics, CountersMatchTheTrafficExactly) {
   }
   auto text = scrape_until(port, "okq_connections_closed_total{reason=\"protocol_end\"}", 3,
                            "okq_connections", 0);
-  EXPECT_EQ(value_of(text, "okq_up"), 1);
-  EXPECT_EQ(value_of(text, "okq_connections_accepted_total"), 3) << text;
-  EXPECT_EQ(value_of(text, "okq_connections"), 0) << text;
-  EXPECT_EQ(value_of(text, "okq_max_connections"), 3) << text;
-  EXPECT_EQ(sum_of(text, "okq_messages_total"), 9) << text;
-  EXPECT_EQ(sum_of(text, "okq_received_bytes_total"), 18) << text;
-  EXPECT_EQ(sum_of(text, "okq_sent_bytes_total"), 24) << text;
-  EXPECT_EQ(sum_of(text, "okq_worker_connections"), 0) << text;
+  EXPECT_EQ(metric_value(text, "okq_up"), 1);
+  EXPECT_EQ(metric_value(text, "okq_connections_accepted_total"), 3) << text;
+  EXPECT_EQ(metric_value(text, "okq_connections"), 0) << text;
+  EXPECT_EQ(metric_value(text, "okq_max_connections"), 3) << text;
+  EXPECT_EQ(metric_sum(text, "okq_messages_total"), 9) << text;
+  EXPECT_EQ(metric_sum(text, "okq_received_bytes_total"), 18) << text;
+  EXPECT_EQ(metric_sum(text, "okq_sent_bytes_total"), 24) << text;
+  EXPECT_EQ(metric_sum(text, "okq_worker_connections"), 0) << text;
 
   // Three held open, a fourth turned away at --max-connections.
   std::vector<std::unique_ptr<RawClient>> held;
@@ -109,10 +87,10 @@ TEST(Metrics, CountersMatchTheTrafficExactly) {
   extra.close();
   text = scrape_until(port, "okq_connections_closed_total{reason=\"rejected\"}", 1,
                       "okq_connections_rejecting", 0);
-  EXPECT_EQ(value_of(text, "okq_connections"), 3) << text;
-  EXPECT_EQ(sum_of(text, "okq_worker_connections"), 3) << text;
-  EXPECT_EQ(value_of(text, "okq_connections_rejected_total"), 1) << text;
-  EXPECT_EQ(value_of(text, "okq_connections_accepted_total"), 6) << text;
+  EXPECT_EQ(metric_value(text, "okq_connections"), 3) << text;
+  EXPECT_EQ(metric_sum(text, "okq_worker_connections"), 3) << text;
+  EXPECT_EQ(metric_value(text, "okq_connections_rejected_total"), 1) << text;
+  EXPECT_EQ(metric_value(text, "okq_connections_accepted_total"), 6) << text;
   held.clear();
 }
 
@@ -127,18 +105,12 @@ TEST(Metrics, IdleTimeoutsAndProxyFailuresAreCountedByReason) {
     RawClient idle(server.port());
     EXPECT_EQ(idle.read_to_eof(), "") << "closed by the idle timeout";
   }
-  net::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(proxy_port);
-  to.sin_addr.s_addr = htonl(0x7f000002);
-  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-  RawClient untrusted(std::move(fd));
+  RawClient untrusted("127.0.0.2", proxy_port);
   EXPECT_EQ(untrusted.read_to_eof(), "");
   const auto text =
       scrape_until(port, "okq_proxy_header_failures_total{reason=\"untrusted\"}", 1);
-  EXPECT_EQ(value_of(text, "okq_connections_closed_total{reason=\"idle_timeout\"}"), 1) << text;
-  EXPECT_EQ(value_of(text, "okq_proxy_header_failures_total{reason=\"untrusted\"}"), 1) << text;
+  EXPECT_EQ(metric_value(text, "okq_connections_closed_total{reason=\"idle_timeout\"}"), 1) << text;
+  EXPECT_EQ(metric_value(text, "okq_proxy_header_failures_total{reason=\"untrusted\"}"), 1) << text;
 }
 
 TEST(Metrics, AnythingButGetMetricsGetsAProperAnswer) {

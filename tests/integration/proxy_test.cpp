@@ -2,10 +2,7 @@
 // first, the original client in the log, the client's own bytes untouched
 // after it, and every way a header can fail closing with a logged reason and
 // no reply.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <string>
 #include <thread>
@@ -174,13 +171,7 @@ TEST(Proxy, UntrustedSourceIsClosedUnreadWhileThePlainListenerServes) {
     EXPECT_EQ(c.read_to_eof(), "OK\nQ\n") << "a plain listener takes no header";
   }
   // Loopback, but not in --proxy-from.
-  net::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(proxy_port);
-  to.sin_addr.s_addr = htonl(0x7f000002);
-  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-  RawClient c(std::move(fd));
+  RawClient c("127.0.0.2", proxy_port);
   c.send(kV1 + "hello\n");
   EXPECT_EQ(c.read_to_eof(), "");
   ASSERT_TRUE(server.process().wait_stderr("not in --proxy-from"));

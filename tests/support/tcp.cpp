@@ -26,7 +26,11 @@ int remaining_ms(Clock::time_point deadline) {
 
 }  // namespace
 
-RawClient::RawClient(std::uint16_t port, bool v6, int rcvbuf) {
+RawClient::RawClient(std::uint16_t port, bool v6, int rcvbuf)
+    : RawClient(v6 ? "::1" : "127.0.0.1", port, rcvbuf) {}
+
+RawClient::RawClient(const std::string& ip, std::uint16_t port, int rcvbuf) {
+  const bool v6 = ip.find(':') != std::string::npos;
   fd_.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (rcvbuf > 0) ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   int rc;
@@ -34,13 +38,13 @@ RawClient::RawClient(std::uint16_t port, bool v6, int rcvbuf) {
     sockaddr_in6 a{};
     a.sin6_family = AF_INET6;
     a.sin6_port = htons(port);
-    a.sin6_addr = in6addr_loopback;
+    ::inet_pton(AF_INET6, ip.c_str(), &a.sin6_addr);
     rc = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   } else {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
     rc = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   }
   if (rc != 0) throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
@@ -191,6 +195,31 @@ std::string http_get(std::uint16_t port, const std::string& target,
 std::string http_body(const std::string& response) {
   const auto at = response.find("\r\n\r\n");
   return at == std::string::npos ? std::string() : response.substr(at + 4);
+}
+
+std::uint16_t metrics_port(Process& server) {
+  const std::string key = "metrics on http://127.0.0.1:";
+  if (!server.wait_stderr(key)) return 0;
+  const auto log = server.err();
+  return static_cast<std::uint16_t>(std::stoi(log.substr(log.find(key) + key.size())));
+}
+
+std::string scrape(std::uint16_t port) {
+  return "\n" + http_body(http_get(port, "/metrics"));
+}
+
+long long metric_value(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + name.size() + 2));
+}
+
+long long metric_sum(const std::string& text, const std::string& family) {
+  long long total = 0;
+  for (auto at = text.find("\n" + family + "{"); at != std::string::npos;
+       at = text.find("\n" + family + "{", at + 1))
+    total += std::stoll(text.substr(text.find("} ", at) + 2));
+  return total;
 }
 
 }  // namespace okq::test

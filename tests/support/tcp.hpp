@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "okq/net/fd.hpp"
+#include "process.hpp"
 
 namespace okq::test {
 
@@ -19,6 +20,8 @@ class RawClient {
   // Connects to 127.0.0.1:port (or [::1] with v6). Throws on failure. A
   // `rcvbuf` > 0 is set before connecting, so the window is small from the start.
   explicit RawClient(std::uint16_t port, bool v6 = false, int rcvbuf = 0);
+  // Connects to ip:port ("127.0.0.2", "::1").
+  RawClient(const std::string& ip, std::uint16_t port, int rcvbuf = 0);
   explicit RawClient(const std::string& unix_path);
   // The server side of a connection a RawListener accepted.
   explicit RawClient(net::Fd connected) : fd_(std::move(connected)) {}
@@ -87,5 +90,15 @@ std::string http_get(std::uint16_t port, const std::string& target,
                      std::chrono::milliseconds timeout = 10s);
 // The body of an HTTP response (after the blank line).
 std::string http_body(const std::string& response);
+
+// okq-server's --metrics: the port it logged ("metrics on http://127.0.0.1:
+// PORT/metrics"; 0 if it never did), one scrape's exposition text (with a
+// leading LF, so every sample starts a line), the value of one sample
+// (`name` with its labels as printed; -1 if absent), and the sum of every
+// sample of a family whatever its labels.
+std::uint16_t metrics_port(Process& server);
+std::string scrape(std::uint16_t port);
+long long metric_value(const std::string& text, const std::string& name);
+long long metric_sum(const std::string& text, const std::string& family);
 
 }  // namespace okq::test
