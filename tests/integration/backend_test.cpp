@@ -79,5 +79,34 @@ TEST(Backend, IoUringReceiveBuffersRunningOutLosesNothing) {
       << log.substr(log.size() > 2000 ? log.size() - 2000 : 0);
 }
 
+// A server killed with SIGKILL refuses new connections at once. Were its
+// listeners polled through a ring, the kernel would keep them open until the
+// ring's teardown (after the process is gone), complete handshakes on them
+// meanwhile and then reset those connections: behind a load balancer,
+// connections that looked established and were lost.
+TEST(Backend, AKilledServerRefusesConnectionsAtOnce) {
+  for (int round = 0; round < 5; ++round) {
+    TestServer server({"-v"});
+    std::vector<std::unique_ptr<RawClient>> busy;  // operations in flight on every worker
+    for (std::size_t i = 0; i < 2 * server.threads(); ++i) {
+      busy.push_back(std::make_unique<RawClient>(server.port()));
+      busy.back()->send("x\n");
+      ASSERT_EQ(busy.back()->read_exact(3), "OK\n");
+    }
+    const auto port = server.port();
+    server.process().signal(SIGKILL);
+    ASSERT_TRUE(server.process().wait(5s, false).has_value());
+    try {
+      RawClient late(port);
+      late.send("hello\n");
+      ADD_FAILURE() << "round " << round << ": a connection to a dead server was accepted ("
+                    << late.read_to_eof(2s).size() << " bytes, then "
+                    << (late.was_reset() ? "reset" : "closed") << ")";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("Connection refused"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace okq::test

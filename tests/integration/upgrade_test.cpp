@@ -117,6 +117,42 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   EXPECT_EQ(count(server.process().err(), "serves now; finishing"), 5u) << server.process().err();
 }
 
+// A PROXY listener stays one across an upgrade, and the metrics listener
+// moves to the new process, even on ports the kernel chose (port 0): each
+// passed socket is named for what it is (LISTEN_FDNAMES).
+TEST(Upgrade, ProxyAndMetricsListenersKeepWhatTheyAre) {
+  become_subreaper();
+  const std::string pidfile = private_dir("upgrade-proxy") + "/okq.pid";
+  TestServer server({"--pidfile", pidfile, "--proxy-listen", "127.0.0.1:0", "--metrics",
+                     "127.0.0.1:0"},
+                    true);
+  const auto metrics = metrics_port(server.process());
+  ASSERT_NE(metrics, 0);
+  EXPECT_EQ(metric_value(scrape(metrics), "okq_up"), 1);
+  const pid_t old = server.process().pid();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  const pid_t next = next_pid(pidfile, old);
+  ASSERT_NE(next, 0) << server.process().err();
+  EXPECT_EQ(server.process().wait(10s, false), 0);
+  {
+    RawClient c(server.port());
+    c.send("PROXY TCP4 192.0.2.1 192.0.2.2 5555 4242\r\nhello\nQ\n");
+    EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  }
+  {
+    RawClient c(server.port());
+    c.send("hello\n");
+    EXPECT_EQ(c.read_to_eof(), "") << "still a PROXY listener: no header, no reply";
+  }
+  const auto after = scrape(metrics);
+  EXPECT_EQ(metric_value(after, "okq_up"), 1) << after;
+  // The old process has exited: the new one answers, and counts only the two
+  // connections made since.
+  EXPECT_EQ(metric_value(after, "okq_connections_accepted_total"), 2) << after;
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
+}
+
 // A unix socket's file goes with the socket: the old server leaves it, the
 // new one serves it and removes it when it stops.
 TEST(Upgrade, AUnixSocketFileIsHandedOverAndRemovedByTheLastServer) {

@@ -16,6 +16,18 @@ struct InheritedSocket {
   std::string name;  // from LISTEN_FDNAMES, or "" when not given
 };
 
+// The names okq-server gives (and a socket unit may give, with
+// FileDescriptorName=) to what a listening socket is for.
+inline constexpr const char* kProxySocketName = "proxy";      // a --proxy-listen listener
+inline constexpr const char* kMetricsSocketName = "metrics";  // the --metrics listener
+inline constexpr const char* kPlainSocketName = "okq";        // any other
+
+// A listening socket to pass on (an upgrade), with its name.
+struct PassedSocket {
+  int fd;
+  const char* name;
+};
+
 // The sockets passed to this process, each checked to be a listening stream
 // socket and made non-blocking and close-on-exec; empty when none were
 // passed (LISTEN_PID absent or another process's). The variables are

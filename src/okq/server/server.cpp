@@ -43,7 +43,12 @@ std::size_t default_threads() noexcept {
 Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
-      loop_(options_.io),
+      // The listeners' loop is always epoll. A ring holds every file it polls
+      // until its teardown, which the kernel runs after the process is gone:
+      // a server killed with SIGKILL would go on completing handshakes on its
+      // listeners for a while, then reset them. Accepting costs one system
+      // call per connection either way.
+      loop_("epoll"),
       limits_{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout,
               options_.proxy_timeout},
       start_time_(seconds_since_epoch()) {
@@ -60,8 +65,9 @@ Server::Server(ServerOptions options, Logger& log)
 Server::~Server() = default;  // each Worker stops and joins its own thread
 
 void Server::bind() {
-  // A passed socket at a --proxy-listen address is a PROXY listener (an
-  // upgrade passes the old process's; a service manager's socket unit may).
+  // A passed socket named "proxy" or "metrics" (an upgrade names them; a
+  // socket unit may, with FileDescriptorName=) is that, and so is one at a
+  // --proxy-listen or --metrics address.
   std::vector<std::string> proxy_addresses;
   for (const auto& ep : options_.proxy_listen)
     for (const auto& addr : net::resolve(ep, /*passive=*/true))
@@ -74,14 +80,15 @@ void Server::bind() {
   };
   for (auto& passed : inherited_sockets()) {
     auto listener = Listener::adopt(std::move(passed.fd), options_.inherited_only);
-    if (!metrics_ && listener->address().to_string() == metrics_address) {
+    const auto text = listener->address().to_string();
+    if (!metrics_ && (passed.name == kMetricsSocketName || text == metrics_address)) {
       serve_metrics(std::move(listener));
       continue;
     }
+    listener->set_proxy(passed.name == kProxySocketName ||
+                        std::find(proxy_addresses.begin(), proxy_addresses.end(), text) !=
+                            proxy_addresses.end());
     listeners_.push_back(std::move(listener));
-    const auto text = listeners_.back()->address().to_string();
-    listeners_.back()->set_proxy(std::find(proxy_addresses.begin(), proxy_addresses.end(),
-                                           text) != proxy_addresses.end());
     ++inherited_count_;
   }
   if (options_.metrics && !metrics_)
@@ -126,16 +133,16 @@ void Server::announce() {
                                        : " (passed by the service manager)");
   if (metrics_)
     log_.log(Level::Info, "metrics on http://{}/metrics", metrics_->listener().address().to_string());
-  if (!loop_.fallback().empty())
-    log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
-  const UringPoller* ring = loop_.uring();
-  log_.log(Level::Verbose, "{} workers, {} backend{}{}", workers_.size(), loop_.backend(),
+  Worker& first = *workers_.front();
+  if (!first.fallback().empty())
+    log_.log(Level::Info, "io_uring unavailable ({}): using epoll", first.fallback());
+  const UringPoller* ring = first.uring();
+  log_.log(Level::Verbose, "{} workers, {} backend{}{}", workers_.size(), first.backend(),
            ring ? ", " : "", ring ? ring->mode() : "");
 }
 
 void Server::run(std::function<void()> on_serving) {
-  if (loop_.attach())
-    log_.log(Level::Info, "io_uring unavailable ({}): using epoll", loop_.fallback());
+  loop_.attach();
   for (auto& l : listeners_)
     l->start(loop_, log_,
              [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
@@ -236,11 +243,12 @@ void Server::retire() {
   finish_if_idle();
 }
 
-std::vector<int> Server::listener_fds() const {
-  std::vector<int> fds;
+std::vector<PassedSocket> Server::listener_fds() const {
+  std::vector<PassedSocket> fds;
   for (const auto& l : listeners_)
-    if (l->fd() >= 0) fds.push_back(l->fd());
-  if (metrics_ && metrics_->listener().fd() >= 0) fds.push_back(metrics_->listener().fd());
+    if (l->fd() >= 0) fds.push_back({l->fd(), l->proxy() ? kProxySocketName : kPlainSocketName});
+  if (metrics_ && metrics_->listener().fd() >= 0)
+    fds.push_back({metrics_->listener().fd(), kMetricsSocketName});
   return fds;
 }
 

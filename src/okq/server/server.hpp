@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "okq/net/address.hpp"
+#include "okq/server/activation.hpp"
 #include "okq/proto/codec.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/listener.hpp"
@@ -84,8 +85,8 @@ class Server {
   // them, and past the shutdown timeout stop as stop() does. Server's loop.
   void retire();
   // The listening descriptors, to pass to the process that takes over
-  // (the metrics listener's too).
-  std::vector<int> listener_fds() const;
+  // (the metrics listener's too), named for what each is for.
+  std::vector<PassedSocket> listener_fds() const;
   // What GET /metrics reports now (the server's loop only).
   MetricsSnapshot metrics() const;
 

@@ -44,7 +44,7 @@ Program this_program(int argc, char** argv) {
   return p;
 }
 
-Upgrade::Upgrade(EventLoop& loop, const Program& program, const std::vector<int>& listeners,
+Upgrade::Upgrade(EventLoop& loop, const Program& program, const std::vector<PassedSocket>& listeners,
                  OnDone done)
     : loop_(loop), done_(std::move(done)) {
   int ends[2];
@@ -54,7 +54,9 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program, const std::vector<int>
   // Everything the child needs is made here: between fork and exec only
   // async-signal-safe calls (dup2, execve, _exit) are allowed.
   std::vector<net::Fd> staged;
-  for (int fd : listeners) {
+  std::string names;
+  for (const auto& [fd, name] : listeners) {
+    names += (names.empty() ? "" : ":") + std::string(name);
     staged.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, kStagingFd));
     if (!staged.back()) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
   }
@@ -69,6 +71,7 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program, const std::vector<int>
     env.emplace_back(v);
   }
   env.push_back("LISTEN_FDS=" + std::to_string(n));
+  env.push_back("LISTEN_FDNAMES=" + names);
   env.push_back("OKQ_UPGRADE_FD=" + std::to_string(kFirstFd + n));
   env.push_back("OKQ_UPGRADE_FROM=" + std::to_string(::getpid()));
   const std::size_t pid_slot = env.size();

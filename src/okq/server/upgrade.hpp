@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "okq/net/fd.hpp"
+#include "okq/server/activation.hpp"
 #include "okq/server/daemon.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/log.hpp"
@@ -39,7 +40,7 @@ class Upgrade final : public EventHandler {
 
   // Starts `program` again with `listeners` passed; `done` runs on `loop`
   // once the new process is ready or has failed. Throws std::system_error.
-  Upgrade(EventLoop& loop, const Program& program, const std::vector<int>& listeners,
+  Upgrade(EventLoop& loop, const Program& program, const std::vector<PassedSocket>& listeners,
           OnDone done);
   ~Upgrade();
   Upgrade(const Upgrade&) = delete;

@@ -45,6 +45,9 @@ class Worker {
 
   std::size_t index() const noexcept { return index_; }
   const char* backend() const noexcept { return loop_.backend(); }
+  // Why --io auto serves with epoll here ("" if it does not).
+  const std::string& fallback() const noexcept { return loop_.fallback(); }
+  UringPoller* uring() noexcept { return loop_.uring(); }
   // Any thread: what this worker's connections have done.
   const WorkerCounters& counters() const noexcept { return counters_; }
 
