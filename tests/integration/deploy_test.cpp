@@ -141,6 +141,7 @@ void expect_layout(const std::string& root, const std::string& etc, const std::s
   EXPECT_TRUE(is_file(units + "/okq.socket")) << units;
   EXPECT_EQ(read_file(etc + "/logrotate.d/okq"), read_file(kDeploy + "/logrotate/okq"));
   EXPECT_TRUE(is_file(usr + "/share/doc/okq/copyright")) << root;
+  EXPECT_TRUE(is_file(usr + "/share/doc/okq/examples/haproxy.cfg")) << root;
 }
 
 // make deb (which make test runs first, lintian included) builds the package;
