@@ -95,7 +95,8 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   auto& s = o.server;
   std::vector<std::string> listen{"0.0.0.0:4242"};
   std::vector<std::string> proxy_listen, proxy_from;
-  std::string metrics;
+  std::string metrics, upstream;
+  double upstream_timeout = 5.0;
   double proxy_timeout = 3.0;
   bool verbose = false, trace = false;
   double shutdown_timeout = 5.0, idle_timeout = 300.0;
@@ -132,6 +133,17 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "on 127.0.0.1)")
       ->type_name("ADDR")
       ->check(address_validator());
+  app.add_option("--upstream", upstream,
+                 "Relay every message to the okq server at ADDR and its replies back, instead "
+                 "of answering (one upstream connection per client)")
+      ->type_name("ADDR")
+      ->check(address_validator());
+  app.add_option("--upstream-timeout", upstream_timeout,
+                 "Seconds the upstream may take to connect or to send a reply it owes before "
+                 "the client gets 'ERR upstream unavailable'")
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.001, 3600.0))
+      ->capture_default_str();
   app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (default: background)");
   app.add_flag("--once", s.once, "Serve one connection, then exit");
   app.add_option("--pidfile", o.pidfile, "Write the pid to PATH (locked); removed on exit")
@@ -206,6 +218,14 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   }
   s.proxy_timeout = cli::to_millis(proxy_timeout);
   if (!metrics.empty()) s.metrics = net::parse_endpoint(metrics, "127.0.0.1");
+  if (!upstream.empty()) {
+    if (s.codec.classic) {
+      std::fprintf(stderr, "okq-server: --upstream relays the line protocol; not with --classic\n");
+      return kExitUsage;
+    }
+    s.upstream = net::parse_endpoint(upstream, "127.0.0.1");
+  }
+  s.upstream_timeout = cli::to_millis(upstream_timeout);
   s.shutdown_timeout = cli::to_millis(shutdown_timeout);
   s.idle_timeout = cli::to_millis(idle_timeout);
   if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);

@@ -144,6 +144,34 @@ TEST(Hostile, ClientThatNeverReadsLeavesServerMemoryFlat) {
   EXPECT_TRUE(server.process().wait_stderr("closed: idle timeout", 8s)) << server.process().err();
 }
 
+// A relay between a client that never reads and a fast upstream: replies
+// pile up at the relay only to --max-output, after which it stops reading
+// upstream; the upstream's own back-pressure then stops it reading the relay,
+// and the relay stops reading the client. Every leg bounded; the client's
+// sends stall; the relay does not spin while paused.
+TEST(Hostile, RelayBetweenANonReadingClientAndAFastUpstreamStaysBounded) {
+  SKIP_MEMORY_BOUND_UNDER_TSAN();
+  TestServer upstream;
+  TestServer relay({"--upstream", upstream.address(), "--idle-timeout", "30"});
+  const pid_t pid = relay.process().pid();
+  const std::size_t rss_before = rss_kib(pid);
+  RawClient flood(relay.port());
+  const std::size_t sent = flood.send_until_stalled(repeat("m\n", 32 * 1024), 1s, 100u << 20);
+  const std::size_t max_rss = rss_kib(pid);
+  std::cout << "relay, non-reading client: sent " << sent / 1024 << " KiB before the sends "
+            << "stalled; relay RSS " << rss_before << " KiB before, " << max_rss << " KiB after\n";
+  EXPECT_LT(sent, 100u << 20) << "the relay kept reading from a client that never reads";
+  const double cpu_before = cpu_seconds(pid);
+  std::this_thread::sleep_for(1s);
+  EXPECT_LT(cpu_seconds(pid) - cpu_before, 0.1) << "the relay spins while paused";
+  EXPECT_LT(max_rss - rss_before, kAllocatorSlack * 12u * 1024 + receive_pool_kib(relay))
+      << "relay RSS may grow by 12 MiB at most, and the receive buffers";
+  // It still relays for others.
+  RawClient other(relay.port());
+  other.send("Qo\n");
+  EXPECT_EQ(other.read_to_eof(), "Qo\n");
+}
+
 // Readers that take replies steadily but slower than they pipeline: the
 // server's output never drains to empty, and what it holds per connection
 // must still stay within --max-output (plus one read's worth of replies).

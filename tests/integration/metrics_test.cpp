@@ -107,8 +107,10 @@ TEST(Metrics, IdleTimeoutsAndProxyFailuresAreCountedByReason) {
   }
   RawClient untrusted("127.0.0.2", proxy_port);
   EXPECT_EQ(untrusted.read_to_eof(), "");
-  const auto text =
-      scrape_until(port, "okq_proxy_header_failures_total{reason=\"untrusted\"}", 1);
+  // The idle connection is counted once its socket is closed, which the
+  // client may see first: wait for both counts.
+  const auto text = scrape_until(port, "okq_proxy_header_failures_total{reason=\"untrusted\"}", 1,
+                                 "okq_connections_closed_total{reason=\"idle_timeout\"}", 1);
   EXPECT_EQ(metric_value(text, "okq_connections_closed_total{reason=\"idle_timeout\"}"), 1) << text;
   EXPECT_EQ(metric_value(text, "okq_proxy_header_failures_total{reason=\"untrusted\"}"), 1) << text;
 }

@@ -17,9 +17,10 @@ enum class CloseReason {
   ProxyInvalid,     // a PROXY listener's client sent a malformed header
   ProxyTimeout,     // a PROXY listener's client sent no whole header in time
   ProxyUntrusted,   // a PROXY listener's client is not a --proxy-from address
+  UpstreamUnavailable,  // --upstream refused, reset, closed early or silent: ERR sent
 };
 
-inline constexpr int kCloseReasons = static_cast<int>(CloseReason::ProxyUntrusted) + 1;
+inline constexpr int kCloseReasons = static_cast<int>(CloseReason::UpstreamUnavailable) + 1;
 
 // Short names, for metrics labels.
 constexpr const char* label(CloseReason reason) noexcept {
@@ -48,6 +49,8 @@ constexpr const char* label(CloseReason reason) noexcept {
       return "proxy_timeout";
     case CloseReason::ProxyUntrusted:
       return "proxy_untrusted";
+    case CloseReason::UpstreamUnavailable:
+      return "upstream_unavailable";
   }
   return "unknown";
 }
@@ -78,6 +81,8 @@ constexpr const char* to_string(CloseReason reason) noexcept {
       return "no PROXY header in time";
     case CloseReason::ProxyUntrusted:
       return "PROXY header from an untrusted address";
+    case CloseReason::UpstreamUnavailable:
+      return "upstream unavailable";
   }
   return "?";
 }

@@ -16,7 +16,19 @@ Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ct
     session_.set_observer([this](std::string_view message) {
       ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
     });
+    session_.set_reply_observer([this](std::string_view reply) {
+      ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
+    });
   }
+}
+
+void Connection::relay_to(const net::SocketAddress& to) {
+  session_.relay_to_upstream(ctx_.loop.now());
+  upstream_ = std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, session_, [this] {
+    resume();
+  });
+  ctx_.log.log(Level::Verbose, "conn {}: relaying to {}", id_, to.to_string());
+  upstream_->connect(to);
 }
 
 void Connection::reject(std::string_view line) {
@@ -36,17 +48,20 @@ void Connection::input(std::string_view bytes, Session::Time now) {
   ctx_.counters.bytes_in.add(bytes.size());
   ctx_.counters.messages.add(session_.messages() - before);
   if (header && !session_.awaiting_header()) header_ended();
+  if (upstream_) upstream_->update();
 }
 
 void Connection::eof(Session::Time now) {
   const auto before = session_.messages();
   session_.on_eof(now);
   ctx_.counters.messages.add(session_.messages() - before);
+  if (upstream_) upstream_->update();
 }
 
 void Connection::sent(std::size_t n) {
   session_.on_sent(n, ctx_.loop.now());
   ctx_.counters.bytes_out.add(n);
+  if (upstream_) upstream_->update();  // a slow client's replies went out: read upstream again
 }
 
 void Connection::header_ended() {
@@ -83,6 +98,7 @@ void Connection::arm_timer() {
     timer_ = 0;
     timer_at_ = Session::Time::max();
     session_.on_timer(ctx_.loop.now());
+    if (upstream_) upstream_->update();
     resume();
   });
 }
@@ -102,14 +118,18 @@ void Connection::report_closed() noexcept {
   if (reported_) return;
   reported_ = true;
   cancel_timer();
+  if (upstream_) upstream_->close();
   const auto reason = session_.reason();
   ctx_.counters.count_close(reason);
-  // A PROXY client that never finished its header is worth an operator's
-  // eye (a misconfigured balancer); the rest is the normal course of things.
-  ctx_.log.log(reason == CloseReason::ProxyTimeout ? Level::Info : Level::Verbose,
-               "conn {} from {} closed: {}; {} messages", id_, peer_,
-               reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason),
-               session_.messages());
+  std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
+  if (reason == CloseReason::UpstreamUnavailable) why += " (" + session_.upstream_failure() + ")";
+  // A PROXY client that never finished its header (a misconfigured
+  // balancer) and an upstream that failed are worth an operator's eye; the
+  // rest is the normal course of things.
+  const bool notable =
+      reason == CloseReason::ProxyTimeout || reason == CloseReason::UpstreamUnavailable;
+  ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages",
+               id_, peer_, why, session_.messages());
   on_closed_(*this);
 }
 

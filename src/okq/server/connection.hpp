@@ -16,6 +16,7 @@
 #include "okq/server/event_loop.hpp"
 #include "okq/server/log.hpp"
 #include "okq/server/session.hpp"
+#include "okq/server/upstream.hpp"
 
 namespace okq::server {
 
@@ -26,6 +27,7 @@ struct ConnectionContext {
   SessionLimits limits;
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
+  const net::SocketAddress* upstream = nullptr;  // --upstream: relay every client there
 };
 
 class Connection {
@@ -40,6 +42,9 @@ class Connection {
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
   void expect_proxy_header() { session_.expect_proxy_header(ctx_.loop.now()); }
+  // Before start(): relay this client's messages to `to` (--upstream) and
+  // its replies back, instead of answering them.
+  void relay_to(const net::SocketAddress& to);
   // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
   void reject(std::string_view line);
   // Server stopping: answer every byte that had arrived, flush, then close
@@ -89,6 +94,7 @@ class Connection {
   int error_ = 0;  // errno behind an IoError, for the log
   EventLoop::TimerId timer_ = 0;
   Session::Time timer_at_ = Session::Time::max();
+  std::unique_ptr<Upstream> upstream_;  // the relay's leg (--upstream); closed with the client's
 };
 
 }  // namespace okq::server

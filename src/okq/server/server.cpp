@@ -49,8 +49,8 @@ Server::Server(ServerOptions options, Logger& log)
       // listeners for a while, then reset them. Accepting costs one system
       // call per connection either way.
       loop_("epoll"),
-      limits_{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout,
-              options_.proxy_timeout},
+      limits_{options_.codec,         options_.max_output,  options_.idle_timeout,
+              kLingerTimeout,         options_.proxy_timeout, options_.upstream_timeout},
       start_time_(seconds_since_epoch()) {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
@@ -58,13 +58,17 @@ Server::Server(ServerOptions options, Logger& log)
         i, limits_, log_, options_.io, [this](std::size_t worker, bool rejected) {
           // On the worker's thread: the books are kept on the server's.
           loop_.queue_in_loop([this, worker, rejected] { closed(worker, rejected); });
-        }));
+        },
+        options_.upstream ? &upstream_ : nullptr));
   load_.assign(n, 0);
 }
 
 Server::~Server() = default;  // each Worker stops and joins its own thread
 
 void Server::bind() {
+  // Resolved once, before any worker runs: a name that does not resolve is a
+  // start-up error, not a failure per client.
+  if (options_.upstream) upstream_ = net::resolve(*options_.upstream, false).front();
   // A passed socket named "proxy" or "metrics" (an upgrade names them; a
   // socket unit may, with FileDescriptorName=) is that, and so is one at a
   // --proxy-listen or --metrics address.
@@ -133,6 +137,7 @@ void Server::announce() {
                                        : " (passed by the service manager)");
   if (metrics_)
     log_.log(Level::Info, "metrics on http://{}/metrics", metrics_->listener().address().to_string());
+  if (options_.upstream) log_.log(Level::Info, "relaying to {}", upstream_.to_string());
   Worker& first = *workers_.front();
   if (!first.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", first.fallback());

@@ -35,6 +35,10 @@ struct ServerOptions {
   std::chrono::milliseconds proxy_timeout{3000};  // for the whole header
   // Where to serve GET /metrics (Prometheus text format), if anywhere.
   std::optional<net::Endpoint> metrics;
+  // Relay every client's messages to this server (and its replies back)
+  // instead of answering them; resolved by bind().
+  std::optional<net::Endpoint> upstream;
+  std::chrono::milliseconds upstream_timeout{5000};
   int backlog = 4096;
   int unix_mode = -1;  // permissions of unix socket files; -1: from the umask
   proto::CodecOptions codec;
@@ -124,6 +128,7 @@ class Server {
   std::uint64_t rejected_ = 0;       // ever turned away at --max-connections
   double start_time_ = 0;            // seconds since the epoch
   std::unique_ptr<MetricsEndpoint> metrics_;
+  net::SocketAddress upstream_;  // --upstream, resolved (read by workers once they run)
 };
 
 }  // namespace okq::server

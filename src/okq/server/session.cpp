@@ -30,7 +30,12 @@ void Session::reject(std::string_view line) {
 
 bool Session::wants_input() const noexcept {
   return state_ == SessionState::Reading && out_.size() <= limits_.max_output &&
+         !(relay_ && relay_->to_upstream.size() > limits_.max_output) &&
          !(stopping_ && stop_budget_ == 0);
+}
+
+std::uint64_t Session::messages() const noexcept {
+  return relay_ ? relay_->forwarded : codec_->messages();
 }
 
 void Session::expect_proxy_header(Time now) {
@@ -50,7 +55,9 @@ void Session::on_input(std::string_view bytes, Time now) {
   if (state_ != SessionState::Reading) return;  // lingering: dropped
   const std::size_t n = bytes.size();
   if (awaiting_header()) bytes = take_header(bytes, now);
-  if (state_ == SessionState::Reading && !bytes.empty()) {
+  if (state_ == SessionState::Reading && !bytes.empty() && relay_) {
+    relay_input(bytes, now);
+  } else if (state_ == SessionState::Reading && !bytes.empty()) {
     const auto before = codec_->messages();
     if (codec_->feed(bytes, out_.back()) == proto::Verdict::Close)
       finish_input(CloseReason::ProtocolEnd);
@@ -87,6 +94,14 @@ void Session::on_eof(Time now) {
   if (state_ == SessionState::Lingering) return close(reason_);
   if (state_ != SessionState::Reading) return;
   if (awaiting_header()) return close(CloseReason::PeerClosed);  // never a client message
+  if (relay_) {
+    // An unterminated last message goes on as it is: the upstream answers
+    // it at our FIN, as okq-server does at its client's.
+    if (relay_->line_bytes > 0) ++relay_->forwarded;
+    finish_input(CloseReason::PeerClosed);
+    if (relay_ && !relay_->done) arm_upstream_deadline(now);
+    return;
+  }
   const auto before = codec_->messages();
   codec_->finish(out_.back());  // an unterminated last fragment is still a message
   if (codec_->messages() != before) last_progress_ = now;
@@ -101,7 +116,7 @@ void Session::on_sent(std::size_t n, Time now) {
 }
 
 bool Session::wants_fin() const noexcept {
-  return state_ == SessionState::Flushing && out_.empty() && !peer_eof_;
+  return state_ == SessionState::Flushing && out_.empty() && !peer_eof_ && relay_settled();
 }
 
 void Session::on_fin_sent(Time now) {
@@ -112,7 +127,7 @@ void Session::on_fin_sent(Time now) {
 
 void Session::on_shutdown(std::size_t unread) {
   if (state_ != SessionState::Reading) return;  // already finishing on its own
-  if (unread == 0 && out_.empty()) {
+  if (unread == 0 && out_.empty() && (!relay_ || relay_->replies >= relay_->forwarded)) {
     // Idle: nothing to answer, nothing to send. Lingering would only make the
     // whole stop wait for a client that may never close.
     return close(CloseReason::ServerShutdown);
@@ -134,13 +149,17 @@ Session::Time Session::idle_deadline() const noexcept {
 
 Session::Time Session::deadline() const noexcept {
   return closed() ? Time::max()
-                  : std::min({idle_deadline(), linger_deadline_, header_deadline_});
+                  : std::min({idle_deadline(), linger_deadline_, header_deadline_,
+                              relay_ && !relay_->done ? relay_->deadline : Time::max()});
 }
 
 void Session::on_timer(Time now) {
   if (closed()) return;
   if (now >= linger_deadline_) return close(CloseReason::LingerTimeout);
   if (now >= header_deadline_) return close(CloseReason::ProxyTimeout);
+  if (relay_ && !relay_->done && now >= relay_->deadline)
+    return on_upstream_failed(relay_->connected ? "no reply within --upstream-timeout"
+                                                : "not connected within --upstream-timeout");
   // Nothing owed can still be delivered to a client this stuck: close at once.
   if (now >= idle_deadline()) close(CloseReason::IdleTimeout);
 }
@@ -149,12 +168,166 @@ void Session::finish_input(CloseReason why) {
   if (state_ != SessionState::Reading) return;
   reason_ = why;
   state_ = SessionState::Flushing;
+  if (relay_ && !relay_->done) {
+    // Nothing more goes upstream; once every reply is in, the relay is over.
+    relay_->client_done = true;
+    if (relay_->replies >= relay_->forwarded) relay_->done = true;
+  }
   settle();
 }
 
 void Session::settle() {
-  if (state_ != SessionState::Flushing || !out_.empty()) return;
+  // A relay waits for the upstream's replies as well as for its own writes.
+  if (state_ != SessionState::Flushing || !out_.empty() || !relay_settled()) return;
   if (peer_eof_) close(reason_);  // else wants_fin(): the driver sends FIN
+}
+
+// --- relay
+
+void Session::relay_to_upstream(Time now) {
+  relay_ = std::make_unique<Relay>();
+  relay_->deadline = now + limits_.upstream_timeout;  // to connect
+}
+
+std::string_view Session::upstream_owed() const noexcept {
+  return relay_ ? std::string_view(relay_->to_upstream) : std::string_view();
+}
+
+void Session::on_upstream_sent(std::size_t n) {
+  relay_->to_upstream.erase(0, n);
+}
+
+bool Session::upstream_wants_fin() const noexcept {
+  return relay_ && relay_->connected && !relay_->done && relay_->client_done &&
+         !relay_->fin_sent && relay_->to_upstream.empty();
+}
+
+void Session::on_upstream_fin_sent() noexcept {
+  relay_->fin_sent = true;
+}
+
+bool Session::upstream_wants_input() const noexcept {
+  return relay_ && relay_->connected && !relay_->done && out_.size() <= limits_.max_output;
+}
+
+const std::string& Session::upstream_failure() const noexcept {
+  static const std::string none;
+  return relay_ ? relay_->failure : none;
+}
+
+bool Session::upstream_done() const noexcept {
+  return relay_ && relay_->done;
+}
+
+void Session::on_upstream_connected(Time now) {
+  relay_->connected = true;
+  relay_->deadline = Time::max();
+  arm_upstream_deadline(now);
+}
+
+// The client's bytes go on as they are, message by message: up to and
+// including a Q message, after which (as okq-server does) nothing more is
+// read. Only the start of each line is looked at.
+void Session::relay_input(std::string_view bytes, Time now) {
+  Relay& r = *relay_;
+  // What is kept of a line: its first byte (is it Q?), or all of it for --trace.
+  const std::size_t keep = observer_ ? limits_.codec.max_line : 1;
+  while (!bytes.empty() && state_ == SessionState::Reading) {
+    const auto lf = bytes.find('\n');
+    const std::size_t take = lf == std::string_view::npos ? bytes.size() : lf + 1;
+    const std::string_view piece = bytes.substr(0, take);
+    if (r.line.size() < keep) r.line.append(piece.substr(0, keep - r.line.size()));
+    r.line_bytes += piece.size();
+    r.to_upstream.append(piece);
+    bytes.remove_prefix(take);
+    if (lf == std::string_view::npos) break;
+    ++r.forwarded;
+    last_progress_ = now;
+    if (observer_) {
+      std::string_view message(r.line);
+      if (message.ends_with('\n')) message.remove_suffix(1);
+      observer_(message);
+    }
+    const bool quit = !r.line.empty() && r.line[0] == 'Q';
+    r.line.clear();
+    r.line_bytes = 0;
+    if (quit) finish_input(CloseReason::ProtocolEnd);  // the rest is never read
+  }
+  arm_upstream_deadline(now);
+}
+
+void Session::on_upstream_input(std::string_view bytes, Time now) {
+  Relay& r = *relay_;
+  if (r.done) return;
+  // Whole replies only: one cut short by a failure is never half-relayed.
+  while (!bytes.empty()) {
+    const auto lf = bytes.find('\n');
+    if (lf == std::string_view::npos) {
+      r.partial.append(bytes);
+      if (r.partial.size() > limits_.codec.max_line + 1)
+        return on_upstream_failed("a reply longer than --max-line");
+      break;
+    }
+    std::string_view reply = bytes.substr(0, lf + 1);
+    if (!r.partial.empty()) {
+      r.partial.append(reply);
+      reply = r.partial;
+    }
+    out_.append(reply);
+    r.last_reply_err = reply.starts_with("ERR");
+    ++r.replies;
+    if (reply_observer_) reply_observer_(reply.substr(0, reply.size() - 1));
+    r.partial.clear();
+    bytes.remove_prefix(lf + 1);
+  }
+  last_progress_ = now;
+  r.deadline = Time::max();
+  arm_upstream_deadline(now);
+  if (r.client_done && r.replies >= r.forwarded) relay_finished();
+}
+
+void Session::on_upstream_eof(Time now) {
+  Relay& r = *relay_;
+  if (r.done) return;
+  // Everything asked was answered, or the upstream refused the last message
+  // with an ERR line and closed, as okq-server does: relayed, the end.
+  if ((r.client_done && r.replies >= r.forwarded) || r.last_reply_err) {
+    (void)now;
+    if (r.last_reply_err) finish_input(CloseReason::ProtocolEnd);
+    return relay_finished();
+  }
+  on_upstream_failed(r.replies < r.forwarded ? "closed with replies owed"
+                                             : "closed while the client was still sending");
+}
+
+void Session::on_upstream_failed(std::string why) {
+  Relay& r = *relay_;
+  if (r.done || closed()) return;
+  r.failure = std::move(why);
+  out_.append(kUpstreamUnavailable);
+  r.done = true;
+  r.to_upstream.clear();
+  if (state_ == SessionState::Reading) finish_input(CloseReason::UpstreamUnavailable);
+  else reason_ = CloseReason::UpstreamUnavailable;
+  settle();
+}
+
+void Session::relay_finished() {
+  relay_->done = true;
+  relay_->deadline = Time::max();
+  settle();
+}
+
+// While a reply is owed (or the connection is being made) the upstream has
+// limits_.upstream_timeout from its last sign of life to give the next one.
+void Session::arm_upstream_deadline(Time now) {
+  Relay& r = *relay_;
+  if (r.done || !r.connected) return;  // connecting: the deadline set at the start holds
+  if (r.replies >= r.forwarded) {
+    r.deadline = Time::max();
+  } else if (r.deadline == Time::max()) {
+    r.deadline = now + limits_.upstream_timeout;
+  }
 }
 
 }  // namespace okq::server

@@ -37,7 +37,12 @@ struct SessionLimits {
   std::chrono::milliseconds linger_timeout{5000};
   // How long a PROXY listener's client has to send its whole header.
   std::chrono::milliseconds header_timeout{3000};
+  // --upstream: how long the upstream may take to connect, or to send the
+  // next reply it owes, before the client gets kUpstreamUnavailable.
+  std::chrono::milliseconds upstream_timeout{5000};
 };
+
+inline constexpr std::string_view kUpstreamUnavailable = "ERR upstream unavailable\n";
 
 class Session {
  public:
@@ -60,6 +65,33 @@ class Session {
   // The header's parser (done or invalid) until drop_header(); nullptr without one.
   const proto::ProxyHeaderParser* proxy_header() const noexcept { return proxy_.get(); }
   void drop_header() noexcept { if (!awaiting_header()) proxy_.reset(); }
+
+  // --- relay (--upstream): before start, the session forwards the client's
+  // messages to an upstream okq server instead of answering them, and its
+  // replies are the upstream's, relayed in order. A driver of the upstream
+  // leg moves those bytes and tells the session what happened, as the
+  // client's driver does.
+  void relay_to_upstream(Time now);
+  bool relays() const noexcept { return relay_ != nullptr; }
+  // Client messages to write upstream (stay put until written).
+  std::string_view upstream_owed() const noexcept;
+  void on_upstream_sent(std::size_t n);
+  // Every client message went upstream and none will follow: send it FIN.
+  bool upstream_wants_fin() const noexcept;
+  void on_upstream_fin_sent() noexcept;
+  // The upstream's replies are wanted (not held back by a slow client).
+  bool upstream_wants_input() const noexcept;
+  void on_upstream_connected(Time now);
+  void on_upstream_input(std::string_view bytes, Time now);
+  void on_upstream_eof(Time now);
+  // Refused, reset, silent: the client gets what was relayed, then
+  // kUpstreamUnavailable, and the session ends.
+  void on_upstream_failed(std::string why);
+  // Why the upstream failed ("" while it has not).
+  const std::string& upstream_failure() const noexcept;
+  // The upstream leg has nothing more to do: its socket can be closed.
+  bool upstream_done() const noexcept;
+  void set_reply_observer(proto::MessageObserver observer) { reply_observer_ = std::move(observer); }
 
   // --- input
   // Reading, and not held back: the driver should read (at most read_limit()).
@@ -98,11 +130,16 @@ class Session {
   bool closed() const noexcept { return state_ == SessionState::Closed; }
   CloseReason reason() const noexcept { return reason_; }
   bool rejected() const noexcept { return rejected_; }
-  std::uint64_t messages() const noexcept { return codec_->messages(); }
-  void set_observer(proto::MessageObserver observer) { codec_->set_observer(std::move(observer)); }
+  std::uint64_t messages() const noexcept;
+  void set_observer(proto::MessageObserver observer) {
+    observer_ = observer;
+    codec_->set_observer(std::move(observer));
+  }
 
  private:
   std::string_view take_header(std::string_view bytes, Time now);
+  void relay_input(std::string_view bytes, Time now);
+  bool relay_settled() const noexcept { return !relay_ || relay_->done; }
   void finish_input(CloseReason why);
   void settle();                        // Flushing with nothing owed: close, or ask for FIN
   Time idle_deadline() const noexcept;  // Time::max() without an idle timeout
@@ -122,6 +159,27 @@ class Session {
   Time linger_deadline_ = Time::max();
   std::unique_ptr<proto::ProxyHeaderParser> proxy_;  // a PROXY listener's, while it matters
   Time header_deadline_ = Time::max();
+
+  struct Relay {
+    std::string to_upstream;     // client messages not yet written upstream
+    std::string line;            // the client's current line so far (at most a few bytes kept)
+    std::size_t line_bytes = 0;  // its length
+    std::string partial;         // an upstream reply not yet whole
+    std::uint64_t forwarded = 0; // client messages sent on (a last unterminated one counts)
+    std::uint64_t replies = 0;   // whole replies relayed back
+    bool last_reply_err = false; // the upstream's last reply was an ERR (it closes after one)
+    bool client_done = false;    // nothing more from the client goes upstream
+    bool fin_sent = false;
+    bool connected = false;
+    bool done = false;           // the upstream leg is over (answered everything, or failed)
+    std::string failure;         // why it failed, for the log
+    Time deadline = Time::max(); // connect, or the next reply owed, by then
+  };
+  void relay_finished();
+  void arm_upstream_deadline(Time now);
+  std::unique_ptr<Relay> relay_;
+  proto::MessageObserver observer_;        // forwarded messages, for --trace
+  proto::MessageObserver reply_observer_;  // relayed replies, for --trace
 };
 
 }  // namespace okq::server

@@ -16,13 +16,14 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 }  // namespace
 
 Worker::Worker(std::size_t index, const SessionLimits& limits, Logger& log,
-               std::string_view backend, OnClosed on_closed)
+               std::string_view backend, OnClosed on_closed,
+               const net::SocketAddress* upstream)
     : index_(index),
       log_(log),
       on_closed_(std::move(on_closed)),
       loop_(backend),
       read_buffer_(kReadBufferSize),
-      context_{loop_, log_, limits, read_buffer_, counters_} {}
+      context_{loop_, log_, limits, read_buffer_, counters_, upstream} {}
 
 Worker::~Worker() {
   if (thread_.joinable()) {
@@ -96,6 +97,7 @@ void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool 
   // One turned away gets its ERR line at once; its header, like anything
   // else it sends, is drained unread.
   if (admit && proxy) ref.expect_proxy_header();
+  if (admit && context_.upstream) ref.relay_to(*context_.upstream);
   if (admit)
     ref.start();
   else

@@ -26,8 +26,9 @@ class Worker {
   // Called on the worker's thread when a connection has ended.
   using OnClosed = std::function<void(std::size_t worker, bool rejected)>;
 
+  // `upstream` (may be null; must outlive the worker): relay every client there.
   Worker(std::size_t index, const SessionLimits& limits, Logger& log, std::string_view backend,
-         OnClosed on_closed);
+         OnClosed on_closed, const net::SocketAddress* upstream = nullptr);
   ~Worker();  // stops and joins the thread if it runs
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -1,0 +1,162 @@
+// --upstream: okq-server as a client of another okq-server, relaying every
+// message there and every reply back, in order, on every backend and thread
+// count; chains of relays; an upstream that is refused, killed mid-burst or
+// silent; --trace of both legs.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "okq.hpp"
+#include "process.hpp"
+#include "tcp.hpp"
+
+namespace okq::test {
+namespace {
+
+using namespace std::string_literals;
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// client -> okq (relay) -> okq (relay) -> okq: three hops. 100 clients at once
+// each pipeline 1,000 messages and a Q; each gets 1,000 OKs and its echo, in
+// order, and every connection closes.
+TEST(Relay, ThreeHopChainCarriesEveryReplyInOrder) {
+  TestServer last;
+  TestServer middle({"--upstream", last.address()});
+  TestServer first({"--upstream", middle.address()});
+  constexpr int kClients = 100, kMessages = 1000;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<RawClient>(first.port()));
+    std::string burst;
+    for (int m = 0; m < kMessages; ++m) burst += "c" + std::to_string(c) + "m" + std::to_string(m) + "\n";
+    clients.back()->send(burst + "Q client " + std::to_string(c) + "\n");
+  }
+  const std::string oks = repeat("OK\n", kMessages);
+  for (int c = 0; c < kClients; ++c)
+    EXPECT_EQ(clients[c]->read_to_eof(30s), oks + "Q client " + std::to_string(c) + "\n")
+        << "client " << c;
+}
+
+TEST(Relay, HalfCloseGetsEveryReplyIncludingAnUnterminatedLastMessage) {
+  TestServer upstream;
+  TestServer relay({"--upstream", upstream.address()});
+  RawClient c(relay.port());
+  c.send("one\ntwo\nthree");
+  c.shutdown_write();
+  EXPECT_EQ(c.read_to_eof(), "OK\nOK\nOK\n");
+  EXPECT_TRUE(c.eof());
+}
+
+TEST(Relay, UpstreamRefusedGetsErrAndTheLogSaysWhy) {
+  const auto nobody = unused_port();
+  TestServer relay({"--upstream", "127.0.0.1:" + std::to_string(nobody)});
+  RawClient c(relay.port());
+  c.send("hello\n");
+  EXPECT_EQ(c.read_to_eof(), "ERR upstream unavailable\n");
+  c.close();
+  ASSERT_TRUE(relay.process().wait_stderr("upstream unavailable (Connection refused)"))
+      << relay.process().err();
+}
+
+// The upstream dies with SIGKILL while a client's burst is under way: the
+// client gets the replies that came back, then ERR upstream unavailable,
+// then EOF; never a half reply, never silence.
+TEST(Relay, UpstreamKilledMidBurstEndsWithErr) {
+  auto upstream = std::make_unique<TestServer>();
+  TestServer relay({"--upstream", upstream->address()});
+  RawClient c(relay.port());
+  c.send(repeat("m\n", 100));
+  ASSERT_EQ(c.read_exact(300), repeat("OK\n", 100));  // the relay is up and relaying
+  std::atomic<bool> sending{true};
+  std::thread burst([&] {
+    for (int i = 0; i < 2000 && sending; ++i) {
+      if (c.send_nonblocking(repeat("m\n", 512)) < 0) break;
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  upstream->process().signal(SIGKILL);
+  ASSERT_TRUE(upstream->process().wait(5s).has_value());
+  upstream.reset();
+  const std::string rest = c.read_to_eof(10s);
+  sending = false;
+  burst.join();
+  EXPECT_TRUE(c.eof());
+  c.close();
+  ASSERT_GE(rest.size(), 25u) << rest;
+  EXPECT_EQ(rest.substr(rest.size() - 25), "ERR upstream unavailable\n");
+  EXPECT_EQ(rest.substr(0, rest.size() - 25), repeat("OK\n", static_cast<int>((rest.size() - 25) / 3)))
+      << "whole OK replies before the ERR";
+  ASSERT_TRUE(relay.process().wait_stderr("upstream unavailable ("));
+}
+
+// An upstream that accepts and never reads: the relay writes until the
+// kernel's buffers are full, stops reading its client (back-pressure: the
+// client's sends stall), and after --upstream-timeout gives the client its
+// ERR line and closes.
+TEST(Relay, UpstreamThatNeverReadsHoldsTheClientBackThenTimesOut) {
+  RawListener silent;
+  TestServer relay({"--upstream", "127.0.0.1:" + std::to_string(silent.port()),
+                    "--upstream-timeout", "1.5"});
+  RawClient c(relay.port());
+  const auto start = std::chrono::steady_clock::now();
+  const std::size_t sent = c.send_until_stalled(repeat("m\n", 4096), 300ms, 64u << 20);
+  EXPECT_LT(sent, 64u << 20) << "the relay kept reading a client it could not forward for";
+  const std::string answer = c.read_to_eof(10s);
+  EXPECT_EQ(answer, "ERR upstream unavailable\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);
+  c.close();
+  ASSERT_TRUE(relay.process().wait_stderr("no reply within --upstream-timeout"))
+      << relay.process().err();
+}
+
+TEST(Relay, TraceShowsBothLegs) {
+  TestServer upstream;
+  TestServer relay({"--upstream", upstream.address(), "--trace"});
+  RawClient c(relay.port());
+  c.send("hello\nQ bye\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQ bye\n");
+  c.close();
+  ASSERT_TRUE(relay.process().wait_stderr("closed: protocol end"));
+  const auto log = relay.process().err();
+  EXPECT_NE(log.find("relaying to " + upstream.address()), std::string::npos) << log;
+  EXPECT_NE(log.find("conn 1: relaying to " + upstream.address()), std::string::npos) << log;
+  EXPECT_NE(log.find("conn 1 message \"hello\""), std::string::npos) << log;
+  EXPECT_NE(log.find("conn 1 upstream reply \"OK\""), std::string::npos) << log;
+  EXPECT_NE(log.find("conn 1 upstream reply \"Q bye\""), std::string::npos) << log;
+  EXPECT_EQ(count(log, "upstream reply"), 2u) << log;
+}
+
+// A PROXY listener in front of a relay: the header is the relay's, the
+// messages after it go upstream.
+TEST(Relay, BehindAProxyListener) {
+  TestServer upstream;
+  TestServer relay({"--proxy-listen", "127.0.0.1:0", "--upstream", upstream.address(), "-v"},
+                   true);
+  RawClient c(relay.port());
+  c.send("PROXY TCP4 192.0.2.1 192.0.2.2 5555 4242\r\nhello\nQ\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  c.close();
+  ASSERT_TRUE(relay.process().wait_stderr("closed: protocol end"));
+  EXPECT_NE(relay.process().err().find("from 192.0.2.1:5555 via"), std::string::npos)
+      << relay.process().err();
+}
+
+TEST(Relay, ClassicFramingIsRefused) {
+  Process p({server_bin(), "--foreground", "-l", "127.0.0.1:0", "--classic", "--upstream",
+             "127.0.0.1:1"});
+  EXPECT_EQ(p.wait(), 64);
+  EXPECT_NE(p.err().find("not with --classic"), std::string::npos) << p.err();
+}
+
+}  // namespace
+}  // namespace okq::test
