@@ -22,6 +22,13 @@ SessionLimits limits(std::size_t max_output = 1 << 20, std::chrono::milliseconds
   return l;
 }
 
+// `line` LF, n times.
+std::string repeat_line(const std::string& line, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += line + "\n";
+  return out;
+}
+
 // Takes everything owed, as a driver would with complete writes.
 std::string drain(Session& s, Time now) {
   std::string out;
@@ -263,6 +270,126 @@ TEST(SessionProxyHeader, ClientGoneBeforeTheHeaderIsNoMessage) {
   EXPECT_TRUE(s.closed());
   EXPECT_EQ(s.messages(), 0u);
   EXPECT_EQ(s.owed_bytes(), 0u);
+}
+
+// A relaying session (--upstream), driven without sockets: what goes
+// upstream, what comes back, and how it ends.
+std::string take_upstream(Session& s) {
+  std::string out(s.upstream_owed());
+  s.on_upstream_sent(out.size());
+  return out;
+}
+
+TEST(SessionRelay, MessagesGoOnAsTheyAreAndOnlyWholeRepliesComeBack) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+  s.on_input("a\nb", t0);
+  EXPECT_EQ(take_upstream(s), "a\nb") << "bytes go on as they arrive";
+  s.on_input("\n", t0);
+  EXPECT_EQ(take_upstream(s), "\n");
+  EXPECT_EQ(s.messages(), 2u);
+  EXPECT_EQ(s.owed_bytes(), 0u) << "no OK of its own";
+  s.on_upstream_input("OK\nO", t0);
+  EXPECT_EQ(drain(s, t0), "OK\n") << "half a reply waits";
+  s.on_upstream_input("K\n", t0);
+  EXPECT_EQ(drain(s, t0), "OK\n");
+  EXPECT_EQ(s.state(), SessionState::Reading);
+}
+
+TEST(SessionRelay, QEndsTheClientsInputAndItsEchoEndsTheRelay) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+  s.on_input("x\nQ bye\nnever\n", t0);
+  EXPECT_EQ(take_upstream(s), "x\nQ bye\n") << "nothing after Q goes on";
+  EXPECT_EQ(s.state(), SessionState::Flushing);
+  EXPECT_FALSE(s.wants_fin()) << "not before the upstream has answered";
+  s.on_upstream_input("OK\n", t0);
+  EXPECT_FALSE(s.upstream_done());
+  s.on_upstream_input("Q bye\n", t0);
+  EXPECT_TRUE(s.upstream_done());
+  EXPECT_EQ(drain(s, t0), "OK\nQ bye\n");
+  EXPECT_TRUE(s.wants_fin());
+}
+
+TEST(SessionRelay, ClientFinGoesUpstreamAndTheLastFragmentIsAnswered) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+  s.on_input("a\nlast", t0);
+  EXPECT_FALSE(s.upstream_wants_fin());
+  s.on_eof(t0);
+  EXPECT_EQ(take_upstream(s), "a\nlast");
+  EXPECT_TRUE(s.upstream_wants_fin());
+  s.on_upstream_fin_sent();
+  s.on_upstream_input("OK\nOK\n", t0);
+  EXPECT_TRUE(s.upstream_done());
+  EXPECT_EQ(drain(s, t0), "OK\nOK\n");
+  EXPECT_TRUE(s.closed());
+  EXPECT_EQ(s.reason(), CloseReason::PeerClosed);
+}
+
+TEST(SessionRelay, UpstreamGoneWithRepliesOwedIsErrAfterWhatCameBack) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+  s.on_input("a\nb\nc\n", t0);
+  s.on_upstream_input("OK\nO", t0);
+  s.on_upstream_eof(t0);
+  EXPECT_EQ(drain(s, t0), "OK\nERR upstream unavailable\n");
+  EXPECT_EQ(s.reason(), CloseReason::UpstreamUnavailable);
+  EXPECT_EQ(s.upstream_failure(), "closed with replies owed");
+  EXPECT_FALSE(s.wants_input());
+}
+
+TEST(SessionRelay, AnUpstreamErrAndCloseIsRelayedAsTheEnd) {
+  const auto l = limits();
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+  s.on_input(std::string(100, 'x') + "\nmore\n", t0);
+  s.on_upstream_input("ERR line too long\n", t0);
+  s.on_upstream_eof(t0);
+  EXPECT_EQ(drain(s, t0), "ERR line too long\n") << "the upstream's own ERR, nothing added";
+  EXPECT_NE(s.reason(), CloseReason::UpstreamUnavailable);
+}
+
+TEST(SessionRelay, SilentUpstreamTimesOutFromItsLastReply) {
+  SessionLimits l = limits();
+  l.upstream_timeout = 2s;
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  EXPECT_EQ(s.deadline(), t0 + 2s) << "to connect";
+  s.on_upstream_connected(t0 + 1s);
+  EXPECT_EQ(s.deadline(), t0 + 300s) << "nothing owed: only the idle timeout";
+  s.on_input("a\nb\n", t0 + 1s);
+  EXPECT_EQ(s.deadline(), t0 + 3s);
+  s.on_upstream_input("OK\n", t0 + 2s);
+  EXPECT_EQ(s.deadline(), t0 + 4s) << "from the last reply";
+  s.on_timer(t0 + 4s);
+  EXPECT_EQ(drain(s, t0 + 4s), "OK\nERR upstream unavailable\n");
+  EXPECT_EQ(s.upstream_failure(), "no reply within --upstream-timeout");
+}
+
+TEST(SessionRelay, BackPressureBothWays) {
+  const auto l = limits(/*max_output=*/16);
+  Session s(l, t0);
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+  s.on_input(repeat_line("m", 10), t0);  // 20 bytes not yet written upstream
+  EXPECT_FALSE(s.wants_input()) << "a slow upstream slows the client's reads";
+  take_upstream(s);
+  EXPECT_TRUE(s.wants_input());
+  s.on_upstream_input(repeat_line("OK", 6), t0);  // 18 bytes owed to the client
+  EXPECT_FALSE(s.upstream_wants_input()) << "a slow client slows the upstream's reads";
+  EXPECT_FALSE(s.wants_input());
+  drain(s, t0);
+  EXPECT_TRUE(s.upstream_wants_input());
 }
 
 }  // namespace
