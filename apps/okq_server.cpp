@@ -62,11 +62,14 @@ int fail(server::Logger& log, bool to_file, int code, const std::string& what) {
   return code;
 }
 
-CLI::Validator address_validator() {
+// A flag's value is checked by parsing it as it will be parsed for use:
+// the reason a parser gives is the message.
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse) {
   return CLI::Validator(
-      [](std::string& text) -> std::string {
+      [parse](std::string& text) -> std::string {
         try {
-          net::parse_endpoint(text, "0.0.0.0");
+          parse(text);
           return {};
         } catch (const net::Error& e) {
           return e.what();
@@ -75,17 +78,12 @@ CLI::Validator address_validator() {
       "");
 }
 
+CLI::Validator address_validator() {
+  return parsed_by([](const std::string& text) { net::parse_endpoint(text, "0.0.0.0"); });
+}
+
 CLI::Validator cidr_validator() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        try {
-          net::Cidr::parse(text);
-          return {};
-        } catch (const net::Error& e) {
-          return e.what();
-        }
-      },
-      "");
+  return parsed_by([](const std::string& text) { net::Cidr::parse(text); });
 }
 
 // The command line into Options, or the exit code when there is nothing to run.

@@ -280,11 +280,16 @@ std::string take_upstream(Session& s) {
   return out;
 }
 
+// A session relaying to an upstream that has connected.
+void relaying(Session& s) {
+  s.relay_to_upstream(t0);
+  s.on_upstream_connected(t0);
+}
+
 TEST(SessionRelay, MessagesGoOnAsTheyAreAndOnlyWholeRepliesComeBack) {
   const auto l = limits();
   Session s(l, t0);
-  s.relay_to_upstream(t0);
-  s.on_upstream_connected(t0);
+  relaying(s);
   s.on_input("a\nb", t0);
   EXPECT_EQ(take_upstream(s), "a\nb") << "bytes go on as they arrive";
   s.on_input("\n", t0);
@@ -301,8 +306,7 @@ TEST(SessionRelay, MessagesGoOnAsTheyAreAndOnlyWholeRepliesComeBack) {
 TEST(SessionRelay, QEndsTheClientsInputAndItsEchoEndsTheRelay) {
   const auto l = limits();
   Session s(l, t0);
-  s.relay_to_upstream(t0);
-  s.on_upstream_connected(t0);
+  relaying(s);
   s.on_input("x\nQ bye\nnever\n", t0);
   EXPECT_EQ(take_upstream(s), "x\nQ bye\n") << "nothing after Q goes on";
   EXPECT_EQ(s.state(), SessionState::Flushing);
@@ -318,8 +322,7 @@ TEST(SessionRelay, QEndsTheClientsInputAndItsEchoEndsTheRelay) {
 TEST(SessionRelay, ClientFinGoesUpstreamAndTheLastFragmentIsAnswered) {
   const auto l = limits();
   Session s(l, t0);
-  s.relay_to_upstream(t0);
-  s.on_upstream_connected(t0);
+  relaying(s);
   s.on_input("a\nlast", t0);
   EXPECT_FALSE(s.upstream_wants_fin());
   s.on_eof(t0);
@@ -336,8 +339,7 @@ TEST(SessionRelay, ClientFinGoesUpstreamAndTheLastFragmentIsAnswered) {
 TEST(SessionRelay, UpstreamGoneWithRepliesOwedIsErrAfterWhatCameBack) {
   const auto l = limits();
   Session s(l, t0);
-  s.relay_to_upstream(t0);
-  s.on_upstream_connected(t0);
+  relaying(s);
   s.on_input("a\nb\nc\n", t0);
   s.on_upstream_input("OK\nO", t0);
   s.on_upstream_eof(t0);
@@ -350,8 +352,7 @@ TEST(SessionRelay, UpstreamGoneWithRepliesOwedIsErrAfterWhatCameBack) {
 TEST(SessionRelay, AnUpstreamErrAndCloseIsRelayedAsTheEnd) {
   const auto l = limits();
   Session s(l, t0);
-  s.relay_to_upstream(t0);
-  s.on_upstream_connected(t0);
+  relaying(s);
   s.on_input(std::string(100, 'x') + "\nmore\n", t0);
   s.on_upstream_input("ERR line too long\n", t0);
   s.on_upstream_eof(t0);
@@ -379,8 +380,7 @@ TEST(SessionRelay, SilentUpstreamTimesOutFromItsLastReply) {
 TEST(SessionRelay, BackPressureBothWays) {
   const auto l = limits(/*max_output=*/16);
   Session s(l, t0);
-  s.relay_to_upstream(t0);
-  s.on_upstream_connected(t0);
+  relaying(s);
   s.on_input(repeat_line("m", 10), t0);  // 20 bytes not yet written upstream
   EXPECT_FALSE(s.wants_input()) << "a slow upstream slows the client's reads";
   take_upstream(s);

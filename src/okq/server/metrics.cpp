@@ -24,6 +24,14 @@ void sample(std::string& out, std::string_view name, const T& value, std::string
     fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, value);
 }
 
+// A family of one sample without labels.
+template <typename T>
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            const T& value) {
+  family(out, name, type, help);
+  sample(out, name, value);
+}
+
 // One sample per worker: `get` reads its value from a worker.
 template <typename Get>
 void per_worker(std::string& out, std::string_view name, const MetricsSnapshot& s, Get get) {
@@ -47,26 +55,22 @@ std::string error(std::string_view status, std::string_view extra = {}) {
 std::string render_metrics(const MetricsSnapshot& s) {
   std::string out;
   out.reserve(4096);
-  family(out, "okq_up", "gauge", "Whether okq-server is serving (always 1 when it answers).");
-  sample(out, "okq_up", 1);
+  single(out, "okq_up", "gauge", "Whether okq-server is serving (always 1 when it answers).", 1);
   family(out, "okq_info", "gauge", "okq-server's version and I/O backend.");
   sample(out, "okq_info", 1, fmt::format("version=\"{}\",io=\"{}\"", s.version, s.io));
-  family(out, "process_start_time_seconds", "gauge",
-         "When okq-server started, in seconds since the Unix epoch.");
-  fmt::format_to(std::back_inserter(out), "process_start_time_seconds {:.3f}\n", s.start_time);
-  family(out, "okq_connections", "gauge", "Client connections being served now.");
-  sample(out, "okq_connections", s.connections);
-  family(out, "okq_max_connections", "gauge",
-         "Client connections served at once (--max-connections); more are turned away.");
-  sample(out, "okq_max_connections", s.max_connections);
-  family(out, "okq_connections_rejecting", "gauge",
-         "Client connections being turned away now (their ERR line draining).");
-  sample(out, "okq_connections_rejecting", s.rejecting);
-  family(out, "okq_connections_accepted_total", "counter", "Client connections admitted.");
-  sample(out, "okq_connections_accepted_total", s.accepted);
-  family(out, "okq_connections_rejected_total", "counter",
-         "Client connections turned away at --max-connections.");
-  sample(out, "okq_connections_rejected_total", s.rejected);
+  single(out, "process_start_time_seconds", "gauge",
+         "When okq-server started, in seconds since the Unix epoch.",
+         fmt::format("{:.3f}", s.start_time));
+  single(out, "okq_connections", "gauge", "Client connections being served now.", s.connections);
+  single(out, "okq_max_connections", "gauge",
+         "Client connections served at once (--max-connections); more are turned away.",
+         s.max_connections);
+  single(out, "okq_connections_rejecting", "gauge",
+         "Client connections being turned away now (their ERR line draining).", s.rejecting);
+  single(out, "okq_connections_accepted_total", "counter", "Client connections admitted.",
+         s.accepted);
+  single(out, "okq_connections_rejected_total", "counter",
+         "Client connections turned away at --max-connections.", s.rejected);
 
   family(out, "okq_connections_closed_total", "counter",
          "Client connections ended, by reason (idle_timeout: --idle-timeout).");
