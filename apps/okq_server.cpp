@@ -2,6 +2,7 @@
 // bind, background, serve. Everything else lives in src/okq/server.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -27,11 +28,11 @@ using namespace okq;
 constexpr int kExitSocket = 1;
 constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
-constexpr int kExitUsage = 64;       // EX_USAGE
-constexpr int kExitNoUser = 67;      // EX_NOUSER: --user / --group unknown
-constexpr int kExitUnavailable = 69; // EX_UNAVAILABLE: the --io backend is refused
-constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: pid or log file
-constexpr int kExitNoPerm = 77;      // EX_NOPERM: cannot switch to --user
+constexpr int kExitUsage = 64;        // EX_USAGE
+constexpr int kExitNoUser = 67;       // EX_NOUSER: --user / --group unknown
+constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: the --io backend is refused
+constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: pid or log file
+constexpr int kExitNoPerm = 77;       // EX_NOPERM: cannot switch to --user
 
 struct Options {
   server::ServerOptions server;
@@ -222,6 +223,10 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
       return kExitUsage;
     }
     s.upstream = net::parse_endpoint(upstream, "127.0.0.1");
+    // Each client holds two descriptors (its own and its upstream's): the
+    // default leaves room for both.
+    if (app.count("--max-connections") == 0)
+      s.max_connections = std::max<std::size_t>(1, s.max_connections / 2);
   }
   s.upstream_timeout = cli::to_millis(upstream_timeout);
   s.shutdown_timeout = cli::to_millis(shutdown_timeout);

@@ -163,12 +163,12 @@ TEST(Metrics, PrometheusScrapesOkqAndAnswersAQuery) {
   write_file(dir + "/prometheus.yml",
              "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
              "scrape_configs:\n  - job_name: okq\n    static_configs:\n"
-             "      - targets: ['127.0.0.1:" + std::to_string(port) + "']\n");
+             "      - targets: ['127.0.0.1:" +
+                 std::to_string(port) + "']\n");
   const auto web = unused_port();
   Process prometheus({"/usr/bin/prometheus", "--config.file=" + dir + "/prometheus.yml",
                       "--storage.tsdb.path=" + dir + "/data",
-                      "--web.listen-address=127.0.0.1:" + std::to_string(web),
-                      "--log.level=warn"});
+                      "--web.listen-address=127.0.0.1:" + std::to_string(web), "--log.level=warn"});
   std::string answer;
   bool found = false;
   for (int i = 0; i < 300 && !found; ++i) {  // 30 s at most: start-up, then a scrape

@@ -28,7 +28,7 @@ std::string v2(int command, bool v6, const std::string& tlvs = "") {
   if (v6) {
     addresses = "\x20\x01\x0d\xb8"s + std::string(11, '\0') + "\x01"s;  // 2001:db8::1
     addresses += "\x20\x01\x0d\xb8"s + std::string(11, '\0') + "\x02"s;
-    addresses += "\xc3\x50\x10\x92"s;                                   // 50000 -> 4242
+    addresses += "\xc3\x50\x10\x92"s;  // 50000 -> 4242
   } else {
     addresses = "\xc6\x33\x64\x07\xc6\x33\x64\x08\xc3\x50\x10\x92"s;  // 198.51.100.7 -> .8
   }
@@ -46,9 +46,9 @@ TEST(Proxy, V1HeaderThenPipelinedMessagesInOneSegment) {
   c.close();
   ASSERT_TRUE(server.process().wait_stderr("closed: protocol end"));
   const auto log = server.process().err();
-  EXPECT_NE(log.find("listening on 127.0.0.1:" + std::to_string(server.port()) +
-                     " (PROXY protocol)"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("listening on 127.0.0.1:" + std::to_string(server.port()) + " (PROXY protocol)"),
+      std::string::npos)
       << log;
   EXPECT_NE(log.find("PROXY v1: client 192.0.2.1:5555 to 192.0.2.2:4242 via 127.0.0.1:"),
             std::string::npos)
@@ -158,8 +158,8 @@ TEST(Proxy, NoHeaderInTimeClosesWithNoReplyAndALoggedReason) {
 }
 
 TEST(Proxy, UntrustedSourceIsClosedUnreadWhileThePlainListenerServes) {
-  TestServer server({"--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.2:0",
-                     "--proxy-from", "10.0.0.0/8", "--proxy-from", "2001:db8::/32"},
+  TestServer server({"--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.2:0", "--proxy-from",
+                     "10.0.0.0/8", "--proxy-from", "2001:db8::/32"},
                     true);
   ASSERT_TRUE(server.process().wait_stderr("(PROXY protocol)"));
   const auto log = server.process().err();
@@ -175,9 +175,7 @@ TEST(Proxy, UntrustedSourceIsClosedUnreadWhileThePlainListenerServes) {
   c.send(kV1 + "hello\n");
   EXPECT_EQ(c.read_to_eof(), "");
   ASSERT_TRUE(server.process().wait_stderr("not in --proxy-from"));
-  EXPECT_NE(server.process().err().find(
-                "connection from 127.0.0.1:"),
-            std::string::npos)
+  EXPECT_NE(server.process().err().find("connection from 127.0.0.1:"), std::string::npos)
       << server.process().err();
 }
 

@@ -37,7 +37,8 @@ TEST(Relay, ThreeHopChainCarriesEveryReplyInOrder) {
   for (int c = 0; c < kClients; ++c) {
     clients.push_back(std::make_unique<RawClient>(first.port()));
     std::string burst;
-    for (int m = 0; m < kMessages; ++m) burst += "c" + std::to_string(c) + "m" + std::to_string(m) + "\n";
+    for (int m = 0; m < kMessages; ++m)
+      burst += "c" + std::to_string(c) + "m" + std::to_string(m) + "\n";
     clients.back()->send(burst + "Q client " + std::to_string(c) + "\n");
   }
   const std::string oks = repeat("OK\n", kMessages);
@@ -94,7 +95,8 @@ TEST(Relay, UpstreamKilledMidBurstEndsWithErr) {
   c.close();
   ASSERT_GE(rest.size(), 25u) << rest;
   EXPECT_EQ(rest.substr(rest.size() - 25), "ERR upstream unavailable\n");
-  EXPECT_EQ(rest.substr(0, rest.size() - 25), repeat("OK\n", static_cast<int>((rest.size() - 25) / 3)))
+  EXPECT_EQ(rest.substr(0, rest.size() - 25),
+            repeat("OK\n", static_cast<int>((rest.size() - 25) / 3)))
       << "whole OK replies before the ERR";
   ASSERT_TRUE(relay.process().wait_stderr("upstream unavailable ("));
 }
@@ -105,15 +107,20 @@ TEST(Relay, UpstreamKilledMidBurstEndsWithErr) {
 // ERR line and closes.
 TEST(Relay, UpstreamThatNeverReadsHoldsTheClientBackThenTimesOut) {
   RawListener silent;
-  TestServer relay({"--upstream", "127.0.0.1:" + std::to_string(silent.port()),
-                    "--upstream-timeout", "1.5"});
+  TestServer relay(
+      {"--upstream", "127.0.0.1:" + std::to_string(silent.port()), "--upstream-timeout", "6"});
   RawClient c(relay.port());
   const auto start = std::chrono::steady_clock::now();
+  // The sends stall long before the timeout (once the relay's kernel buffers
+  // and --max-output toward the upstream are full); after it, the relay
+  // discards what the client sends while it closes, so a stall must be seen
+  // first.
   const std::size_t sent = c.send_until_stalled(repeat("m\n", 4096), 300ms, 64u << 20);
   EXPECT_LT(sent, 64u << 20) << "the relay kept reading a client it could not forward for";
-  const std::string answer = c.read_to_eof(10s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 6s) << "stalled only after the timeout";
+  const std::string answer = c.read_to_eof(15s);
   EXPECT_EQ(answer, "ERR upstream unavailable\n");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 14s);
   c.close();
   ASSERT_TRUE(relay.process().wait_stderr("no reply within --upstream-timeout"))
       << relay.process().err();
@@ -140,8 +147,7 @@ TEST(Relay, TraceShowsBothLegs) {
 // messages after it go upstream.
 TEST(Relay, BehindAProxyListener) {
   TestServer upstream;
-  TestServer relay({"--proxy-listen", "127.0.0.1:0", "--upstream", upstream.address(), "-v"},
-                   true);
+  TestServer relay({"--proxy-listen", "127.0.0.1:0", "--upstream", upstream.address(), "-v"}, true);
   RawClient c(relay.port());
   c.send("PROXY TCP4 192.0.2.1 192.0.2.2 5555 4242\r\nhello\nQ\n");
   EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
@@ -149,6 +155,23 @@ TEST(Relay, BehindAProxyListener) {
   ASSERT_TRUE(relay.process().wait_stderr("closed: protocol end"));
   EXPECT_NE(relay.process().err().find("from 192.0.2.1:5555 via"), std::string::npos)
       << relay.process().err();
+}
+
+// SIGTERM to a relay with a burst under way: everything that had arrived
+// still goes upstream and its replies come back before the relay closes.
+TEST(Relay, GracefulStopRelaysEveryReplyOwed) {
+  TestServer upstream;
+  TestServer relay({"--upstream", upstream.address()});
+  RawClient c(relay.port());
+  c.send("first\n");
+  ASSERT_EQ(c.read_exact(3), "OK\n");  // relaying
+  c.send(repeat("m\n", 1000));
+  ASSERT_TRUE(c.wait_acked());  // every byte is in the relay's kernel
+  relay.process().signal(SIGTERM);
+  EXPECT_EQ(c.read_to_eof(10s), repeat("OK\n", 1000));
+  EXPECT_TRUE(c.eof());
+  c.close();
+  EXPECT_EQ(relay.process().wait(10s), 0);
 }
 
 TEST(Relay, ClassicFramingIsRefused) {

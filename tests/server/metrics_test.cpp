@@ -36,9 +36,9 @@ TEST(MetricsHttp, AnythingElseGetsAProperErrorAndNoBodyOfMetrics) {
   const auto post = http_response("POST /metrics HTTP/1.1\r\nContent-Length: 3", body);
   EXPECT_EQ(post.substr(0, 31), "HTTP/1.1 405 Method Not Allowed") << post;
   EXPECT_NE(post.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << post;
-  for (const char* bad : {"", "hello", "GET /metrics", "GET  /metrics HTTP/1.1",
-                          "GET /metrics FTP/1.0", " GET /metrics HTTP/1.1",
-                          "GET /metrics HTTP/1.1 extra"})
+  for (const char* bad :
+       {"", "hello", "GET /metrics", "GET  /metrics HTTP/1.1", "GET /metrics FTP/1.0",
+        " GET /metrics HTTP/1.1", "GET /metrics HTTP/1.1 extra"})
     EXPECT_EQ(http_response(bad, body).substr(0, 24), "HTTP/1.1 400 Bad Request") << bad;
   EXPECT_EQ(rendered, 0);
 }

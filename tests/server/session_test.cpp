@@ -215,7 +215,8 @@ TEST(SessionProxyHeader, BytesAfterTheHeaderInOneReadAreTheClients) {
   const auto l = limits();
   Session s(l, t0);
   s.expect_proxy_header(t0);
-  const std::string v2 = std::string("\r\n\r\n\0\r\nQUIT\n", 12) + "\x21\x11" + std::string("\0\x0c", 2) +
+  const std::string v2 = std::string("\r\n\r\n\0\r\nQUIT\n", 12) + "\x21\x11" +
+                         std::string("\0\x0c", 2) +
                          std::string("\x0a\0\0\x01\x0a\0\0\x02\x12\x34\x10\x92", 12);
   s.on_input(v2 + "a\nb\n", t0);  // a driver that read more than asked still loses nothing
   EXPECT_FALSE(s.awaiting_header());

@@ -2,8 +2,8 @@
 #include "okq.hpp"
 
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <linux/io_uring.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,7 +49,8 @@ std::vector<std::string> server_argv(const std::vector<std::string>& args, bool 
     const auto slash = io_threads.find('/');
     if (std::find(args.begin(), args.end(), "--io") == args.end())
       argv.insert(argv.end(), {"--io", io_threads.substr(0, slash)});
-    if (slash != std::string::npos && std::find(args.begin(), args.end(), "--threads") == args.end())
+    if (slash != std::string::npos &&
+        std::find(args.begin(), args.end(), "--threads") == args.end())
       argv.insert(argv.end(), {"--threads", io_threads.substr(slash + 1)});
   }
   if (!own_listen) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
@@ -147,7 +148,8 @@ TestServer::TestServer(const std::vector<std::string>& args, bool own_listen,
     : process_(server_argv(args, own_listen, wrapper)) {
   const auto argv = server_argv(args, own_listen, wrapper);
   const auto flag = std::find(argv.begin(), argv.end(), "--threads");
-  if (const auto io = std::find(argv.begin(), argv.end(), "--io"); io != argv.end() && io + 1 != argv.end())
+  if (const auto io = std::find(argv.begin(), argv.end(), "--io");
+      io != argv.end() && io + 1 != argv.end())
     io_ = *(io + 1);
   threads_ = flag != argv.end() && flag + 1 != argv.end()
                  ? std::stoul(*(flag + 1))

@@ -183,7 +183,8 @@ Cidr Cidr::parse(std::string_view text) {
   if (slash != std::string_view::npos) {
     const auto digits = text.substr(slash + 1);
     const int max = c.prefix_;
-    if (digits.empty() || digits.size() > 3 || !all_digits(digits) || std::stoi(std::string(digits)) > max)
+    if (digits.empty() || digits.size() > 3 || !all_digits(digits) ||
+        std::stoi(std::string(digits)) > max)
       throw Error(Call::Parse, whole, "prefix length must be 0 to " + std::to_string(max));
     c.prefix_ = std::stoi(std::string(digits));
   }

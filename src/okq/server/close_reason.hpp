@@ -5,18 +5,18 @@
 namespace okq::server {
 
 enum class CloseReason {
-  ProtocolEnd,      // the codec said so: a Q message, a line too long
-  PeerClosed,       // the client half-closed and got every reply
-  IdleTimeout,      // no message completed and no reply byte taken for --idle-timeout
-  LingerTimeout,    // after our FIN the client kept sending past the linger bound
-  ShutdownTimeout,  // the server's stop ran out of --shutdown-timeout
-  ServerShutdown,   // the server's stop: everything that had arrived was answered
-  Forced,           // a second stop request
-  Rejected,         // turned away at --max-connections
-  IoError,          // a socket or loop call failed for this connection
-  ProxyInvalid,     // a PROXY listener's client sent a malformed header
-  ProxyTimeout,     // a PROXY listener's client sent no whole header in time
-  ProxyUntrusted,   // a PROXY listener's client is not a --proxy-from address
+  ProtocolEnd,          // the codec said so: a Q message, a line too long
+  PeerClosed,           // the client half-closed and got every reply
+  IdleTimeout,          // no message completed and no reply byte taken for --idle-timeout
+  LingerTimeout,        // after our FIN the client kept sending past the linger bound
+  ShutdownTimeout,      // the server's stop ran out of --shutdown-timeout
+  ServerShutdown,       // the server's stop: everything that had arrived was answered
+  Forced,               // a second stop request
+  Rejected,             // turned away at --max-connections
+  IoError,              // a socket or loop call failed for this connection
+  ProxyInvalid,         // a PROXY listener's client sent a malformed header
+  ProxyTimeout,         // a PROXY listener's client sent no whole header in time
+  ProxyUntrusted,       // a PROXY listener's client is not a --proxy-from address
   UpstreamUnavailable,  // --upstream refused, reset, closed early or silent: ERR sent
 };
 

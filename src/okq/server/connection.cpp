@@ -24,9 +24,8 @@ Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ct
 
 void Connection::relay_to(const net::SocketAddress& to) {
   session_.relay_to_upstream(ctx_.loop.now());
-  upstream_ = std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, session_, [this] {
-    resume();
-  });
+  upstream_ =
+      std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, session_, [this] { resume(); });
   ctx_.log.log(Level::Verbose, "conn {}: relaying to {}", id_, to.to_string());
   upstream_->connect(to);
 }

@@ -74,15 +74,14 @@ class Connection {
   void input(std::string_view bytes, Session::Time now);
   void sent(std::size_t n);
   void eof(Session::Time now);  // the client's FIN (may end a last unterminated message)
-  void arm_timer();              // at the session's deadline: on_timer, then resume()
+  void arm_timer();             // at the session's deadline: on_timer, then resume()
   void cancel_timer() noexcept;
-  void fail(int err) noexcept;   // a system call failed: close with IoError
-  void report_closed() noexcept; // logs the end and tells the owner, once
+  void fail(int err) noexcept;    // a system call failed: close with IoError
+  void report_closed() noexcept;  // logs the end and tells the owner, once
 
  private:
   void header_ended();  // the PROXY header is whole or invalid: log it, keep the source
  protected:
-
   std::uint64_t id_;
   std::string peer_;
   ConnectionContext& ctx_;

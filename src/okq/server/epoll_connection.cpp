@@ -50,8 +50,7 @@ void EpollConnection::read_input(int max_reads) {
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
     if (n == 0) return eof(ctx_.loop.now());
-    input(std::string_view(buffer.data(), static_cast<std::size_t>(n)),
-                      ctx_.loop.now());
+    input(std::string_view(buffer.data(), static_cast<std::size_t>(n)), ctx_.loop.now());
     // A short read drained the socket: another recv would only say EAGAIN,
     // a syscall per request. Level-triggered epoll reports whatever comes next.
     if (static_cast<std::size_t>(n) < want) return;

@@ -11,8 +11,7 @@
 namespace okq::server {
 namespace {
 
-void family(std::string& out, std::string_view name, std::string_view type,
-            std::string_view help) {
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
@@ -92,10 +91,12 @@ std::string render_metrics(const MetricsSnapshot& s) {
   sample(out, "okq_proxy_header_failures_total", late, "reason=\"timeout\"");
   sample(out, "okq_proxy_header_failures_total", s.untrusted, "reason=\"untrusted\"");
 
-  family(out, "okq_worker_connections", "gauge", "Client connections on each worker now (served or being turned away).");
+  family(out, "okq_worker_connections", "gauge",
+         "Client connections on each worker now (served or being turned away).");
   per_worker(out, "okq_worker_connections", s, [](const auto& w) { return w.connections; });
   family(out, "okq_messages_total", "counter", "Messages answered, by worker.");
-  per_worker(out, "okq_messages_total", s, [](const auto& w) { return w.counters->messages.get(); });
+  per_worker(out, "okq_messages_total", s,
+             [](const auto& w) { return w.counters->messages.get(); });
   family(out, "okq_received_bytes_total", "counter", "Bytes read from clients, by worker.");
   per_worker(out, "okq_received_bytes_total", s,
              [](const auto& w) { return w.counters->bytes_in.get(); });
@@ -111,14 +112,16 @@ std::string http_response(std::string_view head, const std::function<std::string
   const std::string_view line = head.substr(0, eol);
   const auto sp1 = line.find(' ');
   const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == 0 || sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos ||
+  if (sp1 == 0 || sp2 == std::string_view::npos ||
+      line.find(' ', sp2 + 1) != std::string_view::npos ||
       line.substr(sp2 + 1).substr(0, 5) != "HTTP/")
     return error("400 Bad Request");
   const std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   target = target.substr(0, target.find('?'));
   if (target != "/metrics") return error("404 Not Found");
-  if (method != "GET" && method != "HEAD") return error("405 Method Not Allowed", "Allow: GET, HEAD\r\n");
+  if (method != "GET" && method != "HEAD")
+    return error("405 Method Not Allowed", "Allow: GET, HEAD\r\n");
   return response("200 OK", {}, kMetricsContentType, body(), method == "HEAD");
 }
 
@@ -145,9 +148,12 @@ class MetricsEndpoint::Client final : public EventHandler {
 
   void on_ready(Ready) override {
     if (ended_) return;
-    if (answer_.empty()) read_request();
-    else if (sent_ < answer_.size()) write();
-    else drain();
+    if (answer_.empty())
+      read_request();
+    else if (sent_ < answer_.size())
+      write();
+    else
+      drain();
   }
 
  private:

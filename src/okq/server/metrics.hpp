@@ -23,8 +23,8 @@ namespace okq::server {
 // Everything /metrics reports, read on the server's loop.
 struct MetricsSnapshot {
   std::string version;
-  std::string io;             // the backend serving: epoll or io_uring
-  double start_time = 0;      // seconds since the epoch
+  std::string io;                     // the backend serving: epoll or io_uring
+  double start_time = 0;              // seconds since the epoch
   std::uint64_t connections = 0;      // being served now
   std::uint64_t rejecting = 0;        // being turned away now (their ERR line draining)
   std::uint64_t max_connections = 0;  // --max-connections
@@ -62,8 +62,8 @@ class MetricsEndpoint {
   void close() noexcept;  // stops accepting; scrapes under way are dropped
   Listener& listener() noexcept { return *listener_; }
 
-  static constexpr std::size_t kMaxRequest = 8192;  // request line and headers
-  static constexpr std::size_t kMaxClients = 64;    // scrapes at once; more are closed
+  static constexpr std::size_t kMaxRequest = 8192;    // request line and headers
+  static constexpr std::size_t kMaxClients = 64;      // scrapes at once; more are closed
   static constexpr std::chrono::seconds kTimeout{5};  // for a whole request and response
 
  private:

@@ -38,8 +38,8 @@ class EventHandler {
 // One operation, submitted by a CompletionHandler, has finished (or made
 // progress, for a multishot operation: see UringPoller).
 struct Completion {
-  unsigned op = 0;       // the handler's own operation code
-  int result = 0;        // >= 0, or -errno
+  unsigned op = 0;          // the handler's own operation code
+  int result = 0;           // >= 0, or -errno
   std::uint32_t flags = 0;  // the kernel's completion flags
 };
 

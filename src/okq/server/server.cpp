@@ -49,13 +49,14 @@ Server::Server(ServerOptions options, Logger& log)
       // listeners for a while, then reset them. Accepting costs one system
       // call per connection either way.
       loop_("epoll"),
-      limits_{options_.codec,         options_.max_output,  options_.idle_timeout,
-              kLingerTimeout,         options_.proxy_timeout, options_.upstream_timeout},
+      limits_{options_.codec, options_.max_output,    options_.idle_timeout,
+              kLingerTimeout, options_.proxy_timeout, options_.upstream_timeout},
       start_time_(seconds_since_epoch()) {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(
-        i, limits_, log_, options_.io, [this](std::size_t worker, bool rejected) {
+        i, limits_, log_, options_.io,
+        [this](std::size_t worker, bool rejected) {
           // On the worker's thread: the books are kept on the server's.
           loop_.queue_in_loop([this, worker, rejected] { closed(worker, rejected); });
         },
@@ -116,7 +117,8 @@ void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool pr
       bool served = false;
       for (std::size_t i = 0; i < listeners_.size(); ++i) {
         if (!fixed || listeners_[i]->address().to_string() != addr.to_string()) continue;
-        if (proxy && i < inherited_count_ && listeners_[i]->proxy()) served = true;
+        if (proxy && i < inherited_count_ && listeners_[i]->proxy())
+          served = true;
         else
           throw net::Error(net::Call::Bind, addr.to_string(),
                            "given twice (" + flag + ep.to_string() + ")");
@@ -132,11 +134,12 @@ void Server::announce() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     log_.log(Level::Info, "listening on {}{}{}", listeners_[i]->address().to_string(),
              listeners_[i]->proxy() ? " (PROXY protocol)" : "",
-             i >= inherited_count_        ? ""
+             i >= inherited_count_     ? ""
              : options_.inherited_only ? " (taken over from the process upgraded)"
                                        : " (passed by the service manager)");
   if (metrics_)
-    log_.log(Level::Info, "metrics on http://{}/metrics", metrics_->listener().address().to_string());
+    log_.log(Level::Info, "metrics on http://{}/metrics",
+             metrics_->listener().address().to_string());
   if (options_.upstream) log_.log(Level::Info, "relaying to {}", upstream_.to_string());
   Worker& first = *workers_.front();
   if (!first.fallback().empty())
@@ -241,8 +244,7 @@ void Server::retire() {
   }
   loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
     if (connections() > 0)
-      log_.log(Level::Info, "handed over: {} connections still open; stopping them",
-               connections());
+      log_.log(Level::Info, "handed over: {} connections still open; stopping them", connections());
     stop();
   });
   finish_if_idle();

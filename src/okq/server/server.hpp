@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "okq/net/address.hpp"
-#include "okq/server/activation.hpp"
 #include "okq/proto/codec.hpp"
+#include "okq/server/activation.hpp"
 #include "okq/server/event_loop.hpp"
 #include "okq/server/listener.hpp"
 #include "okq/server/log.hpp"

@@ -198,8 +198,8 @@ void Session::on_upstream_sent(std::size_t n) {
 }
 
 bool Session::upstream_wants_fin() const noexcept {
-  return relay_ && relay_->connected && !relay_->done && relay_->client_done &&
-         !relay_->fin_sent && relay_->to_upstream.empty();
+  return relay_ && relay_->connected && !relay_->done && relay_->client_done && !relay_->fin_sent &&
+         relay_->to_upstream.empty();
 }
 
 void Session::on_upstream_fin_sent() noexcept {
@@ -307,8 +307,10 @@ void Session::on_upstream_failed(std::string why) {
   out_.append(kUpstreamUnavailable);
   r.done = true;
   r.to_upstream.clear();
-  if (state_ == SessionState::Reading) finish_input(CloseReason::UpstreamUnavailable);
-  else reason_ = CloseReason::UpstreamUnavailable;
+  if (state_ == SessionState::Reading)
+    finish_input(CloseReason::UpstreamUnavailable);
+  else
+    reason_ = CloseReason::UpstreamUnavailable;
   settle();
 }
 

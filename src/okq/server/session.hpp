@@ -64,7 +64,9 @@ class Session {
   }
   // The header's parser (done or invalid) until drop_header(); nullptr without one.
   const proto::ProxyHeaderParser* proxy_header() const noexcept { return proxy_.get(); }
-  void drop_header() noexcept { if (!awaiting_header()) proxy_.reset(); }
+  void drop_header() noexcept {
+    if (!awaiting_header()) proxy_.reset();
+  }
 
   // --- relay (--upstream): before start, the session forwards the client's
   // messages to an upstream okq server instead of answering them, and its
@@ -91,7 +93,9 @@ class Session {
   const std::string& upstream_failure() const noexcept;
   // The upstream leg has nothing more to do: its socket can be closed.
   bool upstream_done() const noexcept;
-  void set_reply_observer(proto::MessageObserver observer) { reply_observer_ = std::move(observer); }
+  void set_reply_observer(proto::MessageObserver observer) {
+    reply_observer_ = std::move(observer);
+  }
 
   // --- input
   // Reading, and not held back: the driver should read (at most read_limit()).
@@ -161,19 +165,19 @@ class Session {
   Time header_deadline_ = Time::max();
 
   struct Relay {
-    std::string to_upstream;     // client messages not yet written upstream
-    std::string line;            // the client's current line so far (at most a few bytes kept)
-    std::size_t line_bytes = 0;  // its length
-    std::string partial;         // an upstream reply not yet whole
-    std::uint64_t forwarded = 0; // client messages sent on (a last unterminated one counts)
-    std::uint64_t replies = 0;   // whole replies relayed back
-    bool last_reply_err = false; // the upstream's last reply was an ERR (it closes after one)
-    bool client_done = false;    // nothing more from the client goes upstream
+    std::string to_upstream;      // client messages not yet written upstream
+    std::string line;             // the client's current line so far (at most a few bytes kept)
+    std::size_t line_bytes = 0;   // its length
+    std::string partial;          // an upstream reply not yet whole
+    std::uint64_t forwarded = 0;  // client messages sent on (a last unterminated one counts)
+    std::uint64_t replies = 0;    // whole replies relayed back
+    bool last_reply_err = false;  // the upstream's last reply was an ERR (it closes after one)
+    bool client_done = false;     // nothing more from the client goes upstream
     bool fin_sent = false;
     bool connected = false;
-    bool done = false;           // the upstream leg is over (answered everything, or failed)
-    std::string failure;         // why it failed, for the log
-    Time deadline = Time::max(); // connect, or the next reply owed, by then
+    bool done = false;            // the upstream leg is over (answered everything, or failed)
+    std::string failure;          // why it failed, for the log
+    Time deadline = Time::max();  // connect, or the next reply owed, by then
   };
   void relay_finished();
   void arm_upstream_deadline(Time now);

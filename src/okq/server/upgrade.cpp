@@ -19,8 +19,8 @@ extern char** environ;
 namespace okq::server {
 namespace {
 
-constexpr int kFirstFd = 3;        // where socket activation puts the first listener
-constexpr int kStagingFd = 100;    // copies made before fork, out of the way of 3, 4, ...
+constexpr int kFirstFd = 3;      // where socket activation puts the first listener
+constexpr int kStagingFd = 100;  // copies made before fork, out of the way of 3, 4, ...
 constexpr std::string_view kReady = "READY\n";
 
 [[noreturn]] void throw_errno(const char* what) {
@@ -44,8 +44,8 @@ Program this_program(int argc, char** argv) {
   return p;
 }
 
-Upgrade::Upgrade(EventLoop& loop, const Program& program, const std::vector<PassedSocket>& listeners,
-                 OnDone done)
+Upgrade::Upgrade(EventLoop& loop, const Program& program,
+                 const std::vector<PassedSocket>& listeners, OnDone done)
     : loop_(loop), done_(std::move(done)) {
   int ends[2];
   if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2");
@@ -66,7 +66,8 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program, const std::vector<Pass
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     const std::string_view v(*e);
-    if (v.starts_with("LISTEN_") || v.starts_with("OKQ_UPGRADE_") || v.starts_with("NOTIFY_SOCKET="))
+    if (v.starts_with("LISTEN_") || v.starts_with("OKQ_UPGRADE_") ||
+        v.starts_with("NOTIFY_SOCKET="))
       continue;
     env.emplace_back(v);
   }

@@ -84,8 +84,8 @@ class Handover {
 // OKQ_UPGRADE_FROM (both removed from the environment); nullopt when it
 // was started some other way.
 struct UpgradeRole {
-  net::Fd pipe;   // write end
-  pid_t from = 0; // the process being replaced
+  net::Fd pipe;    // write end
+  pid_t from = 0;  // the process being replaced
 };
 std::optional<UpgradeRole> upgrade_role_from_environment();
 

@@ -71,8 +71,10 @@ void Upstream::on_ready(Ready ready) {
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) fail(err);
-    else hung_up_ = true;
+    if (err != 0)
+      fail(err);
+    else
+      hung_up_ = true;
   }
   update();
   on_change_();  // may end the client connection, and close() this one
@@ -94,7 +96,8 @@ void Upstream::read() {
 }
 
 void Upstream::write() {
-  for (auto owed = session_.upstream_owed(); fd_ && !owed.empty(); owed = session_.upstream_owed()) {
+  for (auto owed = session_.upstream_owed(); fd_ && !owed.empty();
+       owed = session_.upstream_owed()) {
     const ssize_t n = net::send_some(fd_.get(), owed.data(), owed.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
@@ -116,7 +119,8 @@ void Upstream::set_interest() {
     return;
   }
   if (registered_ && want == interest_) return;
-  const int rc = registered_ ? loop_.modify(fd_.get(), want, this) : loop_.add(fd_.get(), want, this);
+  const int rc =
+      registered_ ? loop_.modify(fd_.get(), want, this) : loop_.add(fd_.get(), want, this);
   if (rc != 0) return fail(-rc);
   registered_ = true;
   interest_ = want;

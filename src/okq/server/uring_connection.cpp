@@ -55,8 +55,10 @@ void UringConnection::on_complete(Completion done) {
         --in_flight_;
         sending_ = false;
         if (closing_) break;
-        if (done.result < 0) fail(-done.result);
-        else sent(static_cast<std::size_t>(done.result));
+        if (done.result < 0)
+          fail(-done.result);
+        else
+          sent(static_cast<std::size_t>(done.result));
         break;
       case kFin:
         --in_flight_;  // a failed FIN shows in the next receive

@@ -41,13 +41,13 @@ class UringConnection final : public Connection, public CompletionHandler {
 
   net::Fd fd_;
   UringPoller& ring_;
-  int in_flight_ = 0;             // operations the kernel holds (a multishot receive is one)
-  bool receiving_ = false;        // a receive is armed
-  bool multishot_ = false;        // ... and keeps going until it is cancelled or ends
-  bool cancelling_ = false;       // ... and a cancel of it is on its way
-  bool sending_ = false;          // a send is in flight
-  bool stop_pending_ = false;     // a stop waits for the receive armed before it to end
-  bool closing_ = false;          // finish() began: waiting for in_flight_ to reach 0
+  int in_flight_ = 0;          // operations the kernel holds (a multishot receive is one)
+  bool receiving_ = false;     // a receive is armed
+  bool multishot_ = false;     // ... and keeps going until it is cancelled or ends
+  bool cancelling_ = false;    // ... and a cancel of it is on its way
+  bool sending_ = false;       // a send is in flight
+  bool stop_pending_ = false;  // a stop waits for the receive armed before it to end
+  bool closing_ = false;       // finish() began: waiting for in_flight_ to reach 0
 };
 
 }  // namespace okq::server

@@ -120,8 +120,8 @@ void UringPoller::arm_polls() noexcept {
     io_uring_sqe* s = sqe();
     if (!s) break;  // the rest wait for the next pass
     const std::uint64_t generation = next_generation_++;
-    io_uring_prep_poll_add(s, it->first,
-                           (watch.interest.read ? POLLIN : 0u) | (watch.interest.write ? POLLOUT : 0u));
+    io_uring_prep_poll_add(
+        s, it->first, (watch.interest.read ? POLLIN : 0u) | (watch.interest.write ? POLLOUT : 0u));
     io_uring_sqe_set_data64(s, generation << 3 | kOpPoll);
     watch.armed = generation;
     polls_.emplace(generation, it->first);
@@ -141,9 +141,9 @@ void UringPoller::polled(std::uint64_t generation, int result, std::vector<Event
   if (result == -ECANCELED) return;
   // Any other failure is the descriptor's: the handler's next call says which.
   const auto events = result < 0 ? unsigned{POLLERR} : static_cast<unsigned>(result);
-  out.push_back(Event::readiness(watch->second.handler,
-                                 Ready{(events & POLLIN) != 0, (events & POLLOUT) != 0,
-                                       (events & (POLLHUP | POLLERR)) != 0}));
+  out.push_back(Event::readiness(
+      watch->second.handler,
+      Ready{(events & POLLIN) != 0, (events & POLLOUT) != 0, (events & (POLLHUP | POLLERR)) != 0}));
 }
 
 int UringPoller::wait(int timeout_ms, std::vector<Event>& out) noexcept {

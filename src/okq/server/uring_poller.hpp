@@ -89,8 +89,8 @@ class UringPoller final : public Poller {
   const char* mode_ = "plain";  // of the ring set up to test the kernel
   std::uint64_t out_of_buffers_ = 0;
 
-  std::unordered_map<int, Watch> watches_;            // by descriptor
-  std::unordered_map<std::uint64_t, int> polls_;      // poll generation -> descriptor
+  std::unordered_map<int, Watch> watches_;        // by descriptor
+  std::unordered_map<std::uint64_t, int> polls_;  // poll generation -> descriptor
   std::vector<int> to_arm_;
   std::uint64_t next_generation_ = 1;
 };

@@ -16,8 +16,7 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 }  // namespace
 
 Worker::Worker(std::size_t index, const SessionLimits& limits, Logger& log,
-               std::string_view backend, OnClosed on_closed,
-               const net::SocketAddress* upstream)
+               std::string_view backend, OnClosed on_closed, const net::SocketAddress* upstream)
     : index_(index),
       log_(log),
       on_closed_(std::move(on_closed)),
@@ -76,10 +75,9 @@ void Worker::adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                    std::string_view reject_line, bool proxy) {
   // std::function needs a copyable callable: the descriptor travels as an int
   // and is owned again on the loop's side.
-  loop_.queue_in_loop([this, raw = fd.release(), id, peer = std::move(peer), admit,
-                       line = std::string(reject_line), proxy]() mutable {
-    adopt_in_loop(net::Fd(raw), id, std::move(peer), admit, line, proxy);
-  });
+  loop_.queue_in_loop(
+      [this, raw = fd.release(), id, peer = std::move(peer), admit, line = std::string(reject_line),
+       proxy]() mutable { adopt_in_loop(net::Fd(raw), id, std::move(peer), admit, line, proxy); });
 }
 
 void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
@@ -90,8 +88,8 @@ void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool 
     conn = std::make_unique<UringConnection>(id, std::move(fd), std::move(peer), context_, *ring,
                                              on_closed);
   else
-    conn = std::make_unique<EpollConnection>(id, std::move(fd), std::move(peer), context_,
-                                             on_closed);
+    conn =
+        std::make_unique<EpollConnection>(id, std::move(fd), std::move(peer), context_, on_closed);
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
   // One turned away gets its ERR line at once; its header, like anything
