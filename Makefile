@@ -15,13 +15,20 @@ SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 all: build
 
+# haproxy and prometheus are run by the tests, on free ports, as the tests'
+# own processes. Installing them may start their packaged services on the
+# default ports: those are stopped, but only right after this installed them
+# (a machine's own haproxy or prometheus is left alone).
+SERVICES := haproxy prometheus prometheus-node-exporter
 deps:
-	@$(MAKE) --no-print-directory install-missing PKGS="$(PACKAGES)"
-	@# haproxy and prometheus are run by the tests, on free ports, as the tests'
-	@# own processes; where a service manager started the packages' services on
-	@# their default ports, stop them.
-	@-if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now haproxy prometheus \
-	  prometheus-node-exporter >/dev/null 2>&1; fi; true
+	@fresh=$$(for p in haproxy prometheus; do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	$(MAKE) --no-print-directory install-missing PKGS="$(PACKAGES)" || exit 1; \
+	if [ -n "$$fresh" ]; then for s in $(SERVICES); do \
+	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now $$s >/dev/null 2>&1; \
+	  elif [ -x /etc/init.d/$$s ]; then $(SUDO) /etc/init.d/$$s stop >/dev/null 2>&1; fi; \
+	done; fi; true
 
 bench-deps:
 	@$(MAKE) --no-print-directory install-missing PKGS="$(BENCH_PACKAGES)"
