@@ -91,19 +91,31 @@ Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode) {
   return fd;
 }
 
-Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout) {
+Connecting start_connect(const SocketAddress& addr) {
   Fd fd = make_socket(addr);
   if (is_tcp(addr.family())) set_nodelay(fd.get());
-  if (::connect(fd.get(), addr.get(), addr.size()) == 0) return fd;
+  if (::connect(fd.get(), addr.get(), addr.size()) == 0) return {std::move(fd), false};
+  // EINTR: the connection goes on being made, as with EINPROGRESS.
   if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN)
     throw Error(Call::Connect, addr.to_string(), errno);
-  if (!wait_for(fd.get(), POLLOUT, timeout))
-    throw Error(Call::Connect, addr.to_string(), ETIMEDOUT);
+  return {std::move(fd), true};
+}
+
+int socket_error(int fd) noexcept {
   int err = 0;
   socklen_t len = sizeof err;
-  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) throw Error(Call::Connect, addr.to_string(), err);
-  return fd;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout) {
+  auto [fd, in_progress] = start_connect(addr);
+  if (!in_progress) return std::move(fd);
+  if (!wait_for(fd.get(), POLLOUT, timeout))
+    throw Error(Call::Connect, addr.to_string(), ETIMEDOUT);
+  if (const int err = socket_error(fd.get()); err != 0)
+    throw Error(Call::Connect, addr.to_string(), err);
+  return std::move(fd);
 }
 
 int accept_one(int listen_fd) noexcept {

@@ -23,6 +23,19 @@ Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode = -1);
 // TCP sockets get TCP_NODELAY.
 Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout);
 
+// A connect started and not waited for (an event loop waits): the socket
+// (non-blocking, close-on-exec, TCP_NODELAY) and whether the connection is
+// still being made; once the socket is writable, socket_error() tells how it
+// went. Throws net::Error when it fails at once.
+struct Connecting {
+  Fd fd;
+  bool in_progress = false;
+};
+Connecting start_connect(const SocketAddress& addr);
+
+// The socket's pending error (SO_ERROR), taken and cleared; 0 if none.
+int socket_error(int fd) noexcept;
+
 // accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns the descriptor or -errno.
 int accept_one(int listen_fd) noexcept;
 

@@ -1,12 +1,11 @@
 // upstream.cpp -- the relay's leg to the upstream server.
 #include "okq/server/upstream.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
 
+#include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 
 namespace okq::server {
@@ -31,14 +30,13 @@ void Upstream::close() noexcept {
 }
 
 void Upstream::connect(const net::SocketAddress& to) {
-  fd_.reset(::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd_) return fail(errno);
-  net::set_nodelay(fd_.get());
-  int rc;
-  do rc = ::connect(fd_.get(), to.get(), to.size());
-  while (rc != 0 && errno == EINTR);
-  if (rc != 0 && errno != EINPROGRESS) return fail(errno);
-  connecting_ = rc != 0;
+  try {
+    auto started = net::start_connect(to);
+    fd_ = std::move(started.fd);
+    connecting_ = started.in_progress;
+  } catch (const net::Error& e) {
+    return fail(e.err());
+  }
   if (!connecting_) session_.on_upstream_connected(loop_.now());
   update();
 }
@@ -53,10 +51,7 @@ void Upstream::update() {
 void Upstream::on_ready(Ready ready) {
   if (!fd_) return;
   if (connecting_) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
+    if (const int err = net::socket_error(fd_.get()); err != 0) {
       fail(err);
       return on_change_();
     }
@@ -68,10 +63,7 @@ void Upstream::on_ready(Ready ready) {
   if (fd_ && ready.hangup && !session_.upstream_wants_input()) {
     // Reported whatever the interest: an error ends the relay now; a clean
     // end waits, unwatched, until the client has taken what it owes.
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0)
+    if (const int err = net::socket_error(fd_.get()); err != 0)
       fail(err);
     else
       hung_up_ = true;
