@@ -343,7 +343,7 @@ TEST(SessionRelay, UpstreamGoneWithRepliesOwedIsErrAfterWhatCameBack) {
   relaying(s);
   s.on_input("a\nb\nc\n", t0);
   s.on_upstream_input("OK\nO", t0);
-  s.on_upstream_eof(t0);
+  s.on_upstream_eof();
   EXPECT_EQ(drain(s, t0), "OK\nERR upstream unavailable\n");
   EXPECT_EQ(s.reason(), CloseReason::UpstreamUnavailable);
   EXPECT_EQ(s.upstream_failure(), "closed with replies owed");
@@ -356,7 +356,7 @@ TEST(SessionRelay, AnUpstreamErrAndCloseIsRelayedAsTheEnd) {
   relaying(s);
   s.on_input(std::string(100, 'x') + "\nmore\n", t0);
   s.on_upstream_input("ERR line too long\n", t0);
-  s.on_upstream_eof(t0);
+  s.on_upstream_eof();
   EXPECT_EQ(drain(s, t0), "ERR line too long\n") << "the upstream's own ERR, nothing added";
   EXPECT_NE(s.reason(), CloseReason::UpstreamUnavailable);
 }

@@ -97,7 +97,7 @@ void Session::on_eof(Time now) {
   if (relay_) {
     // An unterminated last message goes on as it is: the upstream answers
     // it at our FIN, as okq-server does at its client's.
-    if (relay_->line_bytes > 0) ++relay_->forwarded;
+    if (!relay_->line.empty()) ++relay_->forwarded;
     finish_input(CloseReason::PeerClosed);
     if (relay_ && !relay_->done) arm_upstream_deadline(now);
     return;
@@ -127,7 +127,7 @@ void Session::on_fin_sent(Time now) {
 
 void Session::on_shutdown(std::size_t unread) {
   if (state_ != SessionState::Reading) return;  // already finishing on its own
-  if (unread == 0 && out_.empty() && (!relay_ || relay_->replies >= relay_->forwarded)) {
+  if (unread == 0 && out_.empty() && (!relay_ || relay_->all_answered())) {
     // Idle: nothing to answer, nothing to send. Lingering would only make the
     // whole stop wait for a client that may never close.
     return close(CloseReason::ServerShutdown);
@@ -171,7 +171,7 @@ void Session::finish_input(CloseReason why) {
   if (relay_ && !relay_->done) {
     // Nothing more goes upstream; once every reply is in, the relay is over.
     relay_->client_done = true;
-    if (relay_->replies >= relay_->forwarded) relay_->done = true;
+    if (relay_->all_answered()) relay_->done = true;
   }
   settle();
 }
@@ -237,7 +237,6 @@ void Session::relay_input(std::string_view bytes, Time now) {
     const std::size_t take = lf == std::string_view::npos ? bytes.size() : lf + 1;
     const std::string_view piece = bytes.substr(0, take);
     if (r.line.size() < keep) r.line.append(piece.substr(0, keep - r.line.size()));
-    r.line_bytes += piece.size();
     r.to_upstream.append(piece);
     bytes.remove_prefix(take);
     if (lf == std::string_view::npos) break;
@@ -250,7 +249,6 @@ void Session::relay_input(std::string_view bytes, Time now) {
     }
     const bool quit = !r.line.empty() && r.line[0] == 'Q';
     r.line.clear();
-    r.line_bytes = 0;
     if (quit) finish_input(CloseReason::ProtocolEnd);  // the rest is never read
   }
   arm_upstream_deadline(now);
@@ -283,21 +281,20 @@ void Session::on_upstream_input(std::string_view bytes, Time now) {
   last_progress_ = now;
   r.deadline = Time::max();
   arm_upstream_deadline(now);
-  if (r.client_done && r.replies >= r.forwarded) relay_finished();
+  if (r.client_done && r.all_answered()) relay_finished();
 }
 
-void Session::on_upstream_eof(Time now) {
+void Session::on_upstream_eof() {
   Relay& r = *relay_;
   if (r.done) return;
   // Everything asked was answered, or the upstream refused the last message
   // with an ERR line and closed, as okq-server does: relayed, the end.
-  if ((r.client_done && r.replies >= r.forwarded) || r.last_reply_err) {
-    (void)now;
+  if ((r.client_done && r.all_answered()) || r.last_reply_err) {
     if (r.last_reply_err) finish_input(CloseReason::ProtocolEnd);
     return relay_finished();
   }
-  on_upstream_failed(r.replies < r.forwarded ? "closed with replies owed"
-                                             : "closed while the client was still sending");
+  on_upstream_failed(r.all_answered() ? "closed while the client was still sending"
+                                      : "closed with replies owed");
 }
 
 void Session::on_upstream_failed(std::string why) {
@@ -325,7 +322,7 @@ void Session::relay_finished() {
 void Session::arm_upstream_deadline(Time now) {
   Relay& r = *relay_;
   if (r.done || !r.connected) return;  // connecting: the deadline set at the start holds
-  if (r.replies >= r.forwarded) {
+  if (r.all_answered()) {
     r.deadline = Time::max();
   } else if (r.deadline == Time::max()) {
     r.deadline = now + limits_.upstream_timeout;

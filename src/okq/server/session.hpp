@@ -74,7 +74,6 @@ class Session {
   // leg moves those bytes and tells the session what happened, as the
   // client's driver does.
   void relay_to_upstream(Time now);
-  bool relays() const noexcept { return relay_ != nullptr; }
   // Client messages to write upstream (stay put until written).
   std::string_view upstream_owed() const noexcept;
   void on_upstream_sent(std::size_t n);
@@ -85,7 +84,7 @@ class Session {
   bool upstream_wants_input() const noexcept;
   void on_upstream_connected(Time now);
   void on_upstream_input(std::string_view bytes, Time now);
-  void on_upstream_eof(Time now);
+  void on_upstream_eof();
   // Refused, reset, silent: the client gets what was relayed, then
   // kUpstreamUnavailable, and the session ends.
   void on_upstream_failed(std::string why);
@@ -166,8 +165,9 @@ class Session {
 
   struct Relay {
     std::string to_upstream;      // client messages not yet written upstream
-    std::string line;             // the client's current line so far (at most a few bytes kept)
-    std::size_t line_bytes = 0;   // its length
+    // The start of the client's current line (its first byte, or all of it
+    // for --trace); empty between lines.
+    std::string line;
     std::string partial;          // an upstream reply not yet whole
     std::uint64_t forwarded = 0;  // client messages sent on (a last unterminated one counts)
     std::uint64_t replies = 0;    // whole replies relayed back
@@ -178,6 +178,8 @@ class Session {
     bool done = false;            // the upstream leg is over (answered everything, or failed)
     std::string failure;          // why it failed, for the log
     Time deadline = Time::max();  // connect, or the next reply owed, by then
+
+    bool all_answered() const noexcept { return replies >= forwarded; }
   };
   void relay_finished();
   void arm_upstream_deadline(Time now);

@@ -78,7 +78,7 @@ void Upstream::read() {
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
     if (n == 0) {
-      session_.on_upstream_eof(loop_.now());
+      session_.on_upstream_eof();
       return close();
     }
     session_.on_upstream_input(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
