@@ -79,15 +79,14 @@ class Connection {
   void fail(int err) noexcept;    // a system call failed: close with IoError
   void report_closed() noexcept;  // logs the end and tells the owner, once
 
- private:
-  void header_ended();  // the PROXY header is whole or invalid: log it, keep the source
- protected:
   std::uint64_t id_;
   std::string peer_;
   ConnectionContext& ctx_;
   Session session_;
 
  private:
+  void header_ended();  // the PROXY header is whole or invalid: log it, keep the source
+
   OnClosed on_closed_;
   bool reported_ = false;
   int error_ = 0;  // errno behind an IoError, for the log

@@ -30,6 +30,9 @@ struct WorkerCounters {
   std::array<Counter, kCloseReasons> closed;  // connections ended, by why
 
   void count_close(CloseReason why) noexcept { closed[static_cast<std::size_t>(why)].add(); }
+  std::uint64_t closes(CloseReason why) const noexcept {
+    return closed[static_cast<std::size_t>(why)].get();
+  }
 };
 
 }  // namespace okq::server

@@ -31,6 +31,13 @@ void single(std::string& out, std::string_view name, std::string_view type, std:
   sample(out, name, value);
 }
 
+// Connections closed for `why`, over every worker.
+std::uint64_t closes(const MetricsSnapshot& s, CloseReason why) {
+  std::uint64_t total = 0;
+  for (const auto& w : s.workers) total += w.counters->closes(why);
+  return total;
+}
+
 // One sample per worker: `get` reads its value from a worker.
 template <typename Get>
 void per_worker(std::string& out, std::string_view name, const MetricsSnapshot& s, Get get) {
@@ -76,19 +83,15 @@ std::string render_metrics(const MetricsSnapshot& s) {
   for (int r = 0; r < kCloseReasons; ++r) {
     const auto why = static_cast<CloseReason>(r);
     if (why == CloseReason::ProxyUntrusted) continue;  // never served: closed at accept
-    std::uint64_t total = 0;
-    for (const auto& w : s.workers) total += w.counters->closed[static_cast<std::size_t>(r)].get();
-    sample(out, "okq_connections_closed_total", total, fmt::format("reason=\"{}\"", label(why)));
+    sample(out, "okq_connections_closed_total", closes(s, why),
+           fmt::format("reason=\"{}\"", label(why)));
   }
   family(out, "okq_proxy_header_failures_total", "counter",
          "PROXY listener connections closed without a usable header, by reason.");
-  std::uint64_t invalid = 0, late = 0;
-  for (const auto& w : s.workers) {
-    invalid += w.counters->closed[static_cast<std::size_t>(CloseReason::ProxyInvalid)].get();
-    late += w.counters->closed[static_cast<std::size_t>(CloseReason::ProxyTimeout)].get();
-  }
-  sample(out, "okq_proxy_header_failures_total", invalid, "reason=\"invalid\"");
-  sample(out, "okq_proxy_header_failures_total", late, "reason=\"timeout\"");
+  sample(out, "okq_proxy_header_failures_total", closes(s, CloseReason::ProxyInvalid),
+         "reason=\"invalid\"");
+  sample(out, "okq_proxy_header_failures_total", closes(s, CloseReason::ProxyTimeout),
+         "reason=\"timeout\"");
   sample(out, "okq_proxy_header_failures_total", s.untrusted, "reason=\"untrusted\"");
 
   family(out, "okq_worker_connections", "gauge",

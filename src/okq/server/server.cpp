@@ -77,8 +77,8 @@ void Server::bind() {
   for (const auto& ep : options_.proxy_listen)
     for (const auto& addr : net::resolve(ep, /*passive=*/true))
       proxy_addresses.push_back(addr.to_string());
-  std::string metrics_address;
-  if (options_.metrics) metrics_address = net::resolve(*options_.metrics, true).front().to_string();
+  std::optional<net::SocketAddress> metrics_address;
+  if (options_.metrics) metrics_address = net::resolve(*options_.metrics, true).front();
   auto serve_metrics = [this](std::unique_ptr<Listener> listener) {
     metrics_ = std::make_unique<MetricsEndpoint>(std::move(listener), log_,
                                                  [this] { return render_metrics(metrics()); });
@@ -86,7 +86,8 @@ void Server::bind() {
   for (auto& passed : inherited_sockets()) {
     auto listener = Listener::adopt(std::move(passed.fd), options_.inherited_only);
     const auto text = listener->address().to_string();
-    if (!metrics_ && (passed.name == kMetricsSocketName || text == metrics_address)) {
+    if (!metrics_ && (passed.name == kMetricsSocketName ||
+                      (metrics_address && text == metrics_address->to_string()))) {
       serve_metrics(std::move(listener));
       continue;
     }
@@ -96,9 +97,8 @@ void Server::bind() {
     listeners_.push_back(std::move(listener));
     ++inherited_count_;
   }
-  if (options_.metrics && !metrics_)
-    serve_metrics(Listener::open(net::resolve(*options_.metrics, true).front(), options_.backlog,
-                                 options_.unix_mode));
+  if (metrics_address && !metrics_)
+    serve_metrics(Listener::open(*metrics_address, options_.backlog, options_.unix_mode));
   if (options_.inherited_only) return;  // the --listen addresses are what was passed
   if (options_.listen.empty() && options_.proxy_listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
