@@ -19,10 +19,6 @@
 namespace okq::test {
 namespace {
 
-std::uint16_t metrics_port(TestServer& server) {
-  return okq::test::metrics_port(server.process());
-}
-
 // Scrapes until `name` reads `want` and, if given, `then` reads `then_want`
 // (workers count on their own threads; the server's books follow them).
 std::string scrape_until(std::uint16_t port, const std::string& name, long long want,
@@ -39,7 +35,7 @@ std::string scrape_until(std::uint16_t port, const std::string& name, long long 
 
 TEST(Metrics, PromtoolAcceptsTheExposition) {
   TestServer server({"--metrics", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0"});
-  const auto port = metrics_port(server);
+  const auto port = metrics_port(server.process());
   ASSERT_NE(port, 0) << server.process().err();
   const auto response = http_get(port, "/metrics");
   EXPECT_EQ(response.substr(0, 15), "HTTP/1.1 200 OK") << response;
@@ -57,7 +53,7 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
 
 TEST(Metrics, CountersMatchTheTrafficExactly) {
   TestServer server({"--metrics", "127.0.0.1:0", "--max-connections", "3"});
-  const auto port = metrics_port(server);
+  const auto port = metrics_port(server.process());
   ASSERT_NE(port, 0);
   for (int i = 0; i < 3; ++i) {
     RawClient c(server.port());
@@ -98,7 +94,7 @@ TEST(Metrics, IdleTimeoutsAndProxyFailuresAreCountedByReason) {
   TestServer server({"--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--proxy-listen",
                      "127.0.0.2:0", "--idle-timeout", "0.2", "--proxy-from", "10.0.0.0/8"},
                     true);
-  const auto port = metrics_port(server);
+  const auto port = metrics_port(server.process());
   ASSERT_TRUE(server.process().wait_stderr("(PROXY protocol)"));
   const auto proxy_port = listening_port(server.process().err(), "127.0.0.2:");
   {
@@ -117,7 +113,7 @@ TEST(Metrics, IdleTimeoutsAndProxyFailuresAreCountedByReason) {
 
 TEST(Metrics, AnythingButGetMetricsGetsAProperAnswer) {
   TestServer server({"--metrics", "127.0.0.1:0"});
-  const auto port = metrics_port(server);
+  const auto port = metrics_port(server.process());
   ASSERT_NE(port, 0);
   EXPECT_EQ(http_get(port, "/").substr(0, 22), "HTTP/1.1 404 Not Found");
   RawClient post(port);
@@ -132,7 +128,7 @@ TEST(Metrics, AnythingButGetMetricsGetsAProperAnswer) {
 
 TEST(Metrics, HugeAndSilentScrapersAreBoundedAndBlockNoOne) {
   TestServer server({"--metrics", "127.0.0.1:0"});
-  const auto port = metrics_port(server);
+  const auto port = metrics_port(server.process());
   ASSERT_NE(port, 0);
   RawClient silent(port);  // connects and says nothing
   RawClient huge(port);
@@ -152,7 +148,7 @@ TEST(Metrics, PrometheusScrapesOkqAndAnswersAQuery) {
   ASSERT_EQ(::access("/usr/bin/prometheus", X_OK), 0)
       << "prometheus is missing: `make deps` installs Debian's prometheus package";
   TestServer server({"--metrics", "127.0.0.1:0"});
-  const auto port = metrics_port(server);
+  const auto port = metrics_port(server.process());
   ASSERT_NE(port, 0);
   for (int i = 0; i < 7; ++i) {
     RawClient c(server.port());
