@@ -20,17 +20,12 @@
 namespace okq::test {
 namespace {
 
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
 TEST(Backend, AutoFallsBackToEpollWithOneLineSayingWhy) {
   TestServer server({"--io", "auto", "--threads", "2", "-v"}, false, {without_io_uring_bin()});
   ASSERT_TRUE(server.process().wait_stderr("backend\n"));
   const std::string log = server.process().err();
-  EXPECT_EQ(count(log, "io_uring unavailable (io_uring_setup: Operation not permitted): using epoll"),
+  EXPECT_EQ(occurrences(
+                log, "io_uring unavailable (io_uring_setup: Operation not permitted): using epoll"),
             1u)
       << log;
   EXPECT_NE(log.find("2 workers, epoll backend"), std::string::npos) << log;
@@ -40,8 +35,8 @@ TEST(Backend, AutoFallsBackToEpollWithOneLineSayingWhy) {
 }
 
 TEST(Backend, IoUringAskedForByNameButRefusedExits69) {
-  Process server({without_io_uring_bin(), server_bin(), "--foreground", "-l", "127.0.0.1:0",
-                  "--io", "io_uring"});
+  Process server({without_io_uring_bin(), server_bin(), "--foreground", "-l", "127.0.0.1:0", "--io",
+                  "io_uring"});
   EXPECT_EQ(server.wait(), 69);
   EXPECT_NE(server.err().find("okq-server: --io io_uring: io_uring_setup: Operation not permitted"),
             std::string::npos)

@@ -14,26 +14,17 @@
 namespace okq::test {
 namespace {
 
-std::uint64_t field(const std::string& json, const std::string& name) {
-  std::smatch m;
-  if (!std::regex_search(json, m, std::regex("\"" + name + "\":([0-9.]+)"))) {
-    ADD_FAILURE() << "no " << name << " in " << json;
-    return 0;
-  }
-  return static_cast<std::uint64_t>(std::stod(m[1]));
-}
-
 TEST(Bench, ClosedLoopAnswersEveryRequestAndLosesNone) {
   TestServer server;
   Process bench({bench_bin(), "-c", "8", "-t", "2", "-P", "4", "-n", "50000", "--json", "-q",
                  server.address()});
   ASSERT_EQ(bench.wait(60s), 0) << bench.err() << bench.out();
   const auto out = bench.out();
-  EXPECT_EQ(field(out, "sent"), 50000u) << out;
-  EXPECT_EQ(field(out, "answered"), 50000u) << out;
-  EXPECT_EQ(field(out, "lost"), 0u) << out;
-  EXPECT_EQ(field(out, "errors"), 0u) << out;
-  EXPECT_GT(field(out, "p50"), 0u) << out;
+  EXPECT_EQ(json_field(out, "sent"), 50000u) << out;
+  EXPECT_EQ(json_field(out, "answered"), 50000u) << out;
+  EXPECT_EQ(json_field(out, "lost"), 0u) << out;
+  EXPECT_EQ(json_field(out, "errors"), 0u) << out;
+  EXPECT_GT(json_field(out, "p50"), 0u) << out;
 }
 
 TEST(Bench, DurationRunPrintsProgressAndTheTextReport) {
@@ -52,9 +43,9 @@ TEST(Bench, OpenLoopSendsOnScheduleAndLosesNone) {
   ASSERT_EQ(bench.wait(30s), 0) << bench.err();
   const auto out = bench.out();
   // About 2000 fall due in one second; a loaded machine may stop a little late.
-  EXPECT_GE(field(out, "sent"), 1000u) << out;
-  EXPECT_LE(field(out, "sent"), 4000u) << out;
-  EXPECT_EQ(field(out, "lost"), 0u) << out;
+  EXPECT_GE(json_field(out, "sent"), 1000u) << out;
+  EXPECT_LE(json_field(out, "sent"), 4000u) << out;
+  EXPECT_EQ(json_field(out, "lost"), 0u) << out;
 }
 
 TEST(Bench, OpenLoopChargesAStallToEveryRequestDueDuringIt) {
@@ -71,10 +62,10 @@ TEST(Bench, OpenLoopChargesAStallToEveryRequestDueDuringIt) {
   ::kill(server.process().pid(), SIGCONT);
   ASSERT_EQ(bench.wait(30s), 0) << bench.err();
   const auto out = bench.out();
-  EXPECT_EQ(field(out, "lost"), 0u) << out;
+  EXPECT_EQ(json_field(out, "lost"), 0u) << out;
   // ~25% of the requests fell due in the 500 ms stall, waiting up to 500 ms.
-  EXPECT_GE(field(out, "p90"), 100'000u) << out;
-  EXPECT_GE(field(out, "p99"), 300'000u) << out;
+  EXPECT_GE(json_field(out, "p90"), 100'000u) << out;
+  EXPECT_GE(json_field(out, "p99"), 300'000u) << out;
 }
 
 TEST(Bench, WrongRepliesAreCountedAsErrors) {
@@ -82,7 +73,7 @@ TEST(Bench, WrongRepliesAreCountedAsErrors) {
   Process bench({bench_bin(), "--protocol", "redis", "-c", "2", "-n", "100", "--json", "-q",
                  server.address()});
   EXPECT_EQ(bench.wait(30s), 1);
-  EXPECT_EQ(field(bench.out(), "bad_replies"), 100u) << bench.out();
+  EXPECT_EQ(json_field(bench.out(), "bad_replies"), 100u) << bench.out();
 }
 
 TEST(Bench, ServerVanishingShowsAsBrokenConnections) {
@@ -91,7 +82,7 @@ TEST(Bench, ServerVanishingShowsAsBrokenConnections) {
   ASSERT_TRUE(server.process().wait_stderr("conn 4 from"));  // all four connected
   server.process().signal(SIGKILL);
   EXPECT_EQ(bench.wait(30s), 1);
-  EXPECT_EQ(field(bench.out(), "broken_connections"), 4u) << bench.out();
+  EXPECT_EQ(json_field(bench.out(), "broken_connections"), 4u) << bench.out();
 }
 
 TEST(Bench, RequestCountAgainstASilentServerEndsAndCountsTheLost) {
@@ -100,8 +91,8 @@ TEST(Bench, RequestCountAgainstASilentServerEndsAndCountsTheLost) {
                  "127.0.0.1:" + std::to_string(silent.port())});
   ASSERT_EQ(bench.wait(20s), 1) << "a -n run against a silent server never ended";
   EXPECT_NE(bench.err().find("no reply for 0.5 s; stopping"), std::string::npos) << bench.err();
-  EXPECT_EQ(field(bench.out(), "sent"), 2u) << bench.out();
-  EXPECT_EQ(field(bench.out(), "lost"), 2u) << bench.out();
+  EXPECT_EQ(json_field(bench.out(), "sent"), 2u) << bench.out();
+  EXPECT_EQ(json_field(bench.out(), "lost"), 2u) << bench.out();
 }
 
 TEST(Bench, InterruptStillPrintsTheReport) {
@@ -121,10 +112,10 @@ TEST(Bench, ReconnectIntervalClosesCleanlyAndOpensNewConnections) {
                  "-q", server.address()});
   ASSERT_EQ(bench.wait(30s), 0) << bench.err() << bench.out();
   const auto out = bench.out();
-  EXPECT_EQ(field(out, "answered"), 1000u) << out;
-  EXPECT_EQ(field(out, "lost"), 0u) << out;
-  EXPECT_EQ(field(out, "errors"), 0u) << out;
-  const auto reconnects = field(out, "reconnects");
+  EXPECT_EQ(json_field(out, "answered"), 1000u) << out;
+  EXPECT_EQ(json_field(out, "lost"), 0u) << out;
+  EXPECT_EQ(json_field(out, "errors"), 0u) << out;
+  const auto reconnects = json_field(out, "reconnects");
   EXPECT_GE(reconnects, 8u) << out;  // 10 connections' worth of 100, 2 to start with
   EXPECT_LE(reconnects, 10u) << out;
   ASSERT_TRUE(server.process().wait_stderr("conn 10 from"));
@@ -145,9 +136,9 @@ TEST(Bench, OpenLoopWithAReconnectIntervalSendsEveryRequest) {
                  "10", "--json", "-q", server.address()});
   ASSERT_EQ(bench.wait(30s), 0) << bench.out() << bench.err();
   const auto out = bench.out();
-  EXPECT_EQ(field(out, "sent"), 20000u) << out;
-  EXPECT_EQ(field(out, "answered"), 20000u) << out;
-  EXPECT_EQ(field(out, "lost"), 0u) << out;
+  EXPECT_EQ(json_field(out, "sent"), 20000u) << out;
+  EXPECT_EQ(json_field(out, "answered"), 20000u) << out;
+  EXPECT_EQ(json_field(out, "lost"), 0u) << out;
 }
 
 // kill -9 the server mid-run and start another on the same port: okq-bench
@@ -166,12 +157,12 @@ TEST(Bench, ReconnectCarriesOnAcrossAServerKilledAndRestarted) {
   TestServer second({"--listen", address, "-v"}, true);
   ASSERT_EQ(bench.wait(30s), 1) << "broken connections make the run unclean\n" << bench.out();
   const auto out = bench.out();
-  EXPECT_EQ(field(out, "broken_connections"), 4u) << out;
-  EXPECT_LE(field(out, "lost"), 4u) << out;
-  EXPECT_EQ(field(out, "sent") - field(out, "answered"), field(out, "lost")) << out;
-  EXPECT_GE(field(out, "reconnects"), 4u) << out;
+  EXPECT_EQ(json_field(out, "broken_connections"), 4u) << out;
+  EXPECT_LE(json_field(out, "lost"), 4u) << out;
+  EXPECT_EQ(json_field(out, "sent") - json_field(out, "answered"), json_field(out, "lost")) << out;
+  EXPECT_GE(json_field(out, "reconnects"), 4u) << out;
   EXPECT_TRUE(second.process().wait_stderr("conn 4 from")) << "the load did not move over\n"
-                                                          << second.process().err();
+                                                           << second.process().err();
 }
 
 TEST(Bench, NoServerExits2) {

@@ -22,12 +22,6 @@ namespace {
 
 const std::string kConfig = std::string(OKQ_SOURCE_DIR) + "/deploy/haproxy/okq.cfg";
 
-std::uint64_t field(const std::string& json, const std::string& name) {
-  const auto at = json.find("\"" + name + "\":");
-  if (at == std::string::npos) return ~std::uint64_t{0};
-  return std::stoull(json.substr(at + name.size() + 3));
-}
-
 // HAProxy with three okq-servers behind it.
 class Cluster {
  public:
@@ -176,13 +170,13 @@ TEST(HAProxy, SpreadsLoadAndSurvivesABackendKilled) {
   // what was unanswered, all of it on those connections: at pipeline 1 at
   // most one each (none where the reply had arrived and the next request
   // was not yet written when the connection broke).
-  EXPECT_EQ(field(out, "broken_connections"), static_cast<std::uint64_t>(doomed))
+  EXPECT_EQ(json_field(out, "broken_connections"), static_cast<std::uint64_t>(doomed))
       << out << cluster.haproxy().out();
-  EXPECT_EQ(field(out, "sent") - field(out, "answered"), field(out, "lost")) << out;
-  EXPECT_LE(field(out, "lost"), static_cast<std::uint64_t>(doomed)) << out;
-  EXPECT_GE(field(out, "lost"), 1u) << "a backend under load always has something in flight";
-  EXPECT_EQ(field(out, "bad_replies"), 0u) << out;
-  EXPECT_GE(field(out, "reconnects"), static_cast<std::uint64_t>(doomed))
+  EXPECT_EQ(json_field(out, "sent") - json_field(out, "answered"), json_field(out, "lost")) << out;
+  EXPECT_LE(json_field(out, "lost"), static_cast<std::uint64_t>(doomed)) << out;
+  EXPECT_GE(json_field(out, "lost"), 1u) << "a backend under load always has something in flight";
+  EXPECT_EQ(json_field(out, "bad_replies"), 0u) << out;
+  EXPECT_GE(json_field(out, "reconnects"), static_cast<std::uint64_t>(doomed))
       << out << cluster.haproxy().out();
 
   // Each backend saw the original client (okq-bench, from 127.0.0.1) coming
@@ -231,10 +225,10 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
   std::cerr << "[ figures  ] drained to 0 connections in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(drain_time).count() << " ms; "
             << out;
-  EXPECT_EQ(field(out, "lost"), 0u) << out;
-  EXPECT_EQ(field(out, "errors"), 0u) << out;
-  EXPECT_EQ(field(out, "sent"), field(out, "answered")) << out;
-  EXPECT_GT(field(out, "reconnects"), 30u) << out;
+  EXPECT_EQ(json_field(out, "lost"), 0u) << out;
+  EXPECT_EQ(json_field(out, "errors"), 0u) << out;
+  EXPECT_EQ(json_field(out, "sent"), json_field(out, "answered")) << out;
+  EXPECT_GT(json_field(out, "reconnects"), 30u) << out;
 }
 
 }  // namespace

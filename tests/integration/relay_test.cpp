@@ -19,12 +19,6 @@ namespace {
 
 using namespace std::string_literals;
 
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
 // client -> okq (relay) -> okq (relay) -> okq: three hops. 100 clients at once
 // each pipeline 1,000 messages and a Q; each gets 1,000 OKs and its echo, in
 // order, and every connection closes.
@@ -140,7 +134,7 @@ TEST(Relay, TraceShowsBothLegs) {
   EXPECT_NE(log.find("conn 1 message \"hello\""), std::string::npos) << log;
   EXPECT_NE(log.find("conn 1 upstream reply \"OK\""), std::string::npos) << log;
   EXPECT_NE(log.find("conn 1 upstream reply \"Q bye\""), std::string::npos) << log;
-  EXPECT_EQ(count(log, "upstream reply"), 2u) << log;
+  EXPECT_EQ(occurrences(log, "upstream reply"), 2u) << log;
 }
 
 // A PROXY listener in front of a relay: the header is the relay's, the

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "okq.hpp"
 #include "process.hpp"
@@ -39,16 +39,11 @@ pid_t next_pid(const std::string& pidfile, pid_t old) {
   return 0;
 }
 
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
 std::size_t sockets_of(pid_t pid) {
   std::size_t n = 0;
   std::error_code ec;
-  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
     if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++n;
   return n;
 }
@@ -61,8 +56,8 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   become_subreaper();  // each new server outlives its parent: we reap it
   const std::string pidfile = private_dir("upgrade") + "/okq.pid";
   TestServer server({"--pidfile", pidfile});
-  Process bench({bench_bin(), "-q", "-c", "8", "--reconnect-interval", "20", "-d", "5",
-                 server.address()});
+  Process bench(
+      {bench_bin(), "-q", "-c", "8", "--reconnect-interval", "20", "-d", "5", server.address()});
   std::atomic<bool> probing{true};
   std::atomic<int> probes{0}, failed{0};
   std::string first_failure;
@@ -114,7 +109,8 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   EXPECT_EQ(wait_pid(current, 10s), 0);
   EXPECT_FALSE(std::filesystem::exists(pidfile)) << "the last server leaves its pid file behind";
   EXPECT_TRUE(server.process().wait_output_closed());
-  EXPECT_EQ(count(server.process().err(), "serves now; finishing"), 5u) << server.process().err();
+  EXPECT_EQ(occurrences(server.process().err(), "serves now; finishing"), 5u)
+      << server.process().err();
 }
 
 // A PROXY listener stays one across an upgrade, and the metrics listener
@@ -123,9 +119,8 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
 TEST(Upgrade, ProxyAndMetricsListenersKeepWhatTheyAre) {
   become_subreaper();
   const std::string pidfile = private_dir("upgrade-proxy") + "/okq.pid";
-  TestServer server({"--pidfile", pidfile, "--proxy-listen", "127.0.0.1:0", "--metrics",
-                     "127.0.0.1:0"},
-                    true);
+  TestServer server(
+      {"--pidfile", pidfile, "--proxy-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, true);
   const auto metrics = metrics_port(server.process());
   ASSERT_NE(metrics, 0);
   EXPECT_EQ(metric_value(scrape(metrics), "okq_up"), 1);

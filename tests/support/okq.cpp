@@ -16,6 +16,7 @@
 #include <iterator>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -111,6 +112,21 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
   return s;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::uint64_t json_field(const std::string& json, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + name + "\":([0-9.]+)"))) {
+    ADD_FAILURE() << "no " << name << " in " << json;
+    return 0;
+  }
+  return static_cast<std::uint64_t>(std::stod(m[1]));
 }
 
 std::string repeat(const std::string& s, int n) {

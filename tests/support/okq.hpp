@@ -35,6 +35,13 @@ std::string private_dir(const std::string& name);
 // `s` with every `from` replaced by `to`.
 std::string replace_all(std::string s, const std::string& from, const std::string& to);
 
+// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle);
+
+// A number field of okq-bench's --json report (an added test failure and 0
+// when it is not there).
+std::uint64_t json_field(const std::string& json, const std::string& name);
+
 // `s` n times over.
 std::string repeat(const std::string& s, int n);
 
