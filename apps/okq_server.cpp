@@ -31,6 +31,7 @@ constexpr int kExitListen = 3;
 constexpr int kExitUsage = 64;        // EX_USAGE
 constexpr int kExitNoUser = 67;       // EX_NOUSER: --user / --group unknown
 constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: the --io backend is refused
+constexpr int kExitOsError = 71;      // EX_OSERR: a worker cannot start
 constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: pid or log file
 constexpr int kExitNoPerm = 77;       // EX_NOPERM: cannot switch to --user
 
@@ -41,6 +42,7 @@ struct Options {
   std::string pidfile, logfile;
   std::string user, group;  // drop to these after binding
   server::Program program;  // started again by an upgrade (SIGUSR2)
+  std::chrono::milliseconds upgrade_timeout{10000};  // for the new process's READY
 };
 
 int exit_code_for(net::Call call) {
@@ -98,6 +100,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   double upstream_timeout = 5.0;
   double proxy_timeout = 3.0;
   bool verbose = false, trace = false;
+  double upgrade_timeout = 10.0;
   double shutdown_timeout = 5.0, idle_timeout = 300.0;
   std::string unix_mode;
   // Before the defaults are computed: many clients need many descriptors.
@@ -140,6 +143,12 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   app.add_option("--upstream-timeout", upstream_timeout,
                  "Seconds the upstream may take to connect or to send a reply it owes before "
                  "the client gets 'ERR upstream unavailable'")
+      ->type_name("SECONDS")
+      ->check(cli::seconds(0.001, 3600.0))
+      ->capture_default_str();
+  app.add_option("--upgrade-timeout", upgrade_timeout,
+                 "Seconds the new process of an upgrade (SIGUSR2) has to say it serves before "
+                 "it is killed and this one goes on serving")
       ->type_name("SECONDS")
       ->check(cli::seconds(0.001, 3600.0))
       ->capture_default_str();
@@ -229,6 +238,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
       s.max_connections = std::max<std::size_t>(1, s.max_connections / 2);
   }
   s.upstream_timeout = cli::to_millis(upstream_timeout);
+  o.upgrade_timeout = cli::to_millis(upgrade_timeout);
   s.shutdown_timeout = cli::to_millis(shutdown_timeout);
   s.idle_timeout = cli::to_millis(idle_timeout);
   if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);
@@ -261,6 +271,7 @@ int serve(const Options& o, server::Logger& log) {
   }
   server::ServerOptions options = o.server;
   options.inherited_only = role.has_value();
+  if (role) options.owned_files = role->owned;
   server::Server server(options, log);
   try {
     server.bind();
@@ -288,7 +299,12 @@ int serve(const Options& o, server::Logger& log) {
       return fail(log, to_file, kExitNoPerm, e.what());
     }
   }
-  server::Handover handover(server, pid, log, o.program);
+  try {
+    server.start_workers();  // before announcing: a worker that cannot start fails start-up
+  } catch (const std::exception& e) {
+    return fail(log, to_file, kExitOsError, e.what());
+  }
+  server::Handover handover(server, pid, log, o.program, o.upgrade_timeout);
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
     if (sig == SIGHUP) return on_hangup(log);
     if (sig == SIGUSR2 && notifier)
@@ -297,6 +313,7 @@ int serve(const Options& o, server::Logger& log) {
     if (sig == SIGUSR2) return handover.start();
     log.log(server::Level::Info, "{}: stopping", strsignal(sig));
     if (notifier) notifier->send("STOPPING=1");
+    handover.stop();  // a new process not yet READY must not keep the listeners
     server.stop();
   });
   server.announce();  // start-up can no longer fail

@@ -4,18 +4,22 @@
 // reply lost; a new binary that fails leaves the old one serving.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include "okq.hpp"
 #include "process.hpp"
+#include "okq/net/fd.hpp"
 #include "tcp.hpp"
 
 namespace okq::test {
@@ -46,6 +50,39 @@ std::size_t sockets_of(pid_t pid) {
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
     if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++n;
   return n;
+}
+
+// The children of `pid` (from /proc), to see whether an upgrade started one.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::istringstream in(
+      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+  for (pid_t child; in >> child;) out.push_back(child);
+  return out;
+}
+
+bool gone(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  return stat.empty() || (close != std::string::npos && stat.substr(close + 2, 1) == "Z");
+}
+
+// A bash script at `path` that waits `delay` seconds, then runs the real
+// okq-server under its own name (exec -a), so that an upgrade started from
+// it starts the script again.
+void write_slow_start(const std::string& path, const std::string& delay) {
+  write_file(path + ".new", "#!/bin/bash\nsleep " + delay + "\nexec -a \"$0\" " + server_bin() +
+                                " \"$@\"\n");
+  ASSERT_EQ(::chmod((path + ".new").c_str(), 0755), 0);
+  std::filesystem::rename(path + ".new", path);
+}
+
+// Started through `binary` (argv[0] is that path), as an operator's would be.
+const std::vector<std::string> kThrough = {"/bin/sh", "-c", "shift; exec \"$0\" \"$@\""};
+std::vector<std::string> through(const std::string& binary) {
+  auto w = kThrough;
+  w.push_back(binary);
+  return w;
 }
 
 // okq-bench keeps 8 connections busy and closes and reopens each after 20
@@ -111,6 +148,45 @@ TEST(Upgrade, FiveUpgradesUnderLoadRefuseNoConnectionAndLoseNoReply) {
   EXPECT_TRUE(server.process().wait_output_closed());
   EXPECT_EQ(occurrences(server.process().err(), "serves now; finishing"), 5u)
       << server.process().err();
+}
+
+// The old process serves until the new one says READY: here the new binary
+// takes a second to start, and connections made meanwhile are the old pid's.
+TEST(Upgrade, UntilTheNewProcessIsReadyTheOldOneServes) {
+  become_subreaper();
+  const std::string dir = private_dir("upgrade-slow");
+  const std::string binary = dir + "/okq-server", pidfile = dir + "/okq.pid";
+  write_slow_start(binary, "0");
+  TestServer server({"--pidfile", pidfile, "-v"}, false, through(binary));
+  const pid_t old = server.process().pid();
+  write_slow_start(binary, "1");
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  ASSERT_TRUE(server.process().wait_stderr("SIGUSR2: starting")) << server.process().err();
+  int served = 0;
+  for (; served < 5 && pid_in(pidfile) == old; ++served) {
+    RawClient c(server.port());
+    c.send("meanwhile\nQ\n");
+    ASSERT_EQ(c.read_to_eof(), "OK\nQ\n");
+  }
+  ASSERT_EQ(served, 5) << "the new process took over before it had started";
+  const pid_t next = next_pid(pidfile, old);
+  ASSERT_NE(next, 0) << server.process().err();
+  ASSERT_TRUE(server.process().wait_stderr("serves now")) << server.process().err();
+  const std::string err = server.process().err();
+  const std::string during = err.substr(err.find("SIGUSR2: starting"));
+  std::istringstream lines(during.substr(0, during.find("serves now")));
+  int accepted_by_old = 0;
+  for (std::string line; std::getline(lines, line);)
+    accepted_by_old += line.find("okq-server[" + std::to_string(old) + "]: conn ") !=
+                           std::string::npos &&
+                       line.find(" (worker ") != std::string::npos;
+  EXPECT_EQ(accepted_by_old, 5) << err;
+  EXPECT_NE(err.find("process " + std::to_string(next) + " (okq-server "), std::string::npos)
+      << "the version of the process that took over is not logged\n"
+      << err;
+  EXPECT_EQ(server.process().wait(10s, false), 0);
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
 }
 
 // A PROXY listener stays one across an upgrade, and the metrics listener
@@ -192,6 +268,142 @@ TEST(Upgrade, ANewBinaryThatFailsLeavesTheOldOneServing) {
   RawClient client(server.port());
   client.send("still there?\nQ\n");
   EXPECT_EQ(client.read_to_eof(), "OK\nQ\n");
+}
+
+// nginx: "the changing binary is already in progress". Once this process
+// has handed over (its old connections still open), another SIGUSR2 starts
+// nothing: no second process that would get no sockets and run forever.
+TEST(Upgrade, ASecondSigusr2AfterTheHandOverStartsNothing) {
+  become_subreaper();
+  const std::string pidfile = private_dir("upgrade-twice") + "/okq.pid";
+  TestServer server({"--pidfile", pidfile});
+  RawClient held(server.port());  // keeps the old process retiring
+  held.send("a\n");
+  ASSERT_EQ(held.read_exact(3, 5s), "OK\n");
+  const pid_t old = server.process().pid();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  const pid_t next = next_pid(pidfile, old);
+  ASSERT_NE(next, 0) << server.process().err();
+  ASSERT_TRUE(server.process().wait_stderr("serves now")) << server.process().err();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  ASSERT_TRUE(server.process().wait_stderr("SIGUSR2 ignored: already handed over to process " +
+                                           std::to_string(next)))
+      << server.process().err();
+  EXPECT_EQ(children_of(old), std::vector<pid_t>{next}) << "a second new process was started";
+  held.send("Q\n");
+  EXPECT_EQ(held.read_to_eof(), "Q\n");
+  EXPECT_EQ(server.process().wait(10s, false), 0);
+  EXPECT_EQ(pid_in(pidfile), next);
+  EXPECT_EQ(occurrences(server.process().err(), "upgrade failed"), 0u) << server.process().err();
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
+}
+
+// A new binary that hangs before READY is killed after --upgrade-timeout;
+// the old process keeps the pid file and serves. A stop during an upgrade
+// ends the new process too: nobody is left holding the listeners unserved.
+TEST(Upgrade, ANewProcessThatNeverSaysReadyIsKilled) {
+  become_subreaper();
+  const std::string dir = private_dir("upgrade-hang");
+  const std::string binary = dir + "/okq-server", pidfile = dir + "/okq.pid";
+  std::filesystem::copy_file(server_bin(), binary);
+  TestServer server({"--pidfile", pidfile, "--upgrade-timeout", "0.5"}, false, through(binary));
+  const pid_t old = server.process().pid();
+  write_file(dir + "/hang", "#!/bin/sh\nexec sleep 60\n");  // keeps the sockets, says nothing
+  ASSERT_EQ(::chmod((dir + "/hang").c_str(), 0755), 0);
+  std::filesystem::rename(dir + "/hang", binary);
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  ASSERT_TRUE(server.process().wait_stderr("upgrade failed: no READY within 0.5 s (process "))
+      << server.process().err();
+  ASSERT_TRUE(server.process().wait_stderr("killed); still serving")) << server.process().err();
+  EXPECT_TRUE(children_of(old).empty()) << "the hung process was left running";
+  EXPECT_EQ(pid_in(pidfile), old);
+  {
+    RawClient c(server.port());
+    c.send("still there?\nQ\n");
+    EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  }
+  // Again, and this time stop the old one while the new one hangs.
+  ASSERT_EQ(server.stop(), 0);
+}
+
+TEST(Upgrade, AStopDuringAnUpgradeEndsTheNewProcess) {
+  become_subreaper();
+  const std::string dir = private_dir("upgrade-stop");
+  const std::string binary = dir + "/okq-server";
+  std::filesystem::copy_file(server_bin(), binary);
+  TestServer server({"--upgrade-timeout", "60"}, false, through(binary));
+  const pid_t old = server.process().pid();
+  write_file(dir + "/hang", "#!/bin/sh\nexec sleep 60\n");
+  ASSERT_EQ(::chmod((dir + "/hang").c_str(), 0755), 0);
+  std::filesystem::rename(dir + "/hang", binary);
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 500 && kids.empty(); ++i, std::this_thread::sleep_for(10ms))
+    kids = children_of(old);
+  ASSERT_EQ(kids.size(), 1u);
+  ASSERT_EQ(server.stop(), 0) << server.process().err();
+  EXPECT_TRUE(gone(kids[0])) << "the new process outlived the stop, holding the listeners";
+  EXPECT_NE(server.process().err().find("upgrade failed: this process is stopping"),
+            std::string::npos)
+      << server.process().err();
+  EXPECT_THROW(RawClient c(server.port()), std::exception) << "something still accepts";
+}
+
+// An operator upgrades by pointing a symlink at the new build: the path the
+// server was started by is what runs again, not the binary it runs now.
+TEST(Upgrade, ThroughASymlinkItRunsWhatTheLinkNamesNow) {
+  const std::string dir = private_dir("upgrade-link");
+  const std::string link = dir + "/okq-server";
+  std::filesystem::copy_file(server_bin(), dir + "/okq-server-1");
+  std::filesystem::create_symlink(dir + "/okq-server-1", link);
+  TestServer server({}, false, through(link));
+  write_file(dir + "/okq-server-2", "#!/bin/sh\necho 'okq-server: build 2 here' >&2\nexit 3\n");
+  ASSERT_EQ(::chmod((dir + "/okq-server-2").c_str(), 0755), 0);
+  std::filesystem::create_symlink(dir + "/okq-server-2", dir + "/link.new");
+  std::filesystem::rename(dir + "/link.new", link);
+  ASSERT_EQ(::kill(server.process().pid(), SIGUSR2), 0);
+  ASSERT_TRUE(server.process().wait_stderr("upgrade failed: the new process exited with status 3"))
+      << server.process().err();
+  EXPECT_NE(server.process().err().find("build 2 here"), std::string::npos);
+  EXPECT_NE(server.process().err().find("SIGUSR2: starting " + link + " to take over"),
+            std::string::npos)
+      << server.process().err();
+}
+
+// A unix socket a service manager passed stays the manager's through an
+// upgrade and the stop after it; one okq created goes with its socket.
+TEST(Upgrade, AUnixSocketPassedByTheServiceManagerIsNeverRemoved) {
+  become_subreaper();
+  const std::string dir = private_dir("upgrade-passed-unix");
+  const std::string path = dir + "/managed.sock", pidfile = dir + "/okq.pid";
+  net::Fd listener(::socket(AF_UNIX, SOCK_STREAM, 0));  // inheritable on purpose
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener.get(), 16), 0);
+  const std::string become =
+      "export LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=okq && exec \"$0\" -f -l 127.0.0.1:0 "
+      "--pidfile " +
+      pidfile;
+  Process server({"/bin/sh", "-c", "exec 3<&" + std::to_string(listener.get()) + " && " + become,
+                  server_bin()});
+  ASSERT_TRUE(server.wait_stderr("(passed by the service manager)\n")) << server.err();
+  listener.reset();
+  const pid_t old = server.pid();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  const pid_t next = next_pid(pidfile, old);
+  ASSERT_NE(next, 0) << server.err();
+  EXPECT_EQ(server.wait(10s, false), 0);
+  {
+    RawClient c(path);
+    c.send("Q\n");
+    EXPECT_EQ(c.read_to_eof(), "Q\n");
+  }
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
+  EXPECT_TRUE(std::filesystem::is_socket(path)) << "okq removed the manager's socket file";
 }
 
 }  // namespace

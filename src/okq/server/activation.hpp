@@ -22,10 +22,13 @@ inline constexpr const char* kProxySocketName = "proxy";      // a --proxy-liste
 inline constexpr const char* kMetricsSocketName = "metrics";  // the --metrics listener
 inline constexpr const char* kPlainSocketName = "okq";        // any other
 
-// A listening socket to pass on (an upgrade), with its name.
+// A listening socket to pass on (an upgrade), with its name, and whether
+// its unix socket file goes with it (this process created the file; one a
+// service manager made stays the manager's).
 struct PassedSocket {
   int fd;
   const char* name;
+  bool owns_file = false;
 };
 
 // The sockets passed to this process, each checked to be a listening stream

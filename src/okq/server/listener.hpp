@@ -39,6 +39,8 @@ class Listener final : public EventHandler {
   // Handing over to another process that serves the same socket: its unix
   // socket file is that process's now and stays when this one closes.
   void disown() noexcept { file_ino_ = 0; }
+  // This listener created its unix socket file (and removes it on close).
+  bool owns_file() const noexcept { return file_ino_ != 0; }
   int fd() const noexcept { return fd_.get(); }
   // A PROXY listener: every client sends a PROXY protocol header first.
   void set_proxy(bool proxy) noexcept { proxy_ = proxy; }

@@ -83,8 +83,11 @@ void Server::bind() {
     metrics_ = std::make_unique<MetricsEndpoint>(std::move(listener), log_,
                                                  [this] { return render_metrics(metrics()); });
   };
-  for (auto& passed : inherited_sockets()) {
-    auto listener = Listener::adopt(std::move(passed.fd), options_.inherited_only);
+  auto passed_sockets = inherited_sockets();
+  for (std::size_t i = 0; i < passed_sockets.size(); ++i) {
+    auto& passed = passed_sockets[i];
+    const bool owned = i < options_.owned_files.size() && options_.owned_files[i];
+    auto listener = Listener::adopt(std::move(passed.fd), owned);
     const auto text = listener->address().to_string();
     if (!metrics_ && (passed.name == kMetricsSocketName ||
                       (metrics_address && text == metrics_address->to_string()))) {
@@ -149,12 +152,18 @@ void Server::announce() {
            ring ? ", " : "", ring ? ring->mode() : "");
 }
 
+void Server::start_workers() {
+  if (workers_started_) return;
+  workers_started_ = true;
+  for (auto& w : workers_) w->start();
+}
+
 void Server::run(std::function<void()> on_serving) {
+  start_workers();
   loop_.attach();
   for (auto& l : listeners_)
     l->start(loop_, log_,
              [this](net::Fd fd, const Listener& from) { accept(std::move(fd), from); });
-  for (auto& w : workers_) w->start();
   if (metrics_) metrics_->start(loop_);
   if (on_serving) loop_.defer(std::move(on_serving));  // first thing the loop does
   loop_.run();
@@ -253,9 +262,11 @@ void Server::retire() {
 std::vector<PassedSocket> Server::listener_fds() const {
   std::vector<PassedSocket> fds;
   for (const auto& l : listeners_)
-    if (l->fd() >= 0) fds.push_back({l->fd(), l->proxy() ? kProxySocketName : kPlainSocketName});
+    if (l->fd() >= 0)
+      fds.push_back({l->fd(), l->proxy() ? kProxySocketName : kPlainSocketName, l->owns_file()});
   if (metrics_ && metrics_->listener().fd() >= 0)
-    fds.push_back({metrics_->listener().fd(), kMetricsSocketName});
+    fds.push_back({metrics_->listener().fd(), kMetricsSocketName,
+                   metrics_->listener().owns_file()});
   return fds;
 }
 

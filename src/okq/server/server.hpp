@@ -49,9 +49,11 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{300'000};  // 0: never
   std::size_t threads = 1;                          // workers, each with its own loop
   std::string io = "auto";                          // I/O backend of every loop
-  // An upgrade: serve only the sockets passed (the old process's listeners,
-  // whose unix socket files this process now owns); bind nothing.
+  // An upgrade: serve only the sockets passed (the old process's listeners);
+  // bind nothing. `owned_files[i]`: the i-th passed socket's unix socket file
+  // is this process's to remove (the old one had created it).
   bool inherited_only = false;
+  std::vector<bool> owned_files;
 };
 
 inline constexpr std::string_view kTooManyConnections = "ERR too many connections\n";
@@ -75,9 +77,15 @@ class Server {
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
   void announce();
-  // Starts the workers and serves until stop() has finished (or --once's
-  // connection ended). `on_serving` runs on the server's loop once every
-  // worker runs (readiness for a service manager).
+  // Starts every worker's thread and loop (after any fork and privilege
+  // drop: a ring belongs to the process and user that made it). Throws
+  // std::runtime_error naming the worker that cannot start, so start-up
+  // fails before anything is announced.
+  void start_workers();
+  // Serves until stop() has finished (or --once's connection ended),
+  // starting the workers first if start_workers() was not called.
+  // `on_serving` runs on the server's loop once every worker runs
+  // (readiness for a service manager).
   void run(std::function<void()> on_serving = {});
   // Graceful stop: no new connections; every worker answers what has
   // arrived and writes what it owes, bounded by the shutdown timeout. A
@@ -96,6 +104,9 @@ class Server {
 
   // The process-wide loop: listeners, signals, admission.
   EventLoop& loop() noexcept { return loop_; }
+  // stop() or retire() has begun: nothing new is accepted here any more.
+  bool stopping() const noexcept { return stopping_; }
+  bool retiring() const noexcept { return retiring_; }
   // Connections being served or turned away (the server's loop only).
   std::size_t connections() const noexcept { return admitted_ + rejecting_; }
   std::size_t workers() const noexcept { return workers_.size(); }
@@ -122,6 +133,7 @@ class Server {
   bool stopping_ = false;
   bool retiring_ = false;
   bool accepted_once_ = false;
+  bool workers_started_ = false;
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
   std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
   std::uint64_t accepted_ = 0;       // ever admitted

@@ -3,10 +3,13 @@
 #include "okq/server/upgrade.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -21,7 +24,10 @@ namespace {
 
 constexpr int kFirstFd = 3;      // where socket activation puts the first listener
 constexpr int kStagingFd = 100;  // copies made before fork, out of the way of 3, 4, ...
-constexpr std::string_view kReady = "READY\n";
+// What the new process says on the pipe, a line each: "READY <name version>"
+// once it serves, or "EXEC <errno>" when the binary could not be started.
+constexpr std::string_view kReady = "READY ";
+constexpr std::string_view kExecFailed = "EXEC ";
 
 [[noreturn]] void throw_errno(const char* what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -29,23 +35,68 @@ constexpr std::string_view kReady = "READY\n";
 
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("was killed by ") + strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return "was killed by " +
+           (name ? "SIG" + std::string(name) : "signal " + std::to_string(WTERMSIG(status)));
+  }
   return "ended";
+}
+
+// Between fork and exec: "EXEC <errno>\n" with nothing but write(2).
+void say_exec_failed(int fd, int err) noexcept {
+  char text[32] = "EXEC ";
+  int len = 5, digits = 0;
+  char rev[12];
+  do rev[digits++] = static_cast<char>('0' + err % 10);
+  while ((err /= 10) > 0 && digits < 11);
+  while (digits > 0) text[len++] = rev[--digits];
+  text[len++] = '\n';
+  [[maybe_unused]] const ssize_t n = ::write(fd, text, static_cast<std::size_t>(len));
+}
+
+std::string current_dir() {
+  char buf[PATH_MAX];
+  return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
 }
 
 }  // namespace
 
+std::string program_path(const std::string& argv0, const std::string& cwd,
+                         const std::string& path) {
+  if (argv0.empty()) return "";
+  if (argv0.front() == '/') return argv0;
+  if (argv0.find('/') != std::string::npos) return cwd.empty() ? "" : cwd + "/" + argv0;
+  // A bare name was found on PATH by whoever started us: find it the same way.
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    const std::size_t colon = std::min(path.find(':', at), path.size());
+    std::string dir = path.substr(at, colon - at);
+    at = colon + 1;
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + argv0;
+    if (candidate.front() != '/') candidate = cwd + "/" + candidate;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
 Program this_program(int argc, char** argv) {
   Program p;
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  p.path = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : (argc > 0 ? argv[0] : "");
+  const char* env_path = std::getenv("PATH");
+  p.path = argc > 0 ? program_path(argv[0], current_dir(), env_path ? env_path : "") : "";
+  if (p.path.empty()) {  // started without a usable argv[0]: the binary itself
+    char buf[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) p.path.assign(buf, static_cast<std::size_t>(n));
+  }
   p.argv.assign(argv, argv + argc);
   return p;
 }
 
 Upgrade::Upgrade(EventLoop& loop, const Program& program,
-                 const std::vector<PassedSocket>& listeners, OnDone done)
+                 const std::vector<PassedSocket>& listeners,
+                 std::chrono::milliseconds ready_timeout, OnDone done)
     : loop_(loop), done_(std::move(done)) {
   int ends[2];
   if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2");
@@ -54,9 +105,10 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program,
   // Everything the child needs is made here: between fork and exec only
   // async-signal-safe calls (dup2, execve, _exit) are allowed.
   std::vector<net::Fd> staged;
-  std::string names;
-  for (const auto& [fd, name] : listeners) {
+  std::string names, owned;
+  for (const auto& [fd, name, owns_file] : listeners) {
     names += (names.empty() ? "" : ":") + std::string(name);
+    owned += std::string(owned.empty() ? "" : ":") + (owns_file ? "1" : "0");
     staged.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, kStagingFd));
     if (!staged.back()) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
   }
@@ -75,6 +127,8 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program,
   env.push_back("LISTEN_FDNAMES=" + names);
   env.push_back("OKQ_UPGRADE_FD=" + std::to_string(kFirstFd + n));
   env.push_back("OKQ_UPGRADE_FROM=" + std::to_string(::getpid()));
+  // Which unix socket files go with their sockets: a service manager's stay its own.
+  env.push_back("OKQ_UPGRADE_OWNED=" + owned);
   const std::size_t pid_slot = env.size();
   env.push_back("LISTEN_PID=0000000000");  // the child's pid, written in after fork
   std::vector<char*> envp, argv;
@@ -99,23 +153,44 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program,
     for (int i = 0; i <= n; ++i)
       if (::dup2(staged[static_cast<std::size_t>(i)].get(), kFirstFd + i) < 0) ::_exit(127);
     ::execve(program.path.c_str(), argv.data(), envp.data());
+    say_exec_failed(kFirstFd + n, errno);
     ::_exit(127);
   }
-  if (const int rc = loop_.add(pipe_.get(), Interest{.read = true}, this); rc != 0)
+  if (const int rc = loop_.add(pipe_.get(), Interest{.read = true}, this); rc != 0) {
+    kill_child("the upgrade pipe could not be watched");
     throw std::system_error(-rc, std::generic_category(), "cannot watch the upgrade pipe");
+  }
+  const auto seconds = std::chrono::duration<double>(ready_timeout).count();
+  ready_timer_ = loop_.run_at(EventLoop::Clock::now() + ready_timeout, [this, seconds] {
+    ready_timer_ = 0;
+    kill_child(fmt::format("no READY within {:g} s", seconds));
+  });
 }
 
 Upgrade::~Upgrade() {
+  if (ready_timer_) loop_.cancel(ready_timer_);
+  if (reap_timer_) loop_.cancel(reap_timer_);
   if (pipe_) loop_.remove(pipe_.get());
+  if (!finished_ && !reaped_) {
+    // Never leave behind a process that holds the listeners and serves nobody.
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
 }
 
 void Upgrade::on_ready(Ready) {
-  char buf[64];
+  char buf[128];
   const ssize_t n = ::read(pipe_.get(), buf, sizeof buf);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n > 0) {
     said_.append(buf, static_cast<std::size_t>(n));
-    if (said_.find(kReady) != std::string::npos) finish(true, "");
+    for (auto lf = said_.find('\n'); lf != std::string::npos && !finished_;
+         lf = said_.find('\n')) {
+      const std::string line = said_.substr(0, lf);
+      said_.erase(0, lf + 1);
+      heard(line);
+    }
+    if (said_.size() > 1024) said_.clear();  // not a line of ours: ignore it
     return;
   }
   // EOF before READY: the new process has ended (or could not even start).
@@ -124,18 +199,61 @@ void Upgrade::on_ready(Ready) {
   reap();
 }
 
+void Upgrade::heard(std::string_view line) {
+  if (line.starts_with(kReady)) {
+    version_ = std::string(line.substr(kReady.size()));
+    return finish(true, "");
+  }
+  if (line.starts_with(kExecFailed)) {
+    const int err = std::atoi(std::string(line.substr(kExecFailed.size())).c_str());
+    exec_error_ = "cannot execute it: " + std::string(std::strerror(err));
+  }
+}
+
+void Upgrade::kill_child(std::string why) {
+  if (finished_) return;
+  killed_for_ = std::move(why);
+  ::kill(pid_, SIGKILL);
+  if (pipe_) {
+    loop_.remove(pipe_.get());
+    pipe_.reset();
+  }
+  reap();
+}
+
+void Upgrade::abandon(const std::string& why) {
+  if (finished_) return;
+  // The stop may end the loop before a reaping timer would run: wait here
+  // (after SIGKILL, a moment).
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  finish(false, why + " (process " + std::to_string(pid_) + " killed)");
+}
+
 void Upgrade::reap() {
+  reap_timer_ = 0;
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) return finish(false, "the new process " + exit_text(status));
+  if (r == 0) {  // it closed the pipe but has not ended yet: look again shortly
+    reap_timer_ = loop_.run_at(EventLoop::Clock::now() + std::chrono::milliseconds(10),
+                               [this] { reap(); });
+    return;
+  }
+  reaped_ = true;
+  if (!exec_error_.empty()) return finish(false, exec_error_);
+  if (!killed_for_.empty())
+    return finish(false, killed_for_ + " (process " + std::to_string(pid_) + " killed)");
   if (r < 0) return finish(false, std::string("the new process is gone: ") + std::strerror(errno));
-  // It closed the pipe but has not ended yet: look again shortly.
-  loop_.run_at(EventLoop::Clock::now() + std::chrono::milliseconds(10), [this] { reap(); });
+  finish(false, "the new process " + exit_text(status));
 }
 
 void Upgrade::finish(bool ready, const std::string& why) {
   if (finished_) return;
   finished_ = true;
+  if (ready_timer_) loop_.cancel(ready_timer_);
+  ready_timer_ = 0;
   if (pipe_) {
     loop_.remove(pipe_.get());
     pipe_.reset();
@@ -143,22 +261,36 @@ void Upgrade::finish(bool ready, const std::string& why) {
   done_(ready, why);
 }
 
-Handover::Handover(Server& server, std::optional<PidFile>& pid, Logger& log, Program program)
-    : server_(server), pid_(pid), log_(log), program_(std::move(program)) {}
+Handover::Handover(Server& server, std::optional<PidFile>& pid, Logger& log, Program program,
+                   std::chrono::milliseconds ready_timeout)
+    : server_(server),
+      pid_(pid),
+      log_(log),
+      program_(std::move(program)),
+      ready_timeout_(ready_timeout) {}
 
 void Handover::start() {
+  // nginx: "the changing binary is already in progress". A second new
+  // process would get no sockets worth serving and fight over the pid file.
+  if (stopping_ || server_.stopping())
+    return log_.log(Level::Info, "SIGUSR2 ignored: stopping");
+  if (handed_to_ != 0 || server_.retiring())
+    return log_.log(Level::Info, "SIGUSR2 ignored: already handed over to process {}",
+                    handed_to_);
   if (upgrade_)
-    return log_.log(Level::Info, "SIGUSR2: upgrade to process {} under way", upgrade_->pid());
+    return log_.log(Level::Info, "SIGUSR2 ignored: upgrade to process {} under way",
+                    upgrade_->pid());
   log_.log(Level::Info, "SIGUSR2: starting {} to take over", program_.path);
   if (pid_) pid_->unlock();  // the new process writes its pid into it
   try {
-    upgrade_.emplace(server_.loop(), program_, server_.listener_fds(),
+    upgrade_.emplace(server_.loop(), program_, server_.listener_fds(), ready_timeout_,
                      [this](bool ready, const std::string& why) {
                        server_.loop().defer([this] { upgrade_.reset(); });
                        if (!ready) return failed(why);
+                       handed_to_ = upgrade_->pid();
                        log_.log(Level::Info,
-                                "upgrade: process {} serves now; finishing {} connections",
-                                upgrade_->pid(), server_.connections());
+                                "upgrade: process {} ({}) serves now; finishing {} connections",
+                                handed_to_, upgrade_->version(), server_.connections());
                        pid_.reset();  // the new process holds the pid file now
                        server_.retire();
                      });
@@ -167,29 +299,40 @@ void Handover::start() {
   }
 }
 
+void Handover::stop() {
+  stopping_ = true;
+  if (upgrade_) upgrade_->abandon("this process is stopping");
+}
+
 void Handover::failed(const std::string& why) {
   try {
     if (pid_) pid_->reclaim();
   } catch (const std::system_error& e) {
     log_.log(Level::Error, "{}", e.what());
   }
-  log_.log(Level::Error, "upgrade failed: {}; still serving", why);
+  log_.log(Level::Error, "upgrade failed: {}{}", why, stopping_ ? "" : "; still serving");
 }
 
 std::optional<UpgradeRole> upgrade_role_from_environment() {
   const auto fd = env_number("OKQ_UPGRADE_FD");
   const auto from = env_number("OKQ_UPGRADE_FROM");
+  const char* owned_env = std::getenv("OKQ_UPGRADE_OWNED");
+  const std::string owned_text = owned_env ? owned_env : "";
   ::unsetenv("OKQ_UPGRADE_FD");
   ::unsetenv("OKQ_UPGRADE_FROM");
+  ::unsetenv("OKQ_UPGRADE_OWNED");
   if (!fd || !from || *fd > INT_MAX || ::fcntl(static_cast<int>(*fd), F_GETFD) < 0)
     return std::nullopt;
   ::fcntl(static_cast<int>(*fd), F_SETFD, FD_CLOEXEC);
-  return UpgradeRole{net::Fd(static_cast<int>(*fd)), static_cast<pid_t>(*from)};
+  UpgradeRole role{net::Fd(static_cast<int>(*fd)), static_cast<pid_t>(*from), {}};
+  for (std::size_t at = 0; at < owned_text.size(); at += 2) role.owned.push_back(owned_text[at] == '1');
+  return role;
 }
 
 void announce_ready(UpgradeRole& role) noexcept {
   if (!role.pipe) return;
-  [[maybe_unused]] const ssize_t n = ::write(role.pipe.get(), kReady.data(), kReady.size());
+  const std::string line = std::string(kReady) + "okq-server " OKQ_VERSION "\n";
+  [[maybe_unused]] const ssize_t n = ::write(role.pipe.get(), line.data(), line.size());
   role.pipe.reset();
 }
 
