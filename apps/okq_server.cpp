@@ -247,11 +247,12 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
 }
 
 // SIGHUP is logrotate's "reopen your log"; without a log file it is logged and ignored.
+// A reopen that fails has said why itself.
 void on_hangup(server::Logger& log) {
-  if (log.reopen())
-    log.log(server::Level::Info, "Hangup: log file reopened");
-  else
+  if (!log.has_file())
     log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
+  else if (log.reopen())
+    log.log(server::Level::Info, "Hangup: log file reopened");
 }
 
 // Bind, background, serve; start-up failures become exit codes.
@@ -292,6 +293,11 @@ int serve(const Options& o, server::Logger& log) {
     try {
       const auto who = server::lookup_identity(o.user, o.group);
       if (pid) pid->give_to(who.uid, who.gid);
+      try {
+        log.give_to(who.uid, who.gid, o.user);
+      } catch (const std::runtime_error& e) {
+        return fail(log, to_file, kExitCantCreate, e.what());
+      }
       server::switch_to(who);
     } catch (const std::invalid_argument& e) {
       return fail(log, to_file, kExitNoUser, e.what());
@@ -335,7 +341,7 @@ int run(const Options& o) {
   if (to_file) {
     try {
       log.open_file(o.logfile);
-    } catch (const std::system_error& e) {
+    } catch (const std::runtime_error& e) {
       return fail(log, false, kExitCantCreate, e.what());
     }
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include <iterator>
 
 #include "../support/okq.hpp"
+#include "../support/process.hpp"
 #include "../support/tcp.hpp"
 
 namespace okq::test {
@@ -210,6 +212,88 @@ TEST(Privileges, UserNobodyServesAfterBindingAndStillRemovesItsPidFile) {
   c.close();
   EXPECT_EQ(server.stop(), 0);
   EXPECT_NE(::access(pidfile.c_str(), F_OK), 0) << "pid file left behind";
+}
+
+// With --user, the log file this start created is given to the user, as the
+// pid file is: an upgrade (which runs as the user) opens it again, and
+// SIGHUP after a rotation says one true thing when the new file is not the
+// user's to write.
+TEST(Privileges, TheLogFileIsHandedToTheUserForUpgradesAndSighup) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  become_subreaper();
+  const std::string dir = private_dir("user-log");
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);  // the user's to read, as /var/log/okq would be
+  const std::string binary = dir + "/okq-server", log = dir + "/okq.log",
+                    pidfile = dir + "/okq.pid";
+  std::filesystem::copy_file(server_bin(), binary);
+  TestServer server({"--user", "nobody", "--log-file", log, "--pidfile", pidfile}, false,
+                    {"/bin/sh", "-c", "shift; exec \"$0\" \"$@\"", binary});
+  struct stat st {};
+  ASSERT_EQ(::stat(log.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u) << "the log file was not given to the user";
+  const pid_t old = server.process().pid();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  const std::string after = wait_for_file(log, "serves now");
+  ASSERT_NE(after.find("serves now"), std::string::npos) << after;
+  EXPECT_EQ(server.process().wait(10s, false), 0);
+  const pid_t next = static_cast<pid_t>(std::stol(read_file(pidfile)));
+  // A rotation that leaves a root-only file behind: the reopen fails, says
+  // why once, and the old file goes on.
+  ASSERT_EQ(::rename(log.c_str(), (log + ".1").c_str()), 0);
+  write_file(log, "");
+  ASSERT_EQ(::chmod(log.c_str(), 0600), 0);
+  ASSERT_EQ(::kill(next, SIGHUP), 0);
+  const std::string old_file =
+      wait_for_file(log + ".1", "still writing to the old one");
+  EXPECT_NE(old_file.find("cannot reopen log file " + log + ": Permission denied"),
+            std::string::npos)
+      << old_file;
+  EXPECT_EQ(old_file.find("no log file to reopen"), std::string::npos) << old_file;
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
+}
+
+TEST(Privileges, ALogFileTheUserCannotWriteIsRefusedAtStart) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  const std::string log = private_dir("root-log") + "/okq.log";
+  write_file(log, "root's\n");
+  Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--user", "nobody", "--log-file", log});
+  EXPECT_EQ(p.wait(), 73);
+  EXPECT_NE(p.err().find("log file " + log + " is not writable by user nobody"),
+            std::string::npos)
+      << p.err();
+  struct stat st {};
+  ASSERT_EQ(::stat(log.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "a file okq did not create changed owner";
+}
+
+// The pid file refuses symbolic links; so does the log file: a link planted
+// in the log directory cannot make root append to the file it names.
+TEST(LogFile, ASymbolicLinkIsRefusedAndTheFileItNamesIsUntouched) {
+  const std::string dir = private_dir("log-link");
+  write_file(dir + "/target", "precious\n");
+  std::filesystem::create_symlink(dir + "/target", dir + "/okq.log");
+  Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--log-file", dir + "/okq.log"});
+  EXPECT_EQ(p.wait(), 73);
+  EXPECT_EQ(p.err(), "okq-server: cannot open log file " + dir +
+                         "/okq.log: it is a symbolic link (not followed)\n");
+  EXPECT_EQ(read_file(dir + "/target"), "precious\n");
+  std::filesystem::remove(dir + "/okq.log");
+  std::filesystem::create_directory(dir + "/okq.log");
+  Process q({server_bin(), "-f", "-l", "127.0.0.1:0", "--log-file", dir + "/okq.log"});
+  EXPECT_EQ(q.wait(), 73);
+  EXPECT_NE(q.err().find("Is a directory"), std::string::npos) << q.err();
+}
+
+// Every worker starts before "listening on" and before the parent exits: a
+// worker that cannot (out of descriptors) fails start-up with its reason.
+TEST(Daemon, AWorkerThatCannotStartFailsStartUpBeforeTheParentExits) {
+  if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
+  Process p({"/usr/bin/prlimit", "--nofile=64:64", server_bin(), "-l", "127.0.0.1:0", "--threads",
+             "50"});  // no -f
+  EXPECT_EQ(p.wait(), 71) << p.err();
+  EXPECT_NE(p.err().find("cannot start worker"), std::string::npos) << p.err();
+  EXPECT_EQ(p.err().find("listening on"), std::string::npos) << p.err();
 }
 
 TEST(Privileges, UnknownUserOrGroupIsRefusedBeforeServing) {

@@ -2,31 +2,83 @@
 #include "okq/server/log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
 #include <system_error>
 
 namespace okq::server {
 
+namespace {
+
+// The log file at `path`, appended to, never through a symbolic link: the
+// descriptor, or -1 with `why` set.
+int open_log(const std::string& path, bool& created, std::string& why) {
+  struct stat before {};
+  const bool existed = ::lstat(path.c_str(), &before) == 0;
+  // O_NONBLOCK: a FIFO planted at the path must not hang start-up (it is
+  // refused below); a regular file ignores the flag.
+  constexpr int kFlags =
+      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+  const int fd = ::open(path.c_str(), kFlags, 0644);
+  if (fd < 0) {
+    why = errno == ELOOP ? "it is a symbolic link (not followed)" : std::strerror(errno);
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    why = "not a regular file";
+    return -1;
+  }
+  created = !existed;
+  return fd;
+}
+
+}  // namespace
+
 void Logger::open_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  std::string why;
+  const int fd = open_log(path, created_, why);
   if (fd < 0)
-    throw std::system_error(errno, std::generic_category(), "cannot open log file " + path);
+    throw std::runtime_error("cannot open log file " + path + ": " + why);
   file_.reset(fd);
   path_ = path;
 }
 
+void Logger::give_to(uid_t uid, gid_t gid, const std::string& user) {
+  if (!file_ || uid == 0) return;
+  struct stat st {};
+  if (::fstat(file_.get(), &st) != 0) return;
+  if (created_ || (st.st_uid == uid && st.st_gid == gid)) {
+    if (::fchown(file_.get(), uid, gid) != 0)
+      throw std::system_error(errno, std::generic_category(),
+                              "cannot give log file " + path_ + " to user " + user);
+    return;
+  }
+  // Supplementary groups are dropped with the privileges: owner, group, other.
+  const bool writable = st.st_uid == uid   ? (st.st_mode & S_IWUSR)
+                        : st.st_gid == gid ? (st.st_mode & S_IWGRP)
+                                           : (st.st_mode & S_IWOTH);
+  if (!writable)
+    throw std::runtime_error("log file " + path_ + " is not writable by user " + user +
+                                " (it reopens the file on SIGHUP and an upgrade opens it "
+                                "anew): chown it to " +
+                                user + ", or let okq-server create it");
+}
+
 bool Logger::reopen() noexcept {
   if (path_.empty()) return false;
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  bool created = false;
+  std::string why;
+  const int fd = open_log(path_, created, why);
   if (fd < 0) {
-    const int err = errno;
-    log(Level::Error, "cannot reopen log file {}: {}; still writing to the old one", path_,
-        std::strerror(err));
+    log(Level::Error, "cannot reopen log file {}: {}; still writing to the old one", path_, why);
     return false;
   }
   // dup3 swaps the file behind the same descriptor number in one step, so
