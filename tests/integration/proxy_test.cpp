@@ -73,6 +73,31 @@ TEST(Proxy, V2OverIpv6WithTlvsAndTheClientsTrace) {
   EXPECT_NE(log.find("message \"a\""), std::string::npos) << log;
 }
 
+// A v2 AF_UNIX source path is whatever the peer put there: a newline and a
+// terminal escape in it must not forge a log line or drive a terminal.
+TEST(Proxy, AUnixSourcePathCannotForgeALogLine) {
+  TestServer server({"--proxy-listen", "127.0.0.1:0", "-v"}, true);
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  h += "\x21\x31"s;  // PROXY, AF_UNIX stream
+  std::string source = "/x\n2026-12-01T00:00:00.000Z okq-server[1]: forged\x1b[2J";
+  source.resize(108, '\0');
+  std::string destination = "/okq.sock";
+  destination.resize(108, '\0');
+  h += "\x00\xd8"s;  // 216 bytes of addresses
+  RawClient c(server.port());
+  c.send(h + source + destination + "a\nQ\n");
+  EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  c.close();
+  ASSERT_TRUE(server.process().wait_stderr("closed: protocol end"));
+  const auto log = server.process().err();
+  EXPECT_NE(log.find("client unix:/x\\n2026-12-01T00:00:00.000Z okq-server[1]: forged\\x1b[2J "
+                     "to unix:/okq.sock"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("\n2026-12-01T00:00:00.000Z"), std::string::npos) << "a forged line";
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << "a terminal escape reached the log";
+}
+
 // HAProxy's health checks send LOCAL: served as the balancer itself.
 TEST(Proxy, V2LocalIsAHealthCheckServedAsItself) {
   TestServer server({"--proxy-listen", "127.0.0.1:0", "-v"}, true);

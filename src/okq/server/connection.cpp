@@ -63,18 +63,21 @@ void Connection::sent(std::size_t n) {
   if (upstream_) upstream_->update();  // a slow client's replies went out: read upstream again
 }
 
+// The header's addresses are the peer's bytes (a v2 unix path may hold any):
+// escaped before they reach a log line, so no client can forge one.
 void Connection::header_ended() {
   const auto* parser = session_.proxy_header();
   if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
     ctx_.log.log(Level::Info, "conn {} from {}: invalid PROXY header ({}); closed without a reply",
-                 id_, peer_, parser->error());
+                 id_, peer_, escape(parser->error()));
   } else if (const auto& h = parser->header(); h.local) {
     ctx_.log.log(Level::Verbose, "conn {} from {}: PROXY v{} {}: served as itself", id_, peer_,
                  h.version, h.version == 1 ? "UNKNOWN" : "LOCAL (a health check)");
   } else {
+    const std::string source = escape(h.source);
     ctx_.log.log(Level::Verbose, "conn {}: PROXY v{}: client {} to {} via {}", id_, h.version,
-                 h.source, h.destination, peer_);
-    peer_ = h.source + " via " + peer_;
+                 source, escape(h.destination), peer_);
+    peer_ = source + " via " + peer_;
   }
   session_.drop_header();
 }
