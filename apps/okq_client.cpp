@@ -35,7 +35,8 @@ std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
       ->type_name("SECONDS")
       ->check(cli::seconds(0.0, 86400.0))
       ->capture_default_str();
-  app.add_option("--max-line", o.max_line, "Longest reply accepted, in bytes")
+  app.add_option("--max-line", o.max_line,
+                 "Longest input line sent and longest reply accepted, in bytes")
       ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
   app.add_flag("--classic", o.classic, "The seed's fixed-size framing, byte-exact");
@@ -66,6 +67,9 @@ int run(const client::ClientOptions& o) {
     std::fflush(stdout);
     std::fprintf(stderr, "okq-client: %s\n", e.what());
     return client::exit_code_for(e.call());
+  } catch (const client::OutputError& e) {
+    std::fprintf(stderr, "okq-client: %s\n", e.what());
+    return client::kExitOutput;
   }
 }
 

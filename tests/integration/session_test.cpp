@@ -124,6 +124,7 @@ TEST(Session, EndlessReplyIsRefusedAsTooLong) {
   Process client({client_bin(), "--max-line", "1000", "127.0.0.1:" + std::to_string(fake.port())});
   client.write_stdin("a\nb\n");
   RawClient conn = fake.accept();
+  ASSERT_EQ(conn.read_exact(2), "a\n");  // a reply before its message would be unsolicited
   conn.send("OK\n");
   for (int i = 0; i < 64 && !conn.peer_closed(); ++i) {
     if (conn.send_nonblocking(std::string(64 * 1024, 'x')) <= 0) std::this_thread::sleep_for(5ms);
@@ -131,6 +132,52 @@ TEST(Session, EndlessReplyIsRefusedAsTooLong) {
   EXPECT_EQ(client.wait(), 5);
   EXPECT_EQ(client.out(), "Server: OK\n");
   EXPECT_NE(client.err().find("reply too long (over 1000 bytes; --max-line)"), std::string::npos)
+      << client.err();
+}
+
+// An input line longer than --max-line is not sent (the server would refuse
+// it): what came before it is answered and printed, then exit 4 naming the
+// line. An endless one (/dev/zero) is refused as soon as it passes the limit.
+TEST(Client, AnInputLineLongerThanMaxLineIsNotSent) {
+  TestServer server({"--trace"});
+  Process client({client_bin(), "--pipeline", "4", server.address()});
+  client.write_stdin("a\nb\n" + std::string(5000, 'x') + "\nc\n");
+  client.close_stdin();
+  EXPECT_EQ(client.wait(), 4);
+  EXPECT_EQ(client.out(), "Server: OK\nServer: OK\n");
+  EXPECT_NE(client.err().find("input line 3 is longer than --max-line (4096 bytes)"),
+            std::string::npos)
+      << client.err();
+  Process endless({"/bin/sh", "-c", "exec \"$0\" \"$@\" < /dev/zero", client_bin(),
+                   server.address()});
+  EXPECT_EQ(endless.wait(10s), 4) << "an endless line was buffered";
+  EXPECT_NE(endless.err().find("input line 1 is longer than --max-line"), std::string::npos)
+      << endless.err();
+}
+
+// More replies than messages: the server is not speaking okq (or a relay
+// lost count). The replies are shown, then exit 5.
+TEST(Client, AReplyToNoMessageIsAReceiveError) {
+  RawListener fake;
+  Process client({client_bin(), "127.0.0.1:" + std::to_string(fake.port())});
+  client.write_stdin("one\n");
+  RawClient conn = fake.accept();
+  EXPECT_EQ(conn.read_exact(4), "one\n");
+  conn.send("OK\nOK\nOK\n");
+  EXPECT_EQ(client.wait(), 5);
+  EXPECT_EQ(client.out(), "Server: OK\nServer: OK\n");
+  EXPECT_NE(client.err().find("a reply to no message"), std::string::npos) << client.err();
+}
+
+// Replies that cannot be written out are lost to the user: not a success.
+TEST(Client, AFailedWriteToStdoutIsAnError) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  TestServer server;
+  Process client({"/bin/sh", "-c", "printf 'a\\nQ\\n' | exec \"$0\" \"$@\" > /dev/full",
+                  client_bin(), server.address()});
+  EXPECT_EQ(client.wait(), 74);
+  EXPECT_NE(client.err().find("cannot write the replies: No space left on device"),
+            std::string::npos)
       << client.err();
 }
 

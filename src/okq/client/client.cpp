@@ -33,11 +33,13 @@ net::Fd connect_any(const ClientOptions& o) {
   }
 }
 
+// Replies that cannot be printed are lost to the user: that is a failure
+// (`okq-client > /dev/full`), not a success.
 void write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // stdout gone: nothing left to tell
+    if (n <= 0) throw OutputError(n < 0 ? errno : EIO);
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
 }
@@ -89,6 +91,7 @@ class LineSession {
       if (s.revents & (POLLIN | POLLHUP | POLLERR)) receive();
     }
     flush_output();
+    if (!input_error_.empty()) throw net::Error(net::Call::Send, name_, input_error_);
   }
 
  private:
@@ -109,8 +112,26 @@ class LineSession {
       lines_.clear_tail();
       return;
     }
-    lines_.feed(std::string_view(buf, static_cast<std::size_t>(n)),
-                [this](std::string_view line) { queued_.emplace_back(line); });
+    lines_.feed(std::string_view(buf, static_cast<std::size_t>(n)), [this](std::string_view line) {
+      if (!input_error_.empty()) return;
+      ++lines_read_;
+      if (line.size() > o_.max_line) return refuse_input();
+      queued_.emplace_back(line);
+    });
+    // A line without end (`< /dev/zero`) must not grow without limit.
+    if (input_error_.empty() && lines_.tail().size() > o_.max_line) {
+      ++lines_read_;
+      refuse_input();
+    }
+    if (!input_error_.empty()) lines_.clear_tail();
+  }
+
+  // A line the server would refuse is not sent: what came before it is
+  // answered and printed, then the client fails saying which line.
+  void refuse_input() {
+    input_error_ = "input line " + std::to_string(lines_read_) + " is longer than --max-line (" +
+                   std::to_string(o_.max_line) + " bytes); not sent, nor anything after it";
+    input_eof_ = true;
   }
 
   // Moves queued lines into the send buffer while the pipeline has room.
@@ -159,12 +180,18 @@ class LineSession {
       output_ += "Server: ";
       output_ += display_reply(r, o_.escape_controls);
       output_ += '\n';
-      if (in_flight_ > 0) --in_flight_;
+      if (in_flight_ == 0) unsolicited();
+      --in_flight_;
       last_progress_ = Clock::now();
       if (!r.empty() && r.front() == 'Q') done_ = true;
     });
     // A reply that never ends must not grow without limit.
     if (!done_ && replies_.tail().size() > o_.max_line + 1) too_long();
+  }
+
+  [[noreturn]] void unsolicited() {
+    flush_output();  // shown, so the user sees what came
+    throw net::Error(net::Call::Recv, name_, "a reply to no message (more replies than messages)");
   }
 
   [[noreturn]] void too_long() {
@@ -187,6 +214,8 @@ class LineSession {
   proto::OutputBuffer pending_;  // bytes to send
   std::string output_;           // bytes to print
   std::size_t in_flight_ = 0;
+  std::uint64_t lines_read_ = 0;
+  std::string input_error_;  // why input stopped early ("" if it did not)
   Clock::time_point last_progress_{};
   bool input_eof_ = false;
   bool half_closed_ = false;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <system_error>
 
 #include "okq/net/address.hpp"
 #include "okq/net/error.hpp"
@@ -34,6 +35,13 @@ enum ExitCode : int {
   kExitSend = 4,
   kExitRecv = 5,
   kExitUsage = 64,
+  kExitOutput = 74,  // EX_IOERR: the replies could not be written out
+};
+
+// Writing the replies to the output failed (errno in code()).
+struct OutputError : std::system_error {
+  explicit OutputError(int err)
+      : std::system_error(err, std::generic_category(), "cannot write the replies") {}
 };
 
 int exit_code_for(net::Call call) noexcept;
