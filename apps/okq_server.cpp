@@ -25,6 +25,9 @@ namespace {
 using namespace okq;
 
 // Exit codes: the seed server's, plus sysexits for the rest.
+// The relay's default --max-connections at most (the descriptor limit may allow more).
+constexpr std::size_t kMaxRelayDefault = 4096;
+
 constexpr int kExitSocket = 1;
 constexpr int kExitBind = 2;
 constexpr int kExitListen = 3;
@@ -43,6 +46,7 @@ struct Options {
   std::string user, group;  // drop to these after binding
   server::Program program;  // started again by an upgrade (SIGUSR2)
   std::chrono::milliseconds upgrade_timeout{10000};  // for the new process's READY
+  std::size_t fd_limit = 0;                           // RLIMIT_NOFILE, raised
 };
 
 int exit_code_for(net::Call call) {
@@ -104,7 +108,8 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   double shutdown_timeout = 5.0, idle_timeout = 300.0;
   std::string unix_mode;
   // Before the defaults are computed: many clients need many descriptors.
-  s.max_connections = server::default_max_connections(net::raise_fd_limit());
+  o.fd_limit = net::raise_fd_limit();
+  s.max_connections = server::default_max_connections(o.fd_limit);
   s.threads = server::default_threads();
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
@@ -233,9 +238,10 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     }
     s.upstream = net::parse_endpoint(upstream, "127.0.0.1");
     // Each client holds two descriptors (its own and its upstream's): the
-    // default leaves room for both.
+    // default leaves room for both, and is bounded so that relays that
+    // loop through each other fill up and answer ERR within moments.
     if (app.count("--max-connections") == 0)
-      s.max_connections = std::max<std::size_t>(1, s.max_connections / 2);
+      s.max_connections = std::clamp<std::size_t>(s.max_connections / 2, 1, kMaxRelayDefault);
   }
   s.upstream_timeout = cli::to_millis(upstream_timeout);
   o.upgrade_timeout = cli::to_millis(upgrade_timeout);
@@ -278,6 +284,8 @@ int serve(const Options& o, server::Logger& log) {
     server.bind();
   } catch (const net::Error& e) {
     return fail(log, to_file, exit_code_for(e.call()), e.what());
+  } catch (const std::invalid_argument& e) {  // the flags contradict each other
+    return fail(log, to_file, kExitUsage, e.what());
   }
   // Under a service manager (Type=notify) okq is a foreground service.
   const auto notifier = server::Notifier::from_environment();
@@ -323,6 +331,11 @@ int serve(const Options& o, server::Logger& log) {
     server.stop();
   });
   server.announce();  // start-up can no longer fail
+  if (o.server.upstream && 2 * o.server.max_connections > o.fd_limit)
+    log.log(server::Level::Error,
+            "--max-connections {} with --upstream needs {} descriptors (two a client), more "
+            "than the limit of {}: the last clients will get 'ERR upstream unavailable'",
+            o.server.max_connections, 2 * o.server.max_connections, o.fd_limit);
   daemon.ready(/*release_stderr=*/to_file);
   std::optional<server::ManagerReports> reports;
   if (notifier) reports.emplace(*notifier, server);

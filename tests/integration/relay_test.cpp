@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -173,6 +174,72 @@ TEST(Relay, ClassicFramingIsRefused) {
              "127.0.0.1:1"});
   EXPECT_EQ(p.wait(), 64);
   EXPECT_NE(p.err().find("not with --classic"), std::string::npos) << p.err();
+}
+
+// A relay to itself would turn each message into thousands of connections:
+// refused at start, however the address is written.
+TEST(Relay, AnUpstreamThatIsOneOfItsOwnListenersIsRefused) {
+  const auto port = std::to_string(unused_port());
+  for (const auto& [listen, upstream] :
+       std::vector<std::pair<std::string, std::string>>{{"127.0.0.1:" + port, "127.0.0.1:" + port},
+                                                        {port, "localhost:" + port},
+                                                        {"0.0.0.0:" + port, "127.0.0.2:" + port}}) {
+    Process p({server_bin(), "-f", "-l", listen, "--upstream", upstream});
+    EXPECT_EQ(p.wait(), 64) << listen << " -> " << upstream;
+    EXPECT_NE(p.err().find("is this server's own listener"), std::string::npos) << p.err();
+  }
+}
+
+// Two relays pointed at each other: one message fills both to
+// --max-connections, the last hop is turned away, and that ERR comes back
+// along the chain; every connection then closes. The log says what is
+// likely wrong, once.
+TEST(Relay, TwoRelaysPointedAtEachOtherEndWithAnErrAndALogLine) {
+  const auto pa = unused_port(), pb = unused_port();
+  const auto a_addr = "127.0.0.1:" + std::to_string(pa), b_addr = "127.0.0.1:" + std::to_string(pb);
+  TestServer a({"-l", a_addr, "--upstream", b_addr, "--max-connections", "100"}, true);
+  TestServer b({"-l", b_addr, "--upstream", a_addr, "--max-connections", "100"}, true);
+  Process client({client_bin(), "--timeout", "20", a_addr});
+  client.write_stdin("hello\n");
+  client.close_stdin();
+  EXPECT_EQ(client.wait(30s), 5) << client.out() << client.err();
+  EXPECT_EQ(client.out(), "Server: ERR too many connections\n");
+  EXPECT_TRUE(a.process().wait_stderr("is the upstream relaying back here?") ||
+              b.process().wait_stderr("is the upstream relaying back here?", 1s))
+      << a.process().err() << b.process().err();
+  EXPECT_LE(occurrences(a.process().err() + b.process().err(), "turning new clients away"), 2u);
+  // The chain unwinds: both servers end up with their listener only.
+  for (auto* s : {&a, &b}) {
+    const auto metrics_free = [&] {
+      std::size_t n = 0;
+      for (const auto& fd : std::filesystem::directory_iterator(
+               "/proc/" + std::to_string(s->process().pid()) + "/fd"))
+        n += std::filesystem::read_symlink(fd.path()).string().starts_with("socket:");
+      return n;
+    };
+    std::size_t open = 0;
+    for (int i = 0; i < 1000 && (open = metrics_free()) > 1; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(open, 1u) << "connections left open after the loop ended";
+  }
+  RawClient direct(pb);  // B still serves, and relays to A, which relays to B...
+  direct.shutdown_write();
+  EXPECT_EQ(direct.read_to_eof(20s), "");
+}
+
+// An upstream that sends replies it was not asked for is not okq: the
+// client gets what it was owed, then ERR, and the log says why.
+TEST(Relay, AnUpstreamsUnsolicitedRepliesEndTheRelay) {
+  RawListener fake;
+  TestServer relay({"--upstream", "127.0.0.1:" + std::to_string(fake.port())});
+  RawClient client(relay.port());
+  RawClient upstream = fake.accept();
+  client.send("one\n");
+  EXPECT_EQ(upstream.read_exact(4), "one\n");
+  upstream.send("OK\nOK\nOK\n");
+  EXPECT_EQ(client.read_to_eof(), "OK\nERR upstream unavailable\n");
+  client.close();
+  EXPECT_TRUE(relay.process().wait_stderr("unexpected reply (no message outstanding)"))
+      << relay.process().err();
 }
 
 }  // namespace

@@ -378,6 +378,62 @@ TEST(SessionRelay, SilentUpstreamTimesOutFromItsLastReply) {
   EXPECT_EQ(s.upstream_failure(), "no reply within --upstream-timeout");
 }
 
+// --max-line bounds a whole reply, however TCP split it.
+TEST(SessionRelay, AReplyLongerThanMaxLineIsRefusedWhoeverSplitIt) {
+  auto l = limits();
+  l.codec.max_line = 8;
+  for (const std::size_t split : {std::size_t{0}, std::size_t{4}}) {
+    Session s(l, t0);
+    relaying(s);
+    s.on_input("a\n", t0);
+    take_upstream(s);
+    const std::string reply = "0123456789\n";  // 10 bytes and LF: over 8
+    if (split > 0) s.on_upstream_input(reply.substr(0, split), t0);
+    s.on_upstream_input(reply.substr(split), t0);
+    EXPECT_EQ(drain(s, t0), "ERR upstream unavailable\n") << "split at " << split;
+    EXPECT_EQ(s.upstream_failure(), "a reply longer than --max-line");
+  }
+}
+
+// A reply with no message outstanding is the upstream breaking the
+// protocol: what was owed goes out, then ERR, and the relay ends.
+TEST(SessionRelay, AnUnsolicitedReplyEndsTheRelayWithErr) {
+  const auto l = limits();
+  Session s(l, t0);
+  relaying(s);
+  s.on_input("a\n", t0);
+  take_upstream(s);
+  s.on_upstream_input("OK\nOK\nOK\n", t0);
+  EXPECT_EQ(drain(s, t0), "OK\nERR upstream unavailable\n");
+  EXPECT_EQ(s.upstream_failure(), "unexpected reply (no message outstanding)");
+  EXPECT_TRUE(s.upstream_done());
+}
+
+// The upstream's ERR for a message it found too long comes before the
+// message's LF: that one is owed, not unsolicited.
+TEST(SessionRelay, AnErrForAMessageCutShortIsRelayed) {
+  const auto l = limits();
+  Session s(l, t0);
+  relaying(s);
+  s.on_input("a\nvery long and still go", t0);
+  take_upstream(s);
+  s.on_upstream_input("OK\nERR line too long\n", t0);
+  s.on_upstream_eof();
+  EXPECT_EQ(drain(s, t0), "OK\nERR line too long\n");
+  EXPECT_EQ(s.upstream_failure(), "");
+}
+
+// NUL bytes are padding to okq-server, so "\0Q" is a Q to the relay too:
+// nothing after it is read or forwarded.
+TEST(SessionRelay, ANulBeforeQIsAQ) {
+  const auto l = limits();
+  Session s(l, t0);
+  relaying(s);
+  s.on_input(std::string("\0Qbye\nmore\n", 11), t0);
+  EXPECT_EQ(take_upstream(s), std::string("\0Qbye\n", 6));
+  EXPECT_FALSE(s.wants_input());
+}
+
 TEST(SessionRelay, BackPressureBothWays) {
   const auto l = limits(/*max_output=*/16);
   Session s(l, t0);

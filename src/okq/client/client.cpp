@@ -182,11 +182,20 @@ class LineSession {
       output_ += '\n';
       if (in_flight_ == 0) unsolicited();
       --in_flight_;
+      // An ERR reply (too long, too many connections, upstream unavailable)
+      // ends the conversation, wherever it comes: the same failure each time.
+      if (r.starts_with("ERR")) refused(r);
       last_progress_ = Clock::now();
       if (!r.empty() && r.front() == 'Q') done_ = true;
     });
     // A reply that never ends must not grow without limit.
     if (!done_ && replies_.tail().size() > o_.max_line + 1) too_long();
+  }
+
+  [[noreturn]] void refused(std::string_view reply) {
+    flush_output();
+    throw net::Error(net::Call::Recv, name_,
+                     "the server answered " + display_reply(reply, /*escape_controls=*/true));
   }
 
   [[noreturn]] void unsolicited() {

@@ -1,6 +1,9 @@
 // socket.cpp -- thin wrappers over the socket system calls.
 #include "okq/net/socket.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -65,6 +68,37 @@ bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+namespace {
+
+bool is_wildcard(const SocketAddress& a) noexcept {
+  if (a.family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(a.get())->sin_addr.s_addr == htonl(INADDR_ANY);
+  if (a.family() == AF_INET6)
+    return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(a.get())->sin6_addr);
+  return false;
+}
+
+// Binding a datagram socket to the address (port 0) succeeds only for an
+// address of this host: the kernel's own answer, aliases and all.
+bool is_local(const SocketAddress& a) noexcept {
+  Fd fd(::socket(a.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return false;
+  SocketAddress any_port = a;
+  if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(any_port.get())->sin_port = 0;
+  if (a.family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(any_port.get())->sin6_port = 0;
+  return ::bind(fd.get(), any_port.get(), any_port.size()) == 0;
+}
+
+}  // namespace
+
+bool reaches(const SocketAddress& addr, const SocketAddress& listening) {
+  if (addr.family() != listening.family()) return false;  // IPV6_V6ONLY: families never mix
+  if (addr.family() == AF_UNIX) return addr.to_string() == listening.to_string();
+  if (addr.port() != listening.port()) return false;
+  if (addr.to_string() == listening.to_string()) return true;
+  return is_wildcard(listening) && (is_wildcard(addr) || is_local(addr));
+}
 
 Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode) {
   if (addr.family() == AF_UNIX) clear_stale_unix_path(addr);

@@ -19,6 +19,12 @@ namespace okq::net {
 // removed. `unix_mode` (>= 0) sets a unix socket file's permissions before listen.
 Fd listen_on(const SocketAddress& addr, int backlog, int unix_mode = -1);
 
+// Would connecting to `addr` reach a listener of this host at `listening`
+// (a wildcard listener counts for every local address of its family)? For a
+// relay: an upstream that is one of the server's own listeners is a loop.
+// An address is local when a socket can be bound to it.
+bool reaches(const SocketAddress& addr, const SocketAddress& listening);
+
 // Non-blocking connect bounded by `timeout` (zero: the kernel's own limit).
 // TCP sockets get TCP_NODELAY.
 Fd connect_to(const SocketAddress& addr, std::chrono::milliseconds timeout);

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
@@ -102,11 +103,24 @@ void Server::bind() {
   }
   if (metrics_address && !metrics_)
     serve_metrics(Listener::open(*metrics_address, options_.backlog, options_.unix_mode));
-  if (options_.inherited_only) return;  // the --listen addresses are what was passed
+  if (options_.inherited_only) return refuse_relaying_to_itself();  // nothing else to bind
   if (options_.listen.empty() && options_.proxy_listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
   bind_addresses(options_.listen, false);
   bind_addresses(options_.proxy_listen, true);
+  refuse_relaying_to_itself();
+}
+
+// Each relayed message would come back as a new client, which relays it
+// again: thousands of connections from one message. (A loop through other
+// relays is bounded by --max-connections and ends in ERR lines.)
+void Server::refuse_relaying_to_itself() const {
+  if (!options_.upstream) return;
+  for (const auto& l : listeners_)
+    if (net::reaches(upstream_, l->address()))
+      throw std::invalid_argument("--upstream " + upstream_.to_string() +
+                                  " is this server's own listener " + l->address().to_string() +
+                                  ": the relay would loop");
 }
 
 void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy) {
@@ -193,6 +207,7 @@ void Server::accept(net::Fd fd, const Listener& from) {
     return;  // fd closes here: no reply, nothing read
   }
   const bool admit = admitted_ < options_.max_connections;
+  if (!admit) report_full();
   if (!admit && rejecting_ >= kMaxRejecting) {  // flood: fd closes here, no words
     ++rejected_;
     return;
@@ -212,6 +227,18 @@ void Server::accept(net::Fd fd, const Listener& from) {
   }
 }
 
+// One line per time the limit is reached, not one per client turned away.
+// A relay that fills up at once is most likely relaying to itself through
+// other relays: every message there comes back as another client.
+void Server::report_full() {
+  if (full_reported_) return;
+  full_reported_ = true;
+  log_.log(Level::Info, "{} connections (--max-connections): turning new clients away{}",
+           admitted_,
+           options_.upstream ? " (if this comes at once, is the upstream relaying back here?)"
+                             : "");
+}
+
 bool Server::trusted_proxy(const net::SocketAddress& peer) const noexcept {
   return std::any_of(options_.proxy_from.begin(), options_.proxy_from.end(),
                      [&](const net::Cidr& block) { return block.contains(peer); });
@@ -220,6 +247,11 @@ bool Server::trusted_proxy(const net::SocketAddress& peer) const noexcept {
 void Server::closed(std::size_t worker, bool rejected) {
   --load_[worker];
   --(rejected ? rejecting_ : admitted_);
+  // Room again (a tenth of the limit, so a busy server at the limit logs
+  // once, not at every close).
+  if (admitted_ + std::max<std::size_t>(1, options_.max_connections / 10) <=
+      options_.max_connections)
+    full_reported_ = false;
   finish_if_idle();
 }
 

@@ -72,7 +72,8 @@ class Server {
   ~Server();
 
   // Takes over the sockets a service manager passed, then binds the
-  // --listen addresses (or the default, when neither). Throws net::Error.
+  // --listen addresses (or the default, when neither). Throws net::Error,
+  // or std::invalid_argument for an --upstream that is one of them.
   void bind();
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
@@ -115,6 +116,8 @@ class Server {
   void accept(net::Fd client, const Listener& from);
   void bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy);
   bool trusted_proxy(const net::SocketAddress& peer) const noexcept;
+  void refuse_relaying_to_itself() const;
+  void report_full();
   Worker& least_loaded() noexcept;
   void closed(std::size_t worker, bool rejected);
   void close_listeners() noexcept;
@@ -134,6 +137,7 @@ class Server {
   bool retiring_ = false;
   bool accepted_once_ = false;
   bool workers_started_ = false;
+  bool full_reported_ = false;  // "turning new clients away" is in the log
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
   std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
   std::uint64_t accepted_ = 0;       // ever admitted

@@ -230,17 +230,21 @@ void Session::on_upstream_connected(Time now) {
 // read. Only the start of each line is looked at.
 void Session::relay_input(std::string_view bytes, Time now) {
   Relay& r = *relay_;
-  // What is kept of a line: its first byte (is it Q?), or all of it for --trace.
+  // What is kept of a line: its first byte (is it Q?), or all of it for
+  // --trace; NUL bytes are padding to the server, so never its first byte.
   const std::size_t keep = observer_ ? limits_.codec.max_line : 1;
   while (!bytes.empty() && state_ == SessionState::Reading) {
     const auto lf = bytes.find('\n');
     const std::size_t take = lf == std::string_view::npos ? bytes.size() : lf + 1;
     const std::string_view piece = bytes.substr(0, take);
-    if (r.line.size() < keep) r.line.append(piece.substr(0, keep - r.line.size()));
+    for (std::size_t i = 0; i < piece.size() && r.line.size() < keep; ++i)
+      if (piece[i] != '\0') r.line += piece[i];
+    r.in_line = true;
     r.to_upstream.append(piece);
     bytes.remove_prefix(take);
     if (lf == std::string_view::npos) break;
     ++r.forwarded;
+    r.in_line = false;
     last_progress_ = now;
     if (observer_) {
       std::string_view message(r.line);
@@ -258,12 +262,13 @@ void Session::on_upstream_input(std::string_view bytes, Time now) {
   Relay& r = *relay_;
   if (r.done) return;
   // Whole replies only: one cut short by a failure is never half-relayed.
+  // + 1: a reply's own LF; however TCP split it, the same limit.
+  const std::size_t longest = limits_.codec.max_line + 1;
   while (!bytes.empty()) {
     const auto lf = bytes.find('\n');
     if (lf == std::string_view::npos) {
       r.partial.append(bytes);
-      if (r.partial.size() > limits_.codec.max_line + 1)
-        return on_upstream_failed("a reply longer than --max-line");
+      if (r.partial.size() > longest) return on_upstream_failed("a reply longer than --max-line");
       break;
     }
     std::string_view reply = bytes.substr(0, lf + 1);
@@ -271,6 +276,11 @@ void Session::on_upstream_input(std::string_view bytes, Time now) {
       r.partial.append(reply);
       reply = r.partial;
     }
+    if (reply.size() > longest) return on_upstream_failed("a reply longer than --max-line");
+    // A reply is owed for each message forwarded, and an ERR for one cut
+    // short (too long for the upstream); anything else is not okq speaking.
+    if (r.all_answered() && !(r.in_line && reply.starts_with("ERR")))
+      return on_upstream_failed("unexpected reply (no message outstanding)");
     out_.append(reply);
     r.last_reply_err = reply.starts_with("ERR");
     ++r.replies;
@@ -293,7 +303,7 @@ void Session::on_upstream_eof() {
     if (r.last_reply_err) finish_input(CloseReason::ProtocolEnd);
     return relay_finished();
   }
-  on_upstream_failed(r.all_answered() ? "closed while the client was still sending"
+  on_upstream_failed(r.all_answered() ? "closed the connection while idle"
                                       : "closed with replies owed");
 }
 

@@ -168,6 +168,7 @@ class Session {
     // The start of the client's current line (its first byte, or all of it
     // for --trace); empty between lines.
     std::string line;
+    bool in_line = false;         // part of the client's current line went upstream
     std::string partial;          // an upstream reply not yet whole
     std::uint64_t forwarded = 0;  // client messages sent on (a last unterminated one counts)
     std::uint64_t replies = 0;    // whole replies relayed back
