@@ -71,7 +71,7 @@ deb: deps
 	  -DOKQ_SYSTEMD_UNITDIR=/lib/systemd/system
 	cmake --build $(DEB_BUILD) -j $(JOBS)
 	cd $(DEB_BUILD) && cpack -G DEB
-	lintian --fail-on error $(DEB_BUILD)/okq_*.deb
+	lintian --fail-on error,warning $(DEB_BUILD)/okq_*.deb
 
 test: build deb
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 120

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -30,8 +32,8 @@ TEST(Deploy, SystemdUnitsVerifyAndScoreAsHardened) {
   const std::string dir = private_dir("units");
   write_file(dir + "/okq.socket", read_file(kDeploy + "/systemd/okq.socket"));
   // The unit names the installed binary; the test names the one just built.
-  write_file(dir + "/okq.service", replace_all(read_file(kDeploy + "/systemd/okq.service"),
-                                               "/usr/bin/okq-server", server_bin()));
+  write_file(dir + "/okq.service", replace_all(read_file(kDeploy + "/systemd/okq.service.in"),
+                                               "@BINDIR@/okq-server", server_bin()));
   // Documentation=man:okq-server(1) is checked with man(1): give it the pages.
   ::mkdir((dir + "/man").c_str(), 0755);
   ::mkdir((dir + "/man/man1").c_str(), 0755);
@@ -54,18 +56,68 @@ TEST(Deploy, SystemdUnitsVerifyAndScoreAsHardened) {
   EXPECT_LE(std::stod(m[1]), 2.0) << out;
 }
 
+// The shipped logrotate file for a log at `log` and a pid file in `dir`
+// (where the shipped one says /var/log/okq and /run/okq).
+std::string shipped_logrotate(const std::string& dir, const std::string& log) {
+  std::string conf = read_file(kDeploy + "/logrotate/okq");
+  conf = replace_all(conf, "/var/log/okq/*.log", log);
+  return replace_all(conf, "/run/okq/okq.pid", dir + "/okq.pid");
+}
+
+// Runs logrotate --force on `conf` with PATH set to `path` (the postrotate
+// script's commands come from there).
+int rotate_with(const std::string& dir, const std::string& conf, const std::string& path) {
+  Process rotate({"/usr/bin/env", "PATH=" + path, "/usr/sbin/logrotate", "--force", "--state",
+                  dir + "/state", conf});
+  const auto code = rotate.wait(30s);
+  EXPECT_EQ(code, 0) << rotate.err() << rotate.out();
+  return code.value_or(-1);
+}
+
+// Without systemd (no service manager answers for okq.service) the shipped
+// file signals the server its pid file names, and with systemd the service:
+// here a stand-in systemctl that says okq.service is active and records
+// what it was asked. Either way the server reopens its log; a second
+// rotation finds lines in the new file, not an empty one skipped forever.
+TEST(Deploy, LogrotateSignalsTheServerWithAndWithoutSystemd) {
+  if (::access("/usr/sbin/logrotate", X_OK) != 0) GTEST_SKIP() << "logrotate missing";
+  const std::string dir = private_dir("rotate-paths");
+  const std::string log = dir + "/okq.log";
+  TestServer server({"--log-file", log, "--pidfile", dir + "/okq.pid"});
+  write_file(dir + "/okq.conf", shipped_logrotate(dir, log));
+  const std::string plain_path = "/usr/sbin:/usr/bin:/sbin:/bin";
+  ASSERT_EQ(rotate_with(dir, dir + "/okq.conf", dir + "/none:" + plain_path), 0);
+  EXPECT_NE(wait_for_file(log, "log file reopened").find("Hangup: log file reopened"),
+            std::string::npos)
+      << "no systemd: the pid file's server was not signalled";
+  // With systemd: systemctl is what signals.
+  ::mkdir((dir + "/bin").c_str(), 0755);
+  write_file(dir + "/bin/systemctl",
+             "#!/bin/sh\necho \"$*\" >> " + dir + "/systemctl.calls\n" +
+                 "case \"$*\" in\n  'is-active --quiet okq.service') exit 0 ;;\n" +
+                 "  'kill --signal=HUP okq.service') exec kill -HUP " +
+                 std::to_string(server.process().pid()) + " ;;\nesac\nexit 1\n");
+  ASSERT_EQ(::chmod((dir + "/bin/systemctl").c_str(), 0755), 0);
+  ::unlink((dir + "/okq.pid.moved").c_str());
+  ASSERT_EQ(::rename((dir + "/okq.pid").c_str(), (dir + "/okq.pid.moved").c_str()), 0);
+  ASSERT_EQ(rotate_with(dir, dir + "/okq.conf", dir + "/bin:" + plain_path), 0);
+  EXPECT_NE(wait_for_file(log, "log file reopened").find("Hangup: log file reopened"),
+            std::string::npos)
+      << "systemd: the service was not signalled";
+  EXPECT_EQ(read_file(dir + "/systemctl.calls"),
+            "is-active --quiet okq.service\nkill --signal=HUP okq.service\n");
+  ASSERT_EQ(::rename((dir + "/okq.pid.moved").c_str(), (dir + "/okq.pid").c_str()), 0);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // logrotate --force with the shipped file while a client is being served:
 // the lines after the rotation land in the new file; none is lost or split.
 TEST(Deploy, LogrotateUnderLoadLosesAndSplitsNoLine) {
   if (::access("/usr/sbin/logrotate", X_OK) != 0) GTEST_SKIP() << "logrotate missing";
   const std::string dir = private_dir("rotate");
   const std::string log = dir + "/okq.log";
-  TestServer server({"--log-file", log, "--trace"});
-  std::string conf = read_file(kDeploy + "/logrotate/okq");
-  conf = replace_all(conf, "/var/log/okq/*.log", log);
-  conf = replace_all(conf, "systemctl kill --signal=HUP okq.service",
-                     "kill -HUP " + std::to_string(server.process().pid()));
-  write_file(dir + "/okq.conf", conf);
+  TestServer server({"--log-file", log, "--trace", "--pidfile", dir + "/okq.pid"});
+  write_file(dir + "/okq.conf", shipped_logrotate(dir, log));
 
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
@@ -80,8 +132,7 @@ TEST(Deploy, LogrotateUnderLoadLosesAndSplitsNoLine) {
     c.read_to_eof();
   });
   for (int i = 0; i < 500 && answered < 200; ++i) std::this_thread::sleep_for(2ms);
-  Process rotate({"/usr/sbin/logrotate", "--force", "--state", dir + "/state", dir + "/okq.conf"});
-  EXPECT_EQ(rotate.wait(30s), 0) << rotate.err() << rotate.out();
+  rotate_with(dir, dir + "/okq.conf", "/usr/sbin:/usr/bin:/sbin:/bin");
   const int at_rotation = answered;
   for (int i = 0; i < 500 && answered < at_rotation + 200; ++i) std::this_thread::sleep_for(2ms);
   stop = true;
@@ -131,48 +182,83 @@ bool is_file(const std::string& path, bool executable = false) {
 }
 
 // The files the package and `make install` both carry, below `root`.
+// `bindir`: where the installed unit must say the server is.
 void expect_layout(const std::string& root, const std::string& etc, const std::string& units,
-                   const std::string& usr) {
+                   const std::string& usr, const std::string& bindir) {
   for (const char* prog : {"okq-server", "okq-client", "okq-bench"}) {
     EXPECT_TRUE(is_file(usr + "/bin/" + prog, true)) << prog;
     EXPECT_TRUE(is_file(usr + "/share/man/man1/" + prog + std::string(".1.gz"))) << prog;
   }
   EXPECT_TRUE(is_file(units + "/okq.service")) << units;
+  const std::string unit = read_file(units + "/okq.service");
+  EXPECT_NE(unit.find("\nExecStart=" + bindir + "/okq-server "), std::string::npos) << unit;
+  EXPECT_EQ(unit.find("@BINDIR@"), std::string::npos) << "a placeholder left in the unit: " << unit;
   EXPECT_TRUE(is_file(units + "/okq.socket")) << units;
   EXPECT_EQ(read_file(etc + "/logrotate.d/okq"), read_file(kDeploy + "/logrotate/okq"));
   EXPECT_TRUE(is_file(usr + "/share/doc/okq/copyright")) << root;
   EXPECT_TRUE(is_file(usr + "/share/doc/okq/examples/haproxy.cfg")) << root;
 }
 
+// The newest modification time of the files a package is built from.
+std::filesystem::file_time_type newest_source() {
+  auto newest = std::filesystem::file_time_type::min();
+  for (const char* dir : {"src", "apps", "deploy", "docs/man"})
+    for (const auto& e :
+         std::filesystem::recursive_directory_iterator(std::string(OKQ_SOURCE_DIR) + "/" + dir))
+      if (e.is_regular_file()) newest = std::max(newest, e.last_write_time());
+  return std::max(newest,
+                  std::filesystem::last_write_time(std::string(OKQ_SOURCE_DIR) + "/CMakeLists.txt"));
+}
+
 // make deb (which make test runs first, lintian included) builds the package;
 // unpacked into a scratch root it has every file where Debian looks for it,
 // the unit starts the binary it installs, the logrotate file is a conffile,
-// the dependencies came from the binaries, and the installed server runs.
+// the maintainer scripts enable and restart the units as dh_installsystemd's
+// do, the dependencies came from the binaries, and the installed server runs.
 TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
-  const std::string deb = std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_0.1.0_amd64.deb";
-  if (::access(deb.c_str(), R_OK) != 0) GTEST_SKIP() << "no package: run make deb (" << deb << ")";
+#ifdef OKQ_SANITIZER_BUILD
+  GTEST_SKIP() << "the package is built without sanitizers: make test checks it";
+#endif
+  const std::string deb = std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_" OKQ_VERSION "_amd64.deb";
+  ASSERT_EQ(::access(deb.c_str(), R_OK), 0) << "no package: make test runs make deb (" << deb << ")";
+  ASSERT_GE(std::filesystem::last_write_time(deb), newest_source())
+      << "the package is older than its sources: run make deb";
   const std::string root = private_dir("deb");
   output_of({"/usr/bin/dpkg-deb", "-x", deb, root});
-  expect_layout(root, root + "/etc", root + "/lib/systemd/system", root + "/usr");
-  const std::string unit = read_file(root + "/lib/systemd/system/okq.service");
-  EXPECT_NE(unit.find("ExecStart=/usr/bin/okq-server "), std::string::npos) << unit;
+  expect_layout(root, root + "/etc", root + "/lib/systemd/system", root + "/usr", "/usr/bin");
   EXPECT_EQ(output_of({"/usr/bin/dpkg-deb", "-f", deb, "Package", "Version", "Architecture"}),
-            "Package: okq\nVersion: 0.1.0\nArchitecture: amd64\n");
+            "Package: okq\nVersion: " OKQ_VERSION "\nArchitecture: amd64\n");
   const std::string depends = output_of({"/usr/bin/dpkg-deb", "-f", deb, "Depends"});
   EXPECT_NE(depends.find("liburing2"), std::string::npos) << depends;
   EXPECT_NE(depends.find("libfmt9"), std::string::npos) << depends;
+  EXPECT_NE(depends.find("init-system-helpers"), std::string::npos) << depends;
   const std::string control = root + "-control";
   output_of({"/usr/bin/dpkg-deb", "-e", deb, control});
   EXPECT_EQ(read_file(control + "/conffiles"), "/etc/logrotate.d/okq\n");
-  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}), "okq-server 0.1.0\n");
+  for (const char* script : {"postinst", "prerm", "postrm"})
+    EXPECT_TRUE(is_file(control + "/" + script, true)) << script;
+  const std::string postinst = read_file(control + "/postinst");
+  EXPECT_NE(postinst.find("deb-systemd-helper enable \"$unit\""), std::string::npos) << postinst;
+  EXPECT_NE(postinst.find("action=restart"), std::string::npos) << postinst;
+  EXPECT_NE(read_file(control + "/prerm").find("deb-systemd-invoke stop okq.service"),
+            std::string::npos);
+  EXPECT_NE(read_file(control + "/postrm").find("deb-systemd-helper purge"), std::string::npos);
+  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}), "okq-server " OKQ_VERSION "\n");
 }
 
-// make install PREFIX=DIR keeps everything under DIR.
-TEST(Deploy, InstallWithAPrefixStaysUnderIt) {
+// make install PREFIX=P DESTDIR=D puts everything under D/P, and the unit
+// it installs runs P/bin/okq-server.
+TEST(Deploy, InstallWithAPrefixStaysUnderItAndTheUnitNamesIt) {
   const std::string prefix = private_dir("prefix");
   output_of({OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", prefix});
-  expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix);
-  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}), "okq-client 0.1.0\n");
+  expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix, prefix + "/bin");
+  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}), "okq-client " OKQ_VERSION "\n");
+  const std::string dest = private_dir("destdir");
+  const std::string out = output_of(
+      {"/usr/bin/env", "DESTDIR=" + dest, OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", "/opt/okq"});
+  expect_layout(dest, dest + "/opt/okq/etc", dest + "/opt/okq/lib/systemd/system", dest + "/opt/okq",
+                "/opt/okq/bin");
+  EXPECT_NE(out.find("logrotate reads /etc/logrotate.d only"), std::string::npos) << out;
 }
 
 }  // namespace
