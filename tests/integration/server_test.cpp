@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <regex>
 #include <thread>
 #include <vector>
 
@@ -152,9 +153,14 @@ TEST(Server, SigtermWithManyClientsMidBurstFlushesEveryOne) {
 
 // A client held back for not reading has complete messages waiting in the
 // server's kernel when the stop comes: every one of them is still answered.
+// --max-output is small, so that nearly everything that arrived is still
+// unread in the kernel at SIGTERM: a stop that answered only --max-output
+// more would fail here (the log line proves the premise).
 TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
-  TestServer server({"--max-output", "65536", "--verbose"});
-  RawClient c(server.port());
+  TestServer server({"--max-output", "4096", "--verbose"});
+  // A small receive buffer: the replies back up at once, so the server stops
+  // reading early and what arrives after waits unread in its kernel.
+  RawClient c(server.port(), false, 4096);
   const std::size_t sent = c.send_until_stalled(repeat("m\n", 32 * 1024), 300ms);
   // The server has stopped reading; what its kernel acknowledged has arrived.
   int unacked = c.unacked(), stable = 0;
@@ -165,7 +171,7 @@ TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
     unacked = now;
   }
   const std::size_t arrived = sent - static_cast<std::size_t>(unacked);
-  ASSERT_GT(arrived, 1u << 20) << "the server's kernel should hold much more than --max-output";
+  ASSERT_GT(arrived, 16u * 4096) << "the server's kernel should hold much more than --max-output";
   server.process().signal(SIGTERM);
   const std::string replies = c.read_to_eof(20s);
   ASSERT_TRUE(c.eof());
@@ -180,6 +186,10 @@ TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
   EXPECT_EQ(replies, repeat("OK\n", static_cast<int>(answered)));
   c.close();
   EXPECT_EQ(server.process().wait(), 0) << server.process().err();
+  std::smatch m;
+  const std::string log = server.process().err();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(stopping, (\d+) bytes unread)"))) << log;
+  EXPECT_GT(std::stoull(m[1]), 4096u) << "no more than --max-output was unread: the test proves nothing";
 }
 
 // A client with nothing owed and nothing unread holds up nobody's stop.
