@@ -177,6 +177,40 @@ TEST(Hostile, RelayBetweenANonReadingClientAndAFastUpstreamStaysBounded) {
   EXPECT_EQ(other.read_to_eof(), "Qo\n");
 }
 
+// A relay's client that pipelines a lot and reads slowly: the relay reads
+// it only while it owes less than --max-output, and reads the upstream only
+// while it owes less than that too, so the replies the fast upstream has
+// for everything already forwarded wait in the kernel, not in the relay.
+TEST(Hostile, RelayToASlowReaderHoldsAtMostMaxOutputOfReplies) {
+  SKIP_MEMORY_BOUND_UNDER_TSAN();
+  TestServer upstream({"--idle-timeout", "0"});
+  TestServer relay({"--upstream", upstream.address(), "--idle-timeout", "0", "--max-output",
+                    "65536", "--threads", "1"});
+  const pid_t pid = relay.process().pid();
+  RawClient warm(relay.port());  // the receive pool touched once, before measuring
+  warm.send(repeat("w\n", 1000) + "Qw\n");
+  warm.read_to_eof();
+  const std::size_t rss_before = rss_kib(pid);
+  RawClient reader(relay.port(), false, 4096);
+  const std::string chunk = repeat("m\n", 32 * 1024);
+  char buf[4096];
+  std::size_t taken = 0, max_rss = rss_before;
+  const auto until = Clock::now() + 3s;
+  for (int i = 0; i < 100000 && Clock::now() < until; ++i) {
+    if (reader.send_nonblocking(chunk) < 0) FAIL() << "the relay closed a slow reader";
+    const ssize_t n = ::recv(reader.fd(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) taken += static_cast<std::size_t>(n);
+    if (i % 16 == 0) max_rss = std::max(max_rss, rss_kib(pid));
+    std::this_thread::sleep_for(1ms);
+  }
+  max_rss = std::max(max_rss, rss_kib(pid));
+  std::cout << "relay to a slow reader for 3 s: took " << taken / 1024 << " KiB of replies; relay RSS "
+            << rss_before << " KiB before, " << max_rss << " KiB max\n";
+  EXPECT_GT(taken, 64u * 1024) << "the reader got too little to prove anything";
+  EXPECT_LT(max_rss - rss_before, kAllocatorSlack * 2u * 1024)
+      << "the relay took in more replies than --max-output allows";
+}
+
 // Readers that take replies steadily but slower than they pipeline: the
 // server's output never drains to empty, and what it holds per connection
 // must still stay within --max-output (plus one read's worth of replies).
