@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <system_error>
 #include <variant>
@@ -279,7 +280,13 @@ int serve(const Options& o, server::Logger& log) {
   server::ServerOptions options = o.server;
   options.inherited_only = role.has_value();
   if (role) options.owned_files = role->owned;
-  server::Server server(options, log);
+  std::unique_ptr<server::Server> made;
+  try {
+    made = std::make_unique<server::Server>(options, log);
+  } catch (const std::system_error& e) {  // a worker's loop: out of descriptors, say
+    return fail(log, to_file, kExitOsError, std::string("cannot make the event loops: ") + e.what());
+  }
+  server::Server& server = *made;
   try {
     server.bind();
   } catch (const net::Error& e) {

@@ -282,8 +282,8 @@ TEST(Hostile, IdleConnectionsAfterABurstHoldNoBurstMemory) {
 
 TEST(Hostile, OutOfDescriptorsKeepsServingWithoutSpinning) {
   // 64 descriptors, and a connection limit above that, so accept() hits EMFILE.
-  Process prlimited({"/usr/bin/prlimit", "--nofile=64:64", "--", server_bin(), "-f", "-l",
-                     "127.0.0.1:0", "--max-connections", "1000"});
+  Process prlimited(plus_matrix({"/usr/bin/prlimit", "--nofile=64:64", "--", server_bin(), "-f",
+                                 "-l", "127.0.0.1:0", "--max-connections", "1000"}));
   ASSERT_TRUE(prlimited.wait_stderr("listening on ")) << prlimited.err();
   ASSERT_TRUE(prlimited.wait_stderr("\n"));
   const auto port = listening_port(prlimited.err());

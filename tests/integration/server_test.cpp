@@ -347,7 +347,7 @@ TEST(Server, ServesIpv6Loopback) {
 TEST(Server, TraceLogsEveryMessageToTheLogFile) {
   const std::string log = ::testing::TempDir() + "okq-trace-" + std::to_string(::getpid()) + ".log";
   ::unlink(log.c_str());
-  Process server({server_bin(), "-f", "-l", "127.0.0.1:0", "--trace", "--log-file", log});
+  Process server(plus_matrix({server_bin(), "-f", "-l", "127.0.0.1:0", "--trace", "--log-file", log}));
   const auto port = listening_port(wait_for_file(log, "listening on 127.0.0.1:"));
   ASSERT_NE(port, 0);
   EXPECT_EQ(server.err(), "") << "logs go to the file, not stderr";

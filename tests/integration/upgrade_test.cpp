@@ -386,7 +386,7 @@ TEST(Upgrade, AUnixSocketPassedByTheServiceManagerIsNeverRemoved) {
   const std::string become =
       "export LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=okq && exec \"$0\" -f -l 127.0.0.1:0 "
       "--pidfile " +
-      pidfile;
+      pidfile + matrix_words();
   Process server({"/bin/sh", "-c", "exec 3<&" + std::to_string(listener.get()) + " && " + become,
                   server_bin()});
   ASSERT_TRUE(server.wait_stderr("(passed by the service manager)\n")) << server.err();

@@ -44,22 +44,41 @@ std::vector<std::string> server_argv(const std::vector<std::string>& args, bool 
                                      const std::vector<std::string>& wrapper) {
   std::vector<std::string> argv(wrapper);
   argv.insert(argv.end(), {server_bin(), "--foreground"});
-  // The suite runs once per I/O backend and worker count (tests/CMakeLists.txt).
-  if (const char* with = std::getenv("OKQ_TEST_SERVER")) {
-    const std::string io_threads(with);
-    const auto slash = io_threads.find('/');
-    if (std::find(args.begin(), args.end(), "--io") == args.end())
-      argv.insert(argv.end(), {"--io", io_threads.substr(0, slash)});
-    if (slash != std::string::npos &&
-        std::find(args.begin(), args.end(), "--threads") == args.end())
-      argv.insert(argv.end(), {"--threads", io_threads.substr(slash + 1)});
-  }
+  const auto variant = matrix_args(args);
+  argv.insert(argv.end(), variant.begin(), variant.end());
   if (!own_listen) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
 
 }  // namespace
+
+std::vector<std::string> matrix_args(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  // The suite runs once per I/O backend and worker count (tests/CMakeLists.txt).
+  if (const char* with = std::getenv("OKQ_TEST_SERVER")) {
+    const std::string io_threads(with);
+    const auto slash = io_threads.find('/');
+    if (std::find(args.begin(), args.end(), "--io") == args.end())
+      out.insert(out.end(), {"--io", io_threads.substr(0, slash)});
+    if (slash != std::string::npos &&
+        std::find(args.begin(), args.end(), "--threads") == args.end())
+      out.insert(out.end(), {"--threads", io_threads.substr(slash + 1)});
+  }
+  return out;
+}
+
+std::vector<std::string> plus_matrix(std::vector<std::string> argv) {
+  const auto extra = matrix_args(argv);
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+std::string matrix_words() {
+  std::string words;
+  for (const auto& a : matrix_args()) words += " " + a;
+  return words;
+}
 
 std::string server_bin() {
   return OKQ_SERVER_BIN;

@@ -16,6 +16,14 @@ std::string bench_bin();
 // okq-without-io-uring: runs a program with io_uring_setup refused (a seccomp filter).
 std::string without_io_uring_bin();
 
+// --io and --threads of the variant the suite runs under (OKQ_TEST_SERVER),
+// for a test that starts okq-server itself; none that `args` already gives.
+std::vector<std::string> matrix_args(const std::vector<std::string>& args = {});
+// `argv` (a command line that runs okq-server) with matrix_args() appended.
+std::vector<std::string> plus_matrix(std::vector<std::string> argv);
+// matrix_args() as words for a shell command line.
+std::string matrix_words();
+
 // The port of the first "listening on <prefix>PORT" line in `log`, or 0.
 std::uint16_t listening_port(const std::string& log, const std::string& prefix = "127.0.0.1:");
 
