@@ -301,7 +301,7 @@ int serve(const Options& o, server::Logger& log) {
   std::optional<server::PidFile> pid;
   try {
     if (!o.pidfile.empty()) pid.emplace(o.pidfile, role ? role->from : 0);
-  } catch (const std::system_error& e) {
+  } catch (const std::runtime_error& e) {
     return fail(log, to_file, kExitCantCreate, e.what());
   }
   if (!o.user.empty()) {

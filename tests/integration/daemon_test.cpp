@@ -116,6 +116,23 @@ TEST(PidFile, AFileThatIsNotAPidFileIsRefusedAndKept) {
   ::unlink(path.c_str());
 }
 
+// Each refusal says what is wrong with the file, and nothing else (no
+// stray ": File exists").
+TEST(PidFile, RefusalsSayWhatIsWrongAndNothingElse) {
+  const std::string dir = private_dir("pid-messages");
+  write_file(dir + "/not-a-pid", "hello\n");
+  Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", dir + "/not-a-pid"});
+  EXPECT_EQ(p.wait(), 73);
+  EXPECT_EQ(p.err(), "okq-server: pid file " + dir +
+                         "/not-a-pid exists and does not hold a pid: not overwriting it\n");
+  std::filesystem::create_symlink(dir + "/elsewhere", dir + "/link.pid");
+  Process q({server_bin(), "-f", "-l", "127.0.0.1:0", "--pidfile", dir + "/link.pid"});
+  EXPECT_EQ(q.wait(), 73);
+  EXPECT_EQ(q.err(),
+            "okq-server: pid file " + dir + "/link.pid is a symbolic link: not following it\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/elsewhere"));
+}
+
 TEST(PidFile, APidFileNamingALiveProcessIsRefusedAndKept) {
   const std::string path = temp_path("live") + ".pid";
   const std::string mine = std::to_string(::getpid()) + "\n";  // this test is alive

@@ -141,6 +141,19 @@ TEST(Metrics, AnythingButGetMetricsGetsAProperAnswer) {
   EXPECT_EQ(junk.read_to_eof().substr(0, 24), "HTTP/1.1 400 Bad Request");
 }
 
+// 64 connections that never say a word hold every scrape slot: the
+// longest-silent makes room, so Prometheus still gets its answer.
+TEST(Metrics, SilentConnectionsInEverySlotDoNotBlindMonitoring) {
+  TestServer server({"--metrics", "127.0.0.1:0"});
+  const auto port = metrics_port(server.process());
+  ASSERT_NE(port, 0);
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 100; ++i) silent.push_back(std::make_unique<RawClient>(port));
+  const auto response = http_get(port, "/metrics");
+  EXPECT_EQ(response.substr(0, 15), "HTTP/1.1 200 OK") << response;
+  EXPECT_EQ(metric_value(http_body(response), "okq_up"), 1);
+}
+
 TEST(Metrics, HugeAndSilentScrapersAreBoundedAndBlockNoOne) {
   TestServer server({"--metrics", "127.0.0.1:0"});
   const auto port = metrics_port(server.process());

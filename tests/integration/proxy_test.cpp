@@ -199,9 +199,45 @@ TEST(Proxy, UntrustedSourceIsClosedUnreadWhileThePlainListenerServes) {
   RawClient c("127.0.0.2", proxy_port);
   c.send(kV1 + "hello\n");
   EXPECT_EQ(c.read_to_eof(), "");
-  ASSERT_TRUE(server.process().wait_stderr("not in --proxy-from"));
+  ASSERT_TRUE(server.process().wait_stderr("from outside --proxy-from; closed unread"));
   EXPECT_NE(server.process().err().find("connection from 127.0.0.1:"), std::string::npos)
       << server.process().err();
+}
+
+// One client can send bad headers, or connect from outside --proxy-from, as
+// fast as it likes: the log gets a line a second (per worker) with a count
+// of what it held back, not a line per connection.
+TEST(Proxy, FloodsOfBadHeadersAndUntrustedSourcesAreLoggedALineASecond) {
+  using Clock = std::chrono::steady_clock;
+  TestServer server({"--proxy-listen", "127.0.0.1:0"}, true);
+  TestServer strict({"--proxy-listen", "127.0.0.1:0", "--proxy-from", "10.0.0.0/8"}, true);
+  const auto start = Clock::now();
+  for (int i = 0; i < 200; ++i) {
+    RawClient bad(server.port());
+    bad.send("GET / HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(bad.read_to_eof(), "");
+    RawClient outsider(strict.port());
+    EXPECT_EQ(outsider.read_to_eof(), "");
+  }
+  std::this_thread::sleep_for(1100ms);
+  for (auto* s : {&server, &strict}) {
+    RawClient last(s->port());
+    last.send("GET / HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(last.read_to_eof(), "");
+  }
+  ASSERT_TRUE(server.process().wait_stderr("more like it since the last line"))
+      << server.process().err();
+  ASSERT_TRUE(strict.process().wait_stderr("more like it since the last line"))
+      << strict.process().err();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+  const auto allowed = static_cast<std::size_t>(seconds + 2);
+  const auto invalid = occurrences(server.process().err(), "invalid PROXY header");
+  EXPECT_LE(invalid, server.threads() * allowed) << server.process().err();
+  EXPECT_GE(invalid, 2u);
+  const auto untrusted = occurrences(strict.process().err(), "from outside --proxy-from");
+  EXPECT_LE(untrusted, allowed) << strict.process().err();
+  EXPECT_GE(untrusted, 2u);
 }
 
 TEST(Proxy, MalformedProxyFromIsAUsageError) {

@@ -80,7 +80,7 @@ constexpr const char* to_string(CloseReason reason) noexcept {
     case CloseReason::ProxyTimeout:
       return "no PROXY header in time";
     case CloseReason::ProxyUntrusted:
-      return "PROXY header from an untrusted address";
+      return "a PROXY listener client from outside --proxy-from";
     case CloseReason::UpstreamUnavailable:
       return "upstream unavailable";
   }

@@ -67,9 +67,12 @@ void Connection::sent(std::size_t n) {
 // escaped before they reach a log line, so no client can forge one.
 void Connection::header_ended() {
   const auto* parser = session_.proxy_header();
+  std::uint64_t held = 0;
   if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
-    ctx_.log.log(Level::Info, "conn {} from {}: invalid PROXY header ({}); closed without a reply",
-                 id_, peer_, escape(parser->error()));
+    if (ctx_.invalid_headers.admit(ctx_.loop.now(), held))
+      ctx_.log.log(Level::Info,
+                   "conn {} from {}: invalid PROXY header ({}); closed without a reply{}", id_,
+                   peer_, escape(parser->error()), held_back(held));
   } else if (const auto& h = parser->header(); h.local) {
     ctx_.log.log(Level::Verbose, "conn {} from {}: PROXY v{} {}: served as itself", id_, peer_,
                  h.version, h.version == 1 ? "UNKNOWN" : "LOCAL (a health check)");

@@ -28,6 +28,7 @@ struct ConnectionContext {
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
   const net::SocketAddress* upstream = nullptr;  // --upstream: relay every client there
+  LogBurst invalid_headers{};                    // the loop's: one line a second at most
 };
 
 class Connection {

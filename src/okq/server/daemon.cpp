@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -72,8 +73,7 @@ void Daemon::ready(bool release_stderr) {
 namespace {
 
 [[noreturn]] void pid_file_error(const std::string& path, const std::string& why) {
-  throw std::system_error(std::make_error_code(std::errc::file_exists),
-                          "pid file " + path + " " + why);
+  throw std::runtime_error("pid file " + path + " " + why);
 }
 
 // The pid a pid file holds: digits and an optional LF, nothing else. 0 for an
@@ -102,6 +102,7 @@ PidFile::PidFile(std::string path, pid_t replacing) : path_(std::move(path)) {
   // No O_TRUNC: what is there is looked at before anything is written. No
   // symlinks followed: a link planted at the path could aim the write anywhere.
   fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd_ && errno == ELOOP) pid_file_error(path_, "is a symbolic link: not following it");
   if (!fd_)
     throw std::system_error(errno, std::generic_category(), "cannot open pid file " + path_);
   struct stat st {};

@@ -36,8 +36,9 @@ class Daemon {
 // process wrote and still holds its pid.
 class PidFile {
  public:
-  // Throws std::system_error. A file naming `replacing` (the process an
-  // upgrade replaces) is taken over even though that process still runs.
+  // Throws std::runtime_error (std::system_error when a call failed). A
+  // file naming `replacing` (the process an upgrade replaces) is taken over
+  // even though that process still runs.
   explicit PidFile(std::string path, pid_t replacing = 0);
   ~PidFile();
   // An upgrade: let the new process take the lock (and write its pid) ...

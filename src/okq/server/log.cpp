@@ -108,6 +108,10 @@ void Logger::write_line(std::string_view text) noexcept {
   }
 }
 
+std::string held_back(std::uint64_t held) {
+  return held == 0 ? std::string() : fmt::format(" (and {} more like it since the last line)", held);
+}
+
 std::string escape(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());

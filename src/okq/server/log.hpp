@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -50,6 +52,35 @@ class Logger {
   net::Fd file_;         // invalid: stderr
   bool created_ = false;  // open_file() made the file
 };
+
+// At most one log line per interval for an event a peer can cause at will
+// (an invalid PROXY header, an untrusted source): the events held back in
+// between are counted into the next line. One thread's (not shared).
+class LogBurst {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit LogBurst(std::chrono::milliseconds interval = std::chrono::seconds(1))
+      : interval_(interval) {}
+  // True when this event gets a line; `held` is then how many did not since.
+  bool admit(Clock::time_point now, std::uint64_t& held) noexcept {
+    if (next_ != Clock::time_point{} && now < next_) {
+      ++held_;
+      return false;
+    }
+    held = held_;
+    held_ = 0;
+    next_ = now + interval_;
+    return true;
+  }
+
+ private:
+  std::chrono::milliseconds interval_;
+  Clock::time_point next_{};
+  std::uint64_t held_ = 0;
+};
+
+// " (and N more like it)" when N events were held back, else "".
+std::string held_back(std::uint64_t held);
 
 // `bytes` with non-printable bytes escaped (\n, \r, \0, \xNN), for --trace lines.
 std::string escape(std::string_view bytes);

@@ -139,7 +139,13 @@ class MetricsEndpoint::Client final : public EventHandler {
     if (watched_) owner_.loop_->remove(fd_.get());
   }
 
+  // Still waiting for its request (a silent scraper looks like this).
+  bool waiting() const noexcept { return answer_.empty() && !ended_; }
+  EventLoop::Clock::time_point since() const noexcept { return since_; }
+  void drop() { end(); }
+
   bool start() {
+    since_ = EventLoop::Clock::now();
     if (owner_.loop_->add(fd_.get(), Interest{.read = true}, this) != 0) return false;
     watched_ = true;
     timer_ = owner_.loop_->run_at(EventLoop::Clock::now() + kTimeout, [this] {
@@ -217,6 +223,7 @@ class MetricsEndpoint::Client final : public EventHandler {
   std::string answer_;
   std::size_t sent_ = 0;
   EventLoop::TimerId timer_ = 0;
+  EventLoop::Clock::time_point since_{};
   bool watched_ = false;
   bool ended_ = false;
 };
@@ -236,17 +243,32 @@ void MetricsEndpoint::start(EventLoop& loop) {
 void MetricsEndpoint::close() noexcept {
   listener_->close();
   clients_.clear();
+  live_ = 0;
 }
 
 void MetricsEndpoint::accept(net::Fd fd) {
-  if (clients_.size() >= kMaxClients) return;  // fd closes here
+  // Full: the longest-silent scraper makes room, so that connections that
+  // say nothing cannot blind monitoring; if every one is being answered,
+  // the newcomer waits its turn by being closed.
+  if (live_ >= kMaxClients && !drop_oldest_silent()) return;  // fd closes here
   auto client = std::make_unique<Client>(*this, std::move(fd));
   if (!client->start()) return;
   auto* key = client.get();
   clients_.emplace(key, std::move(client));
+  ++live_;
+}
+
+bool MetricsEndpoint::drop_oldest_silent() {
+  Client* oldest = nullptr;
+  for (auto& [key, client] : clients_)
+    if (client->waiting() && (!oldest || client->since() < oldest->since())) oldest = key;
+  if (!oldest) return false;
+  oldest->drop();
+  return true;
 }
 
 void MetricsEndpoint::finished(Client& client) {
+  --live_;
   // Called from inside the client: destroyed after this batch.
   loop_->defer([this, key = &client] { clients_.erase(key); });
 }

@@ -63,19 +63,22 @@ class MetricsEndpoint {
   Listener& listener() noexcept { return *listener_; }
 
   static constexpr std::size_t kMaxRequest = 8192;    // request line and headers
-  static constexpr std::size_t kMaxClients = 64;      // scrapes at once; more are closed
+  // Scrapes at once; past this the longest-silent one is dropped for a new one.
+  static constexpr std::size_t kMaxClients = 64;
   static constexpr std::chrono::seconds kTimeout{5};  // for a whole request and response
 
  private:
   class Client;
   void accept(net::Fd fd);
   void finished(Client& client);
+  bool drop_oldest_silent();
 
   std::unique_ptr<Listener> listener_;
   Logger& log_;
   Render render_;
   EventLoop* loop_ = nullptr;
   std::unordered_map<Client*, std::unique_ptr<Client>> clients_;
+  std::size_t live_ = 0;  // clients_ not yet ended (ended ones wait to be destroyed)
 };
 
 }  // namespace okq::server

@@ -141,6 +141,9 @@ void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool pr
                            "given twice (" + flag + ep.to_string() + ")");
       }
       if (served) continue;
+      if (fixed && metrics_ && metrics_->listener().address().to_string() == addr.to_string())
+        throw net::Error(net::Call::Bind, addr.to_string(),
+                         "given twice (" + flag + ep.to_string() + " and --metrics)");
       listeners_.push_back(Listener::open(addr, options_.backlog, options_.unix_mode));
       listeners_.back()->set_proxy(proxy);
     }
@@ -202,8 +205,11 @@ void Server::accept(net::Fd fd, const Listener& from) {
   // A unix socket's clients are whoever its file's permissions let in.
   if (from.proxy() && from.is_tcp() && !trusted_proxy(peer_address)) {
     ++untrusted_;
-    log_.log(Level::Info, "connection from {} on {}: {} (not in --proxy-from); closed", peer,
-             from.address().to_string(), to_string(CloseReason::ProxyUntrusted));
+    std::uint64_t held = 0;
+    if (untrusted_log_.admit(EventLoop::Clock::now(), held))
+      log_.log(Level::Info, "connection from {} on {}: {}; closed unread{}", peer,
+               from.address().to_string(), to_string(CloseReason::ProxyUntrusted),
+               held_back(held));
     return;  // fd closes here: no reply, nothing read
   }
   const bool admit = admitted_ < options_.max_connections;

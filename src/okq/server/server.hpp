@@ -140,6 +140,7 @@ class Server {
   bool full_reported_ = false;  // "turning new clients away" is in the log
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
   std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
+  LogBurst untrusted_log_;           // ... logged a line a second at most
   std::uint64_t accepted_ = 0;       // ever admitted
   std::uint64_t rejected_ = 0;       // ever turned away at --max-connections
   double start_time_ = 0;            // seconds since the epoch
