@@ -3,6 +3,7 @@
 // framing with okq's own programs byte for byte, both ways.
 #include <elf.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstring>
 #include <fstream>
@@ -106,6 +107,23 @@ TEST(Nolibc, ServerAnswersOkqClientByteForByte) {
   EXPECT_EQ(client.wait(), 0) << client.err();
   EXPECT_EQ(client.out(), "Server: OK\nServer: Qbye\n");
   EXPECT_EQ(third.wait(), 0);
+}
+
+// Out of descriptors, accept fails and the connection stays queued: the
+// server waits and asks again instead of spinning at 100% of a CPU.
+TEST(Nolibc, ServerOutOfDescriptorsDoesNotSpin) {
+  SKIP_WITHOUT_NOLIBC();
+  if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
+  const auto port = unused_port();
+  // stdin, stdout, stderr and the listener: no room for a client.
+  Process server({"/usr/bin/prlimit", "--nofile=4:4", kServer, "127.0.0.1:" + std::to_string(port)});
+  ASSERT_TRUE(listening(port));
+  RawClient waiting(port);
+  std::this_thread::sleep_for(200ms);
+  const double before = cpu_seconds(server.pid());
+  std::this_thread::sleep_for(1s);
+  EXPECT_LT(cpu_seconds(server.pid()) - before, 0.2) << "spins while accept fails";
+  server.signal(SIGTERM);
 }
 
 TEST(Nolibc, ErrorsKeepTheTutorialsMessagesAndExitCodes) {

@@ -4,7 +4,8 @@
 // first byte 'Q' the message zero-padded to 20 bytes, then close and exit 0.
 // Errors: "Problem with socket!" / "bind!" / "listen!", exit 1 / 2 / 3.
 // Unlike the seed: no stale bytes, no SIGPIPE, no spinning on a closed peer,
-// SO_REUSEADDR for restarts, a backlog of 128. It stays in the foreground.
+// SO_REUSEADDR for restarts, a backlog of 128, no spinning when accept
+// keeps failing. It stays in the foreground.
 #include "okq/nolibc/sys.hpp"
 
 using namespace okq::nolibc;
@@ -49,8 +50,15 @@ extern "C" [[noreturn]] void okq_main(long* stack) {
     fail("Problem with bind!\n", 2, fd);
   if (sys(kListen, fd, kBacklog) < 0) fail("Problem with listen!\n", 3, fd);
   long client;
-  do client = sys_retry(kAccept, fd, 0, 0);
-  while (client < 0);  // a connection that died while queued: wait for the next
+  while ((client = sys_retry(kAccept, fd, 0, 0)) < 0) {
+    // A connection that died while queued: wait for the next. Out of
+    // descriptors or memory: the same one waits, so pause before asking again.
+    const long err = -client;
+    if (err == kEmfile || err == kEnfile || err == kEnobufs || err == kEnomem) {
+      const long pause[2] = {0, 100 * 1000 * 1000};  // 100 ms, as okq-server pauses
+      sys_retry(kNanosleep, reinterpret_cast<long>(pause), 0);
+    }
+  }
   serve(client);
   sys(kClose, client);
   sys(kClose, fd);

@@ -17,6 +17,7 @@ enum Sys : long {
   kAccept = 43,
   kSendto = 44,
   kRecvfrom = 45,
+  kNanosleep = 35,
   kShutdown = 48,
   kBind = 49,
   kListen = 50,
@@ -27,6 +28,9 @@ enum Sys : long {
 constexpr long kAfInet = 2, kSockStream = 1, kSolSocket = 1, kSoReuseaddr = 2;
 constexpr long kMsgNosignal = 0x4000;  // a vanished peer is an error, not SIGPIPE
 constexpr long kEintr = 4;
+// accept(2) failures that last (out of descriptors or memory): retrying at
+// once would spin, since the connection stays queued.
+constexpr long kEmfile = 24, kEnfile = 23, kEnobufs = 105, kEnomem = 12;
 
 inline long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
   long ret;
