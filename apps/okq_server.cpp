@@ -338,6 +338,11 @@ int serve(const Options& o, server::Logger& log) {
     server.stop();
   });
   server.announce();  // start-up can no longer fail
+  if (const auto cpus = server::default_threads(); o.server.threads > cpus)
+    log.log(server::Level::Info,
+            "--threads {} is more than the {} CPUs this process may use: the extra workers "
+            "only take turns on them (and each costs its loop's memory, about 0.4 MB)",
+            o.server.threads, cpus);
   if (o.server.upstream && 2 * o.server.max_connections > o.fd_limit)
     log.log(server::Level::Error,
             "--max-connections {} with --upstream needs {} descriptors (two a client), more "
