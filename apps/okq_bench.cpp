@@ -188,6 +188,7 @@ bench::Report report_of(const Options& o,
     report.bad_replies += c.bad_replies;
     report.broken_connections += c.broken_connections;
     report.reconnects += c.reconnects;
+    report.idle_closed += w->idle_closed();
     report.latency.merge(w->latency());
   }
   return report;

@@ -15,6 +15,7 @@ struct Report {
   std::string protocol;
   std::size_t connections = 0;
   std::size_t idle_connections = 0;
+  std::size_t idle_closed = 0;  // of those, closed by the server by the end
   std::size_t threads = 0;
   std::size_t pipeline = 0;
   double rate = 0;  // requests/s asked for; 0: closed loop

@@ -2,6 +2,8 @@
 // (the io_uring one is in worker_uring.cpp).
 #include "okq/bench/worker.hpp"
 
+#include <sys/socket.h>
+
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
@@ -38,6 +40,16 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 Worker::Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop)
     : exchange_(exchange), plan_(plan), stop_(stop), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
   if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+}
+
+std::size_t Worker::idle_closed() const noexcept {
+  std::size_t closed = 0;
+  for (const auto& fd : idle_) {
+    char byte;
+    const ssize_t n = ::recv(fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    closed += n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  return closed;
 }
 
 void Worker::connect() {

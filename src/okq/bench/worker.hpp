@@ -65,6 +65,8 @@ class Worker {
   void run(Clock::time_point start);
 
   const Histogram& latency() const noexcept { return latency_; }
+  // The --idle connections the server has closed (looked at now, after the run).
+  std::size_t idle_closed() const noexcept;
   const Counters& counters() const noexcept { return counters_; }
   Clock::time_point finished() const noexcept { return finished_; }
 
