@@ -9,6 +9,7 @@ void ManagerReports::start() {
   notifier_.send("READY=1\n" + status());
   reported_ = server_.connections();
   arm_status();
+  answered_ = server_.workers();  // the first ping needs no round
   if (notifier_.watchdog_period().count() > 0) arm_watchdog();
 }
 
@@ -26,10 +27,17 @@ void ManagerReports::arm_status() {
   });
 }
 
-// The loop itself sends the ping, so a loop that hangs stops pinging.
+// The loops themselves answer, so that one that hangs stops the pings: the
+// server's loop pings only if every worker's loop answered the last round
+// (a worker stuck in a handler never runs what was queued to it).
 void ManagerReports::arm_watchdog() {
   server_.loop().run_at(EventLoop::Clock::now() + notifier_.watchdog_period(), [this] {
-    notifier_.send("WATCHDOG=1");
+    if (answered_ == server_.workers()) notifier_.send("WATCHDOG=1");
+    const std::uint64_t round = ++round_;
+    answered_ = 0;
+    server_.each_worker_loop([this, round] {
+      if (round == round_) ++answered_;  // a late answer to an older round counts for nothing
+    });
     arm_watchdog();
   });
 }

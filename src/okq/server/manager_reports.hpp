@@ -1,11 +1,13 @@
 // manager_reports.hpp -- ManagerReports: what a service manager hears from a
 // running okq-server through a Notifier: readiness once every worker serves,
 // the connection count whenever it changes (looked at each second) and, when
-// asked for, watchdog pings. It owns neither the Notifier nor the Server and
-// must outlive the server's loop run.
+// asked for, watchdog pings, sent only while the server's loop and every
+// worker's loop answer. It owns neither the Notifier nor the Server and must
+// outlive the server's loop run.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "okq/server/notifier.hpp"
@@ -27,6 +29,8 @@ class ManagerReports {
   Notifier& notifier_;
   Server& server_;
   std::size_t reported_ = 0;
+  std::uint64_t round_ = 0;     // the watchdog round each worker is asked to answer
+  std::size_t answered_ = 0;    // workers that answered this round
 };
 
 }  // namespace okq::server

@@ -308,6 +308,11 @@ std::vector<PassedSocket> Server::listener_fds() const {
   return fds;
 }
 
+void Server::each_worker_loop(std::function<void()> fn) {
+  for (auto& w : workers_)
+    w->run_in_loop([this, fn] { loop_.queue_in_loop(fn); });
+}
+
 MetricsSnapshot Server::metrics() const {
   MetricsSnapshot s;
   s.version = OKQ_VERSION;

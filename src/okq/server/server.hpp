@@ -100,6 +100,9 @@ class Server {
   // The listening descriptors, to pass to the process that takes over
   // (the metrics listener's too), named for what each is for.
   std::vector<PassedSocket> listener_fds() const;
+  // Runs `fn` on the server's loop once each worker's loop has run a turn
+  // (a worker stuck in a handler never does): once per worker. Server's loop.
+  void each_worker_loop(std::function<void()> fn);
   // What GET /metrics reports now (the server's loop only).
   MetricsSnapshot metrics() const;
 

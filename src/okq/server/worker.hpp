@@ -43,6 +43,8 @@ class Worker {
   void shutdown();                  // every connection: answer what has arrived, then close
   void close_all(CloseReason why);  // every connection, at once
   void stop() { loop_.stop(); }
+  // Any thread: runs `fn` on this worker's loop, in its turn.
+  void run_in_loop(std::function<void()> fn) { loop_.queue_in_loop(std::move(fn)); }
 
   std::size_t index() const noexcept { return index_; }
   const char* backend() const noexcept { return loop_.backend(); }
