@@ -301,6 +301,7 @@ int serve(const Options& o, server::Logger& log) {
   std::optional<server::PidFile> pid;
   try {
     if (!o.pidfile.empty()) pid.emplace(o.pidfile, role ? role->from : 0);
+    if (pid) pid->set_log(&log);
   } catch (const std::runtime_error& e) {
     return fail(log, to_file, kExitCantCreate, e.what());
   }

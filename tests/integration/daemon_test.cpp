@@ -270,6 +270,25 @@ TEST(Privileges, TheLogFileIsHandedToTheUserForUpgradesAndSighup) {
   EXPECT_EQ(wait_pid(next, 10s), 0);
 }
 
+// After dropping to --user the server may not be allowed to remove its
+// files from a root-owned directory: it says so instead of leaving them
+// silently.
+TEST(Privileges, FilesTheUserCannotRemoveAreNamedInTheLog) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  const std::string dir = private_dir("user-files");
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);  // the user may enter, not write
+  const std::string sock = dir + "/okq.sock", pidfile = dir + "/okq.pid";
+  TestServer server({"--user", "nobody", "-l", "unix:" + sock, "--pidfile", pidfile});
+  EXPECT_EQ(server.stop(), 0);
+  const auto log = server.process().err();
+  EXPECT_NE(log.find("cannot remove unix socket file " + sock + ": Permission denied"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("cannot remove pid file " + pidfile + ": Permission denied"),
+            std::string::npos)
+      << log;
+}
+
 TEST(Privileges, ALogFileTheUserCannotWriteIsRefusedAtStart) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
   const std::string log = private_dir("root-log") + "/okq.log";

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -151,7 +152,8 @@ PidFile::~PidFile() {
   if (::fstat(fd_.get(), &mine) != 0 || ::lstat(path_.c_str(), &there) != 0) return;
   if (mine.st_dev != there.st_dev || mine.st_ino != there.st_ino) return;
   if (read_pid(fd_.get()) != ::getpid()) return;
-  ::unlink(path_.c_str());
+  if (::unlink(path_.c_str()) != 0 && log_)  // e.g. --user may not write its directory
+    log_->log(Level::Error, "cannot remove pid file {}: {}", path_, std::strerror(errno));
 }
 
 void block_signals(std::initializer_list<int> signals) {

@@ -10,6 +10,7 @@
 
 #include "okq/net/fd.hpp"
 #include "okq/server/event_loop.hpp"
+#include "okq/server/log.hpp"
 
 namespace okq::server {
 
@@ -48,6 +49,8 @@ class PidFile {
   // Before dropping privileges: the file is given to the new owner, so that
   // process can still remove it (from a directory it may write, or /tmp).
   void give_to(uid_t uid, gid_t gid) noexcept;
+  // Where to say that the file could not be removed at exit (may be null).
+  void set_log(Logger* log) noexcept { log_ = log; }
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 
@@ -56,6 +59,7 @@ class PidFile {
 
   std::string path_;
   net::Fd fd_;  // holds the lock
+  Logger* log_ = nullptr;
 };
 
 // Blocks `signals` so that they wait, pending, for a SignalWatcher. Call it

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <system_error>
 
@@ -68,7 +69,9 @@ void Listener::remove_unix_file() const noexcept {
   const char* path = address_.unix_file();
   struct stat st {};
   if (!path || file_ino_ == 0 || ::lstat(path, &st) != 0) return;
-  if (S_ISSOCK(st.st_mode) && st.st_dev == file_dev_ && st.st_ino == file_ino_) ::unlink(path);
+  if (!S_ISSOCK(st.st_mode) || st.st_dev != file_dev_ || st.st_ino != file_ino_) return;
+  if (::unlink(path) != 0 && log_)  // e.g. --user may not write the socket's directory
+    log_->log(Level::Error, "cannot remove unix socket file {}: {}", path, std::strerror(errno));
 }
 
 void Listener::on_ready(Ready) {
