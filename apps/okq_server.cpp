@@ -14,12 +14,12 @@
 
 #include "cli_checks.hpp"
 #include "okq/net/error.hpp"
-#include "okq/server/daemon.hpp"
-#include "okq/server/manager_reports.hpp"
-#include "okq/server/notifier.hpp"
-#include "okq/server/privileges.hpp"
+#include "okq/service/daemon.hpp"
+#include "okq/service/manager_reports.hpp"
+#include "okq/service/notifier.hpp"
+#include "okq/service/privileges.hpp"
 #include "okq/server/server.hpp"
-#include "okq/server/upgrade.hpp"
+#include "okq/service/upgrade.hpp"
 
 namespace {
 

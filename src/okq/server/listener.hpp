@@ -12,8 +12,8 @@
 
 #include "okq/net/address.hpp"
 #include "okq/net/fd.hpp"
-#include "okq/server/event_loop.hpp"
-#include "okq/server/log.hpp"
+#include "okq/event/event_loop.hpp"
+#include "okq/log/log.hpp"
 
 namespace okq::server {
 

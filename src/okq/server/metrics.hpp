@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "okq/server/counters.hpp"
-#include "okq/server/event_loop.hpp"
+#include "okq/driver/counters.hpp"
+#include "okq/event/event_loop.hpp"
 #include "okq/server/listener.hpp"
-#include "okq/server/log.hpp"
+#include "okq/log/log.hpp"
 
 namespace okq::server {
 

@@ -9,7 +9,7 @@
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 #include "okq/server/activation.hpp"
-#include "okq/server/uring_poller.hpp"
+#include "okq/event/uring_poller.hpp"
 
 namespace okq::server {
 namespace {

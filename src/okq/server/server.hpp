@@ -15,11 +15,11 @@
 #include "okq/net/address.hpp"
 #include "okq/proto/codec.hpp"
 #include "okq/server/activation.hpp"
-#include "okq/server/event_loop.hpp"
+#include "okq/event/event_loop.hpp"
 #include "okq/server/listener.hpp"
-#include "okq/server/log.hpp"
+#include "okq/log/log.hpp"
 #include "okq/server/metrics.hpp"
-#include "okq/server/session.hpp"
+#include "okq/session/session.hpp"
 #include "okq/server/worker.hpp"
 
 namespace okq::server {

@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "okq/server/epoll_connection.hpp"
-#include "okq/server/uring_connection.hpp"
+#include "okq/driver/epoll_connection.hpp"
+#include "okq/driver/uring_connection.hpp"
 
 namespace okq::server {
 namespace {

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "okq/net/fd.hpp"
-#include "okq/server/connection.hpp"
-#include "okq/server/event_loop.hpp"
-#include "okq/server/log.hpp"
+#include "okq/driver/connection.hpp"
+#include "okq/event/event_loop.hpp"
+#include "okq/log/log.hpp"
 
 namespace okq::server {
 

@@ -1,0 +1,141 @@
+// connection.cpp -- what every backend's connection driver shares.
+#include "okq/driver/connection.hpp"
+
+#include <cstring>
+
+namespace okq::server {
+
+Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx,
+                       OnClosed on_closed)
+    : id_(id),
+      peer_(std::move(peer)),
+      ctx_(ctx),
+      session_(ctx.limits, ctx.loop.now()),
+      on_closed_(std::move(on_closed)) {
+  if (ctx_.log.enabled(Level::Trace)) {
+    session_.set_observer([this](std::string_view message) {
+      ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
+    });
+    session_.set_reply_observer([this](std::string_view reply) {
+      ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
+    });
+  }
+}
+
+void Connection::relay_to(const net::SocketAddress& to) {
+  session_.relay_to_upstream(ctx_.loop.now());
+  upstream_ =
+      std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, session_, [this] { resume(); });
+  ctx_.log.log(Level::Verbose, "conn {}: relaying to {}", id_, to.to_string());
+  upstream_->connect(to);
+}
+
+void Connection::reject(std::string_view line) {
+  session_.reject(line);
+  resume();
+}
+
+void Connection::close(CloseReason why) noexcept {
+  session_.close(why);
+  finish();
+}
+
+void Connection::input(std::string_view bytes, Session::Time now) {
+  const bool header = session_.awaiting_header();
+  const auto before = session_.messages();
+  session_.on_input(bytes, now);
+  ctx_.counters.bytes_in.add(bytes.size());
+  ctx_.counters.messages.add(session_.messages() - before);
+  if (header && !session_.awaiting_header()) header_ended();
+  if (upstream_) upstream_->update();
+}
+
+void Connection::eof(Session::Time now) {
+  const auto before = session_.messages();
+  session_.on_eof(now);
+  ctx_.counters.messages.add(session_.messages() - before);
+  if (upstream_) upstream_->update();
+}
+
+void Connection::sent(std::size_t n) {
+  session_.on_sent(n, ctx_.loop.now());
+  ctx_.counters.bytes_out.add(n);
+  if (upstream_) upstream_->update();  // a slow client's replies went out: read upstream again
+}
+
+// The header's addresses are the peer's bytes (a v2 unix path may hold any):
+// escaped before they reach a log line, so no client can forge one.
+void Connection::header_ended() {
+  const auto* parser = session_.proxy_header();
+  std::uint64_t held = 0;
+  if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
+    if (ctx_.invalid_headers.admit(ctx_.loop.now(), held))
+      ctx_.log.log(Level::Info,
+                   "conn {} from {}: invalid PROXY header ({}); closed without a reply{}", id_,
+                   peer_, escape(parser->error()), held_back(held));
+  } else if (const auto& h = parser->header(); h.local) {
+    ctx_.log.log(Level::Verbose, "conn {} from {}: PROXY v{} {}: served as itself", id_, peer_,
+                 h.version, h.version == 1 ? "UNKNOWN" : "LOCAL (a health check)");
+  } else {
+    const std::string source = escape(h.source);
+    ctx_.log.log(Level::Verbose, "conn {}: PROXY v{}: client {} to {} via {}", id_, h.version,
+                 source, escape(h.destination), peer_);
+    peer_ = source + " via " + peer_;
+  }
+  session_.drop_header();
+}
+
+void Connection::begin_stop(std::size_t unread) {
+  ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
+               unread, session_.owed_bytes());
+  session_.on_shutdown(unread);
+}
+
+// Re-armed lazily: progress only moves the session's deadline later, and the
+// timer, when it fires, sleeps again until the new deadline. One heap
+// operation per timeout period per connection, not one per message.
+void Connection::arm_timer() {
+  const auto at = session_.deadline();
+  if (at >= timer_at_) return;  // the armed timer comes first; it re-arms itself
+  if (timer_ != 0) ctx_.loop.cancel(timer_);
+  timer_at_ = at;
+  timer_ = at == Session::Time::max() ? 0 : ctx_.loop.run_at(at, [this] {
+    timer_ = 0;
+    timer_at_ = Session::Time::max();
+    session_.on_timer(ctx_.loop.now());
+    if (upstream_) upstream_->update();
+    resume();
+  });
+}
+
+void Connection::cancel_timer() noexcept {
+  if (timer_ != 0) ctx_.loop.cancel(timer_);
+  timer_ = 0;
+  timer_at_ = Session::Time::min();  // never armed again
+}
+
+void Connection::fail(int err) noexcept {
+  error_ = err;
+  session_.close(CloseReason::IoError);
+}
+
+void Connection::report_closed() noexcept {
+  if (reported_) return;
+  reported_ = true;
+  cancel_timer();
+  if (upstream_) upstream_->close();
+  const auto reason = session_.reason();
+  ctx_.counters.count_close(reason);
+  std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
+  if (reason == CloseReason::UpstreamUnavailable) why += " (" + session_.upstream_failure() + ")";
+  // A PROXY client that never finished its header (a misconfigured
+  // balancer) and an upstream that failed are worth an operator's eye; the
+  // rest is the normal course of things.
+  const bool notable =
+      reason == CloseReason::ProxyTimeout || reason == CloseReason::UpstreamUnavailable;
+  ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages",
+               id_, peer_, why, session_.messages());
+  on_closed_(*this);
+}
+
+}  // namespace okq::server

@@ -1,0 +1,53 @@
+// uring_connection.hpp -- UringConnection: the completion (io_uring) driver of
+// a Session. It keeps one receive armed while the session wants input
+// (multishot into the loop's shared buffers; single-shot and bounded when
+// the session reads less than a buffer at a time, as classic framing and a
+// stop do) and one send in flight from the session's frozen output while it
+// owes bytes. It owns its socket, and lives until every operation it
+// submitted has completed: the kernel may still write into what it points at.
+#pragma once
+
+#include "okq/net/fd.hpp"
+#include "okq/driver/connection.hpp"
+#include "okq/event/poller.hpp"
+#include "okq/event/uring_poller.hpp"
+
+namespace okq::server {
+
+class UringConnection final : public Connection, public CompletionHandler {
+ public:
+  UringConnection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
+                  UringPoller& ring, OnClosed on_closed);
+
+  void shutdown() override;
+  void on_complete(Completion done) override;
+
+ private:
+  enum Op : unsigned { kReceive = 1, kSend = 2, kFin = 3 };
+
+  void resume() override;
+  void finish() noexcept override;
+  void step();
+  void arm_receive();
+  void cancel_receive();
+  void send();
+  void send_fin();
+  void received(const Completion& done);
+  // A submission slot for `op`, counted in flight, or nullptr (the
+  // connection is then closed: the kernel took nothing it could be given).
+  io_uring_sqe* submission();
+  void submitted(io_uring_sqe* sqe, Op op) noexcept;
+  void close_socket() noexcept;
+
+  net::Fd fd_;
+  UringPoller& ring_;
+  int in_flight_ = 0;          // operations the kernel holds (a multishot receive is one)
+  bool receiving_ = false;     // a receive is armed
+  bool multishot_ = false;     // ... and keeps going until it is cancelled or ends
+  bool cancelling_ = false;    // ... and a cancel of it is on its way
+  bool sending_ = false;       // a send is in flight
+  bool stop_pending_ = false;  // a stop waits for the receive armed before it to end
+  bool closing_ = false;       // finish() began: waiting for in_flight_ to reach 0
+};
+
+}  // namespace okq::server

@@ -1,0 +1,68 @@
+// epoll_poller.cpp -- the epoll backend of Poller: level-triggered, one
+// epoll_ctl per interest change, one epoll_wait per loop pass.
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "okq/net/fd.hpp"
+#include "okq/event/poller.hpp"
+
+namespace okq::server {
+namespace {
+
+std::uint32_t to_epoll(Interest interest) noexcept {
+  return (interest.read ? EPOLLIN : 0u) | (interest.write ? EPOLLOUT : 0u);
+}
+
+class EpollPoller final : public Poller {
+ public:
+  EpollPoller() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), events_(256) {
+    if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  }
+
+  const char* name() const noexcept override { return "epoll"; }
+
+  int add(int fd, Interest interest, EventHandler* handler) noexcept override {
+    return control(EPOLL_CTL_ADD, fd, interest, handler);
+  }
+  int modify(int fd, Interest interest, EventHandler* handler) noexcept override {
+    return control(EPOLL_CTL_MOD, fd, interest, handler);
+  }
+  void remove(int fd) noexcept override { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+  // The kernel keeps epoll's interest list; nothing ever takes over from it.
+  std::vector<Registration> registrations() const override { return {}; }
+
+  int wait(int timeout_ms, std::vector<Event>& out) noexcept override {
+    out.clear();
+    const int n =
+        ::epoll_wait(epoll_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; ++i) {
+      const std::uint32_t e = events_[i].events;
+      out.push_back(Event::readiness(
+          static_cast<EventHandler*>(events_[i].data.ptr),
+          Ready{(e & EPOLLIN) != 0, (e & EPOLLOUT) != 0, (e & (EPOLLHUP | EPOLLERR)) != 0}));
+    }
+    return 0;
+  }
+
+ private:
+  int control(int op, int fd, Interest interest, EventHandler* handler) noexcept {
+    epoll_event ev{};
+    ev.events = to_epoll(interest);
+    ev.data.ptr = handler;
+    return ::epoll_ctl(epoll_.get(), op, fd, &ev) == 0 ? 0 : -errno;
+  }
+
+  net::Fd epoll_;
+  std::vector<epoll_event> events_;
+};
+
+}  // namespace
+
+std::unique_ptr<Poller> make_epoll_poller() {
+  return std::make_unique<EpollPoller>();
+}
+
+}  // namespace okq::server
