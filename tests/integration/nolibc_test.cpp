@@ -6,9 +6,11 @@
 #include <signal.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -115,9 +117,20 @@ TEST(Nolibc, ServerOutOfDescriptorsDoesNotSpin) {
   SKIP_WITHOUT_NOLIBC();
   if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
   const auto port = unused_port();
-  // stdin, stdout, stderr and the listener: no room for a client.
-  Process server({"/usr/bin/prlimit", "--nofile=4:4", kServer, "127.0.0.1:" + std::to_string(port)});
+  Process server({kServer, "127.0.0.1:" + std::to_string(port)});
   ASSERT_TRUE(listening(port));
+  // Its limit becomes the lowest descriptor number it has free (whatever it
+  // inherited): no room for a client.
+  std::set<int> open;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(server.pid()) + "/fd"))
+    open.insert(std::stoi(fd.path().filename().string()));
+  int lowest_free = 0;
+  while (open.count(lowest_free)) ++lowest_free;
+  const std::string limit = std::to_string(lowest_free);
+  Process prlimit({"/usr/bin/prlimit", "--pid", std::to_string(server.pid()),
+                   "--nofile=" + limit + ":" + limit});
+  ASSERT_EQ(prlimit.wait(), 0) << prlimit.err();
   RawClient waiting(port);
   std::this_thread::sleep_for(200ms);
   const double before = cpu_seconds(server.pid());
