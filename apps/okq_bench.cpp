@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "cli_checks.hpp"
+#include "okq/version.hpp"
 #include "okq/bench/report.hpp"
 #include "okq/bench/worker.hpp"
 #include "okq/net/error.hpp"
@@ -56,7 +57,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   std::string protocol_name = "okq";
   CLI::App app{"okq-bench: load generator for okq, redis and memcached; checks every reply.",
                "okq-bench"};
-  app.set_version_flag("--version", "okq-bench 0.1.0");
+  app.set_version_flag("--version", std::string("okq-bench ") + kVersion);
   app.add_option("address", o.address, "Server: HOST:PORT, [V6]:PORT, unix:PATH")->required();
   app.add_option("-c,--connections", o.connections, "Active connections")
       ->check(cli::count(std::size_t{1}, std::size_t{1} << 20))

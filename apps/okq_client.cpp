@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "cli_checks.hpp"
+#include "okq/version.hpp"
 #include "okq/client/client.hpp"
 #include "okq/net/fd.hpp"
 
@@ -23,7 +24,7 @@ std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
       "Exits 0 after the reply to a line starting with Q, or at end of input once every\n"
       "reply has arrived.",
       "okq-client"};
-  app.set_version_flag("--version", "okq-client 0.1.0");
+  app.set_version_flag("--version", std::string("okq-client ") + kVersion);
   app.add_option("address", address, "Server: HOST[:PORT], [V6]:PORT, :PORT, PORT, unix:PATH")
       ->capture_default_str();
   app.add_option("-P,--pipeline", o.pipeline, "Messages in flight (line framing)")

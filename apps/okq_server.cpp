@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "cli_checks.hpp"
+#include "okq/version.hpp"
 #include "okq/net/error.hpp"
 #include "okq/service/daemon.hpp"
 #include "okq/service/manager_reports.hpp"
@@ -115,7 +116,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
                "okq-server"};
-  app.set_version_flag("--version", "okq-server 0.1.0");
+  app.set_version_flag("--version", std::string("okq-server ") + kVersion);
   app.add_option("-l,--listen", listen,
                  "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, unix:PATH")
       ->type_name("ADDR")

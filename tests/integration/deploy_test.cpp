@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../support/okq.hpp"
+#include "okq/version.hpp"
 #include "../support/tcp.hpp"
 
 namespace okq::test {
@@ -219,7 +220,8 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
 #ifdef OKQ_SANITIZER_BUILD
   GTEST_SKIP() << "the package is built without sanitizers: make test checks it";
 #endif
-  const std::string deb = std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_" OKQ_VERSION "_amd64.deb";
+  const std::string deb =
+      std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_" + kVersion + "_amd64.deb";
   ASSERT_EQ(::access(deb.c_str(), R_OK), 0) << "no package: make test runs make deb (" << deb << ")";
   ASSERT_GE(std::filesystem::last_write_time(deb), newest_source())
       << "the package is older than its sources: run make deb";
@@ -227,7 +229,7 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
   output_of({"/usr/bin/dpkg-deb", "-x", deb, root});
   expect_layout(root, root + "/etc", root + "/lib/systemd/system", root + "/usr", "/usr/bin");
   EXPECT_EQ(output_of({"/usr/bin/dpkg-deb", "-f", deb, "Package", "Version", "Architecture"}),
-            "Package: okq\nVersion: " OKQ_VERSION "\nArchitecture: amd64\n");
+            "Package: okq\nVersion: " + std::string(kVersion) + "\nArchitecture: amd64\n");
   const std::string depends = output_of({"/usr/bin/dpkg-deb", "-f", deb, "Depends"});
   EXPECT_NE(depends.find("liburing2"), std::string::npos) << depends;
   EXPECT_NE(depends.find("libfmt9"), std::string::npos) << depends;
@@ -243,7 +245,7 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
   EXPECT_NE(read_file(control + "/prerm").find("deb-systemd-invoke stop okq.service"),
             std::string::npos);
   EXPECT_NE(read_file(control + "/postrm").find("deb-systemd-helper purge"), std::string::npos);
-  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}), "okq-server " OKQ_VERSION "\n");
+  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}), "okq-server " + std::string(kVersion) + "\n");
 }
 
 // make install PREFIX=P DESTDIR=D puts everything under D/P, and the unit
@@ -252,7 +254,7 @@ TEST(Deploy, InstallWithAPrefixStaysUnderItAndTheUnitNamesIt) {
   const std::string prefix = private_dir("prefix");
   output_of({OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", prefix});
   expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix, prefix + "/bin");
-  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}), "okq-client " OKQ_VERSION "\n");
+  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}), "okq-client " + std::string(kVersion) + "\n");
   const std::string dest = private_dir("destdir");
   const std::string out = output_of(
       {"/usr/bin/env", "DESTDIR=" + dest, OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", "/opt/okq"});

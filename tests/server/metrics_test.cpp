@@ -52,7 +52,7 @@ TEST(MetricsText, CountsFromEveryWorkerWithTheirLabels) {
   b.count_close(CloseReason::IdleTimeout);
   b.count_close(CloseReason::ProxyInvalid);
   MetricsSnapshot s;
-  s.version = "0.1.0";
+  s.version = "1.2.3";
   s.io = "epoll";
   s.start_time = 1700000000.25;
   s.connections = 3;
@@ -63,7 +63,7 @@ TEST(MetricsText, CountsFromEveryWorkerWithTheirLabels) {
   s.workers = {{1, &a}, {2, &b}};
   const auto text = render_metrics(s);
   for (const char* line :
-       {"okq_up 1\n", "okq_info{version=\"0.1.0\",io=\"epoll\"} 1\n",
+       {"okq_up 1\n", "okq_info{version=\"1.2.3\",io=\"epoll\"} 1\n",
         "process_start_time_seconds 1700000000.250\n", "okq_connections 3\n",
         "okq_max_connections 10\n", "okq_connections_accepted_total 9\n",
         "okq_connections_rejected_total 2\n",

@@ -9,6 +9,7 @@
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 #include "okq/server/activation.hpp"
+#include "okq/version.hpp"
 #include "okq/event/uring_poller.hpp"
 
 namespace okq::server {
@@ -315,7 +316,7 @@ void Server::each_worker_loop(std::function<void()> fn) {
 
 MetricsSnapshot Server::metrics() const {
   MetricsSnapshot s;
-  s.version = OKQ_VERSION;
+  s.version = kVersion;
   s.io = workers_.front()->backend();
   s.start_time = start_time_;
   s.connections = admitted_;

@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "okq/server/environment.hpp"
+#include "okq/version.hpp"
 
 extern char** environ;
 
@@ -331,7 +332,7 @@ std::optional<UpgradeRole> upgrade_role_from_environment() {
 
 void announce_ready(UpgradeRole& role) noexcept {
   if (!role.pipe) return;
-  const std::string line = std::string(kReady) + "okq-server " OKQ_VERSION "\n";
+  const std::string line = std::string(kReady) + "okq-server " + kVersion + "\n";
   [[maybe_unused]] const ssize_t n = ::write(role.pipe.get(), line.data(), line.size());
   role.pipe.reset();
 }
