@@ -36,12 +36,7 @@ net::Fd connect_any(const ClientOptions& o) {
 // Replies that cannot be printed are lost to the user: that is a failure
 // (`okq-client > /dev/full`), not a success.
 void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw OutputError(n < 0 ? errno : EIO);
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
+  if (const int err = net::write_all(fd, bytes); err != 0) throw OutputError(err);
 }
 
 ssize_t read_input(int fd, char* buf, std::size_t len) {

@@ -98,14 +98,8 @@ void Logger::write_line(std::string_view text) noexcept {
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   std::string line =
       fmt::format("{}.{:03d}Z {}[{}]: {}\n", stamp, tv.tv_usec / 1000, name_, ::getpid(), text);
-  const int fd = file_ ? file_.get() : STDERR_FILENO;
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // nowhere left to report it
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  // A line that cannot be written has nowhere left to be reported.
+  [[maybe_unused]] const int err = net::write_all(file_ ? file_.get() : STDERR_FILENO, line);
 }
 
 std::string held_back(std::uint64_t held) {

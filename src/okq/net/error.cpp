@@ -1,6 +1,10 @@
 // error.cpp -- wording of socket-layer errors.
 #include "okq/net/error.hpp"
 
+#include <system_error>
+
+#include <cerrno>
+
 #include <cstring>
 
 namespace okq::net {
@@ -66,5 +70,9 @@ Error::Error(Call call, const std::string& address, int err)
 
 Error::Error(Call call, const std::string& address, const std::string& reason)
     : std::runtime_error(describe(call, address, reason)), call_(call) {}
+
+void throw_errno(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
 
 }  // namespace okq::net

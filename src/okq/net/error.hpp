@@ -12,6 +12,11 @@ enum class Call { Parse, Resolve, Socket, Bind, Listen, Connect, Send, Recv };
 
 const char* to_string(Call call) noexcept;
 
+// A system call that is not a socket step failed: std::system_error with
+// errno and `what` (the call's name), for the process's own plumbing
+// (pipes, fork, signalfd).
+[[noreturn]] void throw_errno(const char* what);
+
 class Error : public std::runtime_error {
  public:
   // Reason taken from errno value `err` (strerror).

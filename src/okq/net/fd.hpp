@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 #include <utility>
 
 namespace okq::net {
@@ -37,6 +38,11 @@ class Fd {
 // first thing: a program started with stdin closed would otherwise get its
 // first socket as descriptor 0 and read its own socket as input.
 void reserve_standard_fds() noexcept;
+
+// Writes all of `bytes` to `fd` (a file, a pipe, a terminal: not a socket,
+// whose sends go through send_some), retrying EINTR and short writes: 0, or
+// the errno that stopped it (EIO for a write of nothing).
+int write_all(int fd, std::string_view bytes) noexcept;
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (many connections need many
 // descriptors); returns the soft limit now in force.

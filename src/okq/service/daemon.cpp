@@ -15,12 +15,12 @@
 #include <string>
 #include <system_error>
 
+#include "okq/net/error.hpp"
+
 namespace okq::server {
 namespace {
 
-[[noreturn]] void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
+using net::throw_errno;
 
 sigset_t make_set(std::initializer_list<int> signals) {
   sigset_t set;

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "okq/net/error.hpp"
+
 #include "okq/server/environment.hpp"
 #include "okq/version.hpp"
 
@@ -23,16 +25,14 @@ extern char** environ;
 namespace okq::server {
 namespace {
 
+using net::throw_errno;
+
 constexpr int kFirstFd = 3;      // where socket activation puts the first listener
 constexpr int kStagingFd = 100;  // copies made before fork, out of the way of 3, 4, ...
 // What the new process says on the pipe, a line each: "READY <name version>"
 // once it serves, or "EXEC <errno>" when the binary could not be started.
 constexpr std::string_view kReady = "READY ";
 constexpr std::string_view kExecFailed = "EXEC ";
-
-[[noreturn]] void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
 
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
