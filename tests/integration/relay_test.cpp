@@ -191,7 +191,7 @@ TEST(Relay, AnUpstreamThatIsOneOfItsOwnListenersIsRefused) {
 }
 
 // Two relays pointed at each other: one message fills both to
-// --max-connections, the last hop is turned away, and that ERR comes back
+// --max-connections, the last hop is turned away, and an ERR comes back
 // along the chain; every connection then closes. The log says what is
 // likely wrong, once.
 TEST(Relay, TwoRelaysPointedAtEachOtherEndWithAnErrAndALogLine) {
@@ -203,7 +203,11 @@ TEST(Relay, TwoRelaysPointedAtEachOtherEndWithAnErrAndALogLine) {
   client.write_stdin("hello\n");
   client.close_stdin();
   EXPECT_EQ(client.wait(30s), 5) << client.out() << client.err();
-  EXPECT_EQ(client.out(), "Server: ERR too many connections\n");
+  // The last hop's refusal comes back as it is, or, when it came before
+  // the message reached that hop (a reply to nothing), as the relay's own.
+  EXPECT_TRUE(client.out() == "Server: ERR too many connections\n" ||
+              client.out() == "Server: ERR upstream unavailable\n")
+      << client.out();
   EXPECT_TRUE(a.process().wait_stderr("is the upstream relaying back here?") ||
               b.process().wait_stderr("is the upstream relaying back here?", 1s))
       << a.process().err() << b.process().err();
