@@ -67,14 +67,25 @@ bool gone(pid_t pid) {
   return stat.empty() || (close != std::string::npos && stat.substr(close + 2, 1) == "Z");
 }
 
-// A bash script at `path` that waits `delay` seconds, then runs the real
-// okq-server under its own name (exec -a), so that an upgrade started from
-// it starts the script again.
-void write_slow_start(const std::string& path, const std::string& delay) {
-  write_file(path + ".new", "#!/bin/bash\nsleep " + delay + "\nexec -a \"$0\" " + server_bin() +
-                                " \"$@\"\n");
+// Replaces the program at `path` with a script, in one rename (a running
+// server's binary is never half-written).
+void install_script(const std::string& path, const std::string& script) {
+  write_file(path + ".new", script);
   ASSERT_EQ(::chmod((path + ".new").c_str(), 0755), 0);
   std::filesystem::rename(path + ".new", path);
+}
+
+// A bash script that waits `delay` seconds, then runs the real okq-server
+// under its own name (exec -a), so that an upgrade started from it starts
+// the script again.
+void write_slow_start(const std::string& path, const std::string& delay) {
+  install_script(path, "#!/bin/bash\nsleep " + delay + "\nexec -a \"$0\" " + server_bin() +
+                           " \"$@\"\n");
+}
+
+// A new build that keeps the sockets it is given and never says a word.
+void write_hanging(const std::string& path) {
+  install_script(path, "#!/bin/sh\nexec sleep 60\n");
 }
 
 // Started through `binary` (argv[0] is that path), as an operator's would be.
@@ -256,9 +267,7 @@ TEST(Upgrade, ANewBinaryThatFailsLeavesTheOldOneServing) {
                     {"/bin/sh", "-c", "shift; exec \"$0\" \"$@\"", binary});
   const pid_t old = server.process().pid();
   // The new build is broken: it says why and exits 1.
-  write_file(dir + "/new", "#!/bin/sh\necho 'okq-server: simulated broken build' >&2\nexit 1\n");
-  ASSERT_EQ(::chmod((dir + "/new").c_str(), 0755), 0);
-  std::filesystem::rename(dir + "/new", binary);
+  install_script(binary, "#!/bin/sh\necho 'okq-server: simulated broken build' >&2\nexit 1\n");
   ASSERT_EQ(::kill(old, SIGUSR2), 0);
   ASSERT_TRUE(server.process().wait_stderr(
       "upgrade failed: the new process exited with status 1; still serving"))
@@ -309,9 +318,7 @@ TEST(Upgrade, ANewProcessThatNeverSaysReadyIsKilled) {
   std::filesystem::copy_file(server_bin(), binary);
   TestServer server({"--pidfile", pidfile, "--upgrade-timeout", "0.5"}, false, through(binary));
   const pid_t old = server.process().pid();
-  write_file(dir + "/hang", "#!/bin/sh\nexec sleep 60\n");  // keeps the sockets, says nothing
-  ASSERT_EQ(::chmod((dir + "/hang").c_str(), 0755), 0);
-  std::filesystem::rename(dir + "/hang", binary);
+  write_hanging(binary);
   ASSERT_EQ(::kill(old, SIGUSR2), 0);
   ASSERT_TRUE(server.process().wait_stderr("upgrade failed: no READY within 0.5 s (process "))
       << server.process().err();
@@ -334,9 +341,7 @@ TEST(Upgrade, AStopDuringAnUpgradeEndsTheNewProcess) {
   std::filesystem::copy_file(server_bin(), binary);
   TestServer server({"--upgrade-timeout", "60"}, false, through(binary));
   const pid_t old = server.process().pid();
-  write_file(dir + "/hang", "#!/bin/sh\nexec sleep 60\n");
-  ASSERT_EQ(::chmod((dir + "/hang").c_str(), 0755), 0);
-  std::filesystem::rename(dir + "/hang", binary);
+  write_hanging(binary);
   ASSERT_EQ(::kill(old, SIGUSR2), 0);
   std::vector<pid_t> kids;
   for (int i = 0; i < 500 && kids.empty(); ++i, std::this_thread::sleep_for(10ms))
