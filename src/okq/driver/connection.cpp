@@ -83,6 +83,7 @@ void Connection::header_ended() {
     peer_ = source + " via " + peer_;
   }
   session_.drop_header();
+  if (ctx_.on_header_ended) ctx_.on_header_ended(id_);
 }
 
 void Connection::begin_stop(std::size_t unread) {
@@ -131,10 +132,13 @@ void Connection::report_closed() noexcept {
   // A PROXY client that never finished its header (a misconfigured
   // balancer) and an upstream that failed are worth an operator's eye; the
   // rest is the normal course of things.
+  // Silent PROXY clients can come in floods: a line a second of those.
+  std::uint64_t held = 0;
   const bool notable =
-      reason == CloseReason::ProxyTimeout || reason == CloseReason::UpstreamUnavailable;
-  ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages",
-               id_, peer_, why, session_.messages());
+      (reason == CloseReason::ProxyTimeout && ctx_.header_timeouts.admit(ctx_.loop.now(), held)) ||
+      reason == CloseReason::UpstreamUnavailable;
+  ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages{}",
+               id_, peer_, why, session_.messages(), held_back(held));
   on_closed_(*this);
 }
 

@@ -29,6 +29,8 @@ struct ConnectionContext {
   WorkerCounters& counters;
   const net::SocketAddress* upstream = nullptr;  // --upstream: relay every client there
   LogBurst invalid_headers{};                    // the loop's: one line a second at most
+  LogBurst header_timeouts{};                    // likewise
+  std::function<void(std::uint64_t id)> on_header_ended{};  // a PROXY header is whole or invalid
 };
 
 class Connection {
@@ -43,6 +45,8 @@ class Connection {
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
   void expect_proxy_header() { session_.expect_proxy_header(ctx_.loop.now()); }
+  // Still waiting for its PROXY header (a slow or silent client).
+  bool awaiting_header() const noexcept { return session_.awaiting_header(); }
   // Before start(): relay this client's messages to `to` (--upstream) and
   // its replies back, instead of answering them.
   void relay_to(const net::SocketAddress& to);

@@ -58,10 +58,17 @@ Server::Server(ServerOptions options, Logger& log)
   for (std::size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(
         i, limits_, log_, options_.io,
-        [this](std::size_t worker, bool rejected) {
-          // On the worker's thread: the books are kept on the server's.
-          loop_.queue_in_loop([this, worker, rejected] { closed(worker, rejected); });
-        },
+        // On the worker's thread: the books are kept on the server's.
+        Worker::Events{
+            [this](std::size_t worker, std::uint64_t id, bool rejected, bool header_pending) {
+              loop_.queue_in_loop([this, worker, id, rejected, header_pending] {
+                if (header_pending) awaiting_header_.erase(id);
+                if (evicted_.erase(id) == 0) closed(worker, rejected);  // else booked already
+              });
+            },
+            [this](std::uint64_t id) {
+              loop_.queue_in_loop([this, id] { awaiting_header_.erase(id); });
+            }},
         options_.upstream ? &upstream_ : nullptr));
   load_.assign(n, 0);
 }
@@ -219,6 +226,7 @@ void Server::accept(net::Fd fd, const Listener& from) {
     ++rejected_;
     return;
   }
+  if (admit && from.proxy()) make_room_for_a_header();
   const std::uint64_t id = next_id_++;
   Worker& worker = least_loaded();
   log_.log(Level::Verbose, "conn {} from {} on {} (worker {}){}", id, peer,
@@ -226,6 +234,7 @@ void Server::accept(net::Fd fd, const Listener& from) {
   ++load_[worker.index()];
   ++(admit ? admitted_ : rejecting_);
   ++(admit ? accepted_ : rejected_);
+  if (admit && from.proxy()) awaiting_header_.emplace(id, worker.index());
   worker.adopt(std::move(fd), id, std::move(peer), admit, kTooManyConnections, from.proxy());
   if (admit && options_.once) {
     // Like the seed: one client, then exit once it is done.
@@ -244,6 +253,30 @@ void Server::report_full() {
            admitted_,
            options_.upstream ? " (if this comes at once, is the upstream relaying back here?)"
                              : "");
+}
+
+// Slow or silent PROXY clients hold a quarter of the slots at most, so that
+// they cannot lock the balancer's real connections out: past that, the one
+// that has waited longest for its header is closed (a real balancer sends
+// its header at once; the newcomer may well be one).
+void Server::make_room_for_a_header() {
+  const std::size_t budget = std::max<std::size_t>(1, options_.max_connections / 4);
+  if (awaiting_header_.size() < budget) return;
+  const auto oldest = awaiting_header_.begin();  // ids grow in accept order
+  workers_[oldest->second]->drop_if_awaiting_header(oldest->first);
+  // Its slot is free now, not when the worker's word comes back: a burst of
+  // silent clients must not turn the newcomer away meanwhile. (Should its
+  // header end in that instant, it is served unbooked: one over the limit.)
+  --load_[oldest->second];
+  --admitted_;
+  evicted_.insert(oldest->first);
+  std::uint64_t held = 0;
+  if (header_budget_log_.admit(EventLoop::Clock::now(), held))
+    log_.log(Level::Info,
+             "conn {}: closed, {} connections owe their PROXY header (a quarter of "
+             "--max-connections): the longest waiting makes room{}",
+             oldest->first, awaiting_header_.size(), held_back(held));
+  awaiting_header_.erase(oldest);
 }
 
 bool Server::trusted_proxy(const net::SocketAddress& peer) const noexcept {

@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -121,6 +123,7 @@ class Server {
   bool trusted_proxy(const net::SocketAddress& peer) const noexcept;
   void refuse_relaying_to_itself() const;
   void report_full();
+  void make_room_for_a_header();
   Worker& least_loaded() noexcept;
   void closed(std::size_t worker, bool rejected);
   void close_listeners() noexcept;
@@ -144,6 +147,10 @@ class Server {
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
   std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
   LogBurst untrusted_log_;           // ... logged a line a second at most
+  // Admitted PROXY clients whose header has not ended: id -> worker.
+  std::map<std::uint64_t, std::size_t> awaiting_header_;
+  std::set<std::uint64_t> evicted_;  // dropped to make room, already off the books
+  LogBurst header_budget_log_;
   std::uint64_t accepted_ = 0;       // ever admitted
   std::uint64_t rejected_ = 0;       // ever turned away at --max-connections
   double start_time_ = 0;            // seconds since the epoch

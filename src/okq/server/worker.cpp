@@ -16,13 +16,15 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 }  // namespace
 
 Worker::Worker(std::size_t index, const SessionLimits& limits, Logger& log,
-               std::string_view backend, OnClosed on_closed, const net::SocketAddress* upstream)
+               std::string_view backend, Events events, const net::SocketAddress* upstream)
     : index_(index),
       log_(log),
-      on_closed_(std::move(on_closed)),
+      events_(std::move(events)),
       loop_(backend),
       read_buffer_(kReadBufferSize),
-      context_{loop_, log_, limits, read_buffer_, counters_, upstream} {}
+      context_{loop_, log_, limits, read_buffer_, counters_, upstream} {
+  context_.on_header_ended = [this](std::uint64_t id) { events_.header_ended(id); };
+}
 
 Worker::~Worker() {
   if (thread_.joinable()) {
@@ -106,13 +108,22 @@ void Worker::closed_in_loop(Connection& conn) {
   // The connection may be mid-call on the stack: destroy it after this batch.
   const std::uint64_t id = conn.id();
   const bool rejected = conn.rejected();
+  const bool header_pending = conn.awaiting_header();
   loop_.defer([this, id] { connections_.erase(id); });
-  on_closed_(index_, rejected);
+  events_.closed(index_, id, rejected, header_pending);
 }
 
 void Worker::shutdown() {
   loop_.queue_in_loop([this] {
     for (auto& [id, conn] : connections_) conn->shutdown();
+  });
+}
+
+void Worker::drop_if_awaiting_header(std::uint64_t id) {
+  loop_.queue_in_loop([this, id] {
+    const auto it = connections_.find(id);
+    if (it != connections_.end() && it->second->awaiting_header())
+      it->second->close(CloseReason::ProxyTimeout);
   });
 }
 

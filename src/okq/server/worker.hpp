@@ -23,12 +23,18 @@ namespace okq::server {
 
 class Worker {
  public:
-  // Called on the worker's thread when a connection has ended.
-  using OnClosed = std::function<void(std::size_t worker, bool rejected)>;
+  // What the owner hears, on the worker's thread: a connection has ended
+  // (turned away, or still awaiting its PROXY header), or a connection's
+  // PROXY header has ended (whole or invalid).
+  struct Events {
+    std::function<void(std::size_t worker, std::uint64_t id, bool rejected, bool header_pending)>
+        closed;
+    std::function<void(std::uint64_t id)> header_ended;
+  };
 
   // `upstream` (may be null; must outlive the worker): relay every client there.
   Worker(std::size_t index, const SessionLimits& limits, Logger& log, std::string_view backend,
-         OnClosed on_closed, const net::SocketAddress* upstream = nullptr);
+         Events events, const net::SocketAddress* upstream = nullptr);
   ~Worker();  // stops and joins the thread if it runs
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -41,6 +47,8 @@ class Worker {
   void adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
              std::string_view reject_line, bool proxy = false);
   void shutdown();                  // every connection: answer what has arrived, then close
+  // Any thread: closes connection `id` if it still awaits its PROXY header.
+  void drop_if_awaiting_header(std::uint64_t id);
   void close_all(CloseReason why);  // every connection, at once
   void stop() { loop_.stop(); }
   // Any thread: runs `fn` on this worker's loop, in its turn.
@@ -61,7 +69,7 @@ class Worker {
 
   std::size_t index_;
   Logger& log_;
-  OnClosed on_closed_;
+  Events events_;
   EventLoop loop_;
   std::vector<char> read_buffer_;
   WorkerCounters counters_;
