@@ -325,6 +325,11 @@ TEST(LogFile, ASymbolicLinkIsRefusedAndTheFileItNamesIsUntouched) {
 // worker that cannot (out of descriptors) fails start-up with its reason.
 TEST(Daemon, AWorkerThatCannotStartFailsStartUpBeforeTheParentExits) {
   if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit is not installed";
+#ifdef OKQ_SANITIZER_BUILD
+  // Out of descriptors, UBSan's own checks fail (they need a pipe) and
+  // report the exception being thrown as a bad object.
+  GTEST_SKIP() << "the sanitizer runtime cannot run out of descriptors; make test checks this";
+#endif
   Process p(plus_matrix({"/usr/bin/prlimit", "--nofile=64:64", server_bin(), "-l", "127.0.0.1:0",
                          "--threads", "50"}));  // no -f
   EXPECT_EQ(p.wait(), 71) << p.err();

@@ -207,7 +207,9 @@ TEST(Hostile, RelayToASlowReaderHoldsAtMostMaxOutputOfReplies) {
   std::cout << "relay to a slow reader for 3 s: took " << taken / 1024 << " KiB of replies; relay RSS "
             << rss_before << " KiB before, " << max_rss << " KiB max\n";
   EXPECT_GT(taken, 64u * 1024) << "the reader got too little to prove anything";
-  EXPECT_LT(max_rss - rss_before, kAllocatorSlack * 2u * 1024)
+  // Replies pass through the relay's buffers all the time: under ASan the
+  // freed ones stay resident in its quarantine as well.
+  EXPECT_LT(max_rss - rss_before, kAllocatorSlack * 2u * 1024 + kQuarantineKib)
       << "the relay took in more replies than --max-output allows";
 }
 
