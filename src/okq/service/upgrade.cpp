@@ -234,12 +234,15 @@ void Upgrade::abandon(const std::string& why) {
 }
 
 void Upgrade::reap() {
+  if (reap_timer_) loop_.cancel(reap_timer_);  // called early (the timeout): one look at a time
   reap_timer_ = 0;
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == 0) {  // it closed the pipe but has not ended yet: look again shortly
-    reap_timer_ = loop_.run_at(EventLoop::Clock::now() + std::chrono::milliseconds(10),
-                               [this] { reap(); });
+    reap_timer_ = loop_.run_at(EventLoop::Clock::now() + std::chrono::milliseconds(10), [this] {
+      reap_timer_ = 0;
+      reap();
+    });
     return;
   }
   reaped_ = true;
