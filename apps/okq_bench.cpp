@@ -14,11 +14,11 @@
 #include <variant>
 
 #include "cli_checks.hpp"
-#include "okq/version.hpp"
 #include "okq/bench/report.hpp"
 #include "okq/bench/worker.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/fd.hpp"
+#include "okq/version.hpp"
 
 namespace {
 

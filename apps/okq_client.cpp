@@ -7,9 +7,9 @@
 #include <variant>
 
 #include "cli_checks.hpp"
-#include "okq/version.hpp"
 #include "okq/client/client.hpp"
 #include "okq/net/fd.hpp"
+#include "okq/version.hpp"
 
 namespace {
 

@@ -13,14 +13,14 @@
 #include <variant>
 
 #include "cli_checks.hpp"
-#include "okq/version.hpp"
 #include "okq/net/error.hpp"
+#include "okq/server/server.hpp"
 #include "okq/service/daemon.hpp"
 #include "okq/service/manager_reports.hpp"
 #include "okq/service/notifier.hpp"
 #include "okq/service/privileges.hpp"
-#include "okq/server/server.hpp"
 #include "okq/service/upgrade.hpp"
+#include "okq/version.hpp"
 
 namespace {
 
@@ -45,10 +45,10 @@ struct Options {
   bool foreground = false;
   server::Level level = server::Level::Info;
   std::string pidfile, logfile;
-  std::string user, group;  // drop to these after binding
-  server::Program program;  // started again by an upgrade (SIGUSR2)
+  std::string user, group;                           // drop to these after binding
+  server::Program program;                           // started again by an upgrade (SIGUSR2)
   std::chrono::milliseconds upgrade_timeout{10000};  // for the new process's READY
-  std::size_t fd_limit = 0;                           // RLIMIT_NOFILE, raised
+  std::size_t fd_limit = 0;                          // RLIMIT_NOFILE, raised
 };
 
 int exit_code_for(net::Call call) {
@@ -285,7 +285,8 @@ int serve(const Options& o, server::Logger& log) {
   try {
     made = std::make_unique<server::Server>(options, log);
   } catch (const std::system_error& e) {  // a worker's loop: out of descriptors, say
-    return fail(log, to_file, kExitOsError, std::string("cannot make the event loops: ") + e.what());
+    return fail(log, to_file, kExitOsError,
+                std::string("cannot make the event loops: ") + e.what());
   }
   server::Server& server = *made;
   try {

@@ -73,7 +73,8 @@ std::string temp_path(const std::string& name) {
 TEST(Daemon, BackgroundServerLetsGoOfTheCallersOutput) {
   become_subreaper();
   const std::string pidfile = temp_path("stdio") + ".pid", log = temp_path("stdio") + ".log";
-  Process parent(plus_matrix({server_bin(), "-l", "127.0.0.1:0", "--pidfile", pidfile, "--log-file", log}));
+  Process parent(
+      plus_matrix({server_bin(), "-l", "127.0.0.1:0", "--pidfile", pidfile, "--log-file", log}));
   ASSERT_EQ(parent.wait(10s, /*collect_output=*/false), 0);
   EXPECT_TRUE(parent.wait_output_closed(5s)) << "the daemon kept the caller's pipes open";
   const pid_t daemon = std::stoi(read_file(pidfile));
@@ -260,8 +261,7 @@ TEST(Privileges, TheLogFileIsHandedToTheUserForUpgradesAndSighup) {
   write_file(log, "");
   ASSERT_EQ(::chmod(log.c_str(), 0600), 0);
   ASSERT_EQ(::kill(next, SIGHUP), 0);
-  const std::string old_file =
-      wait_for_file(log + ".1", "still writing to the old one");
+  const std::string old_file = wait_for_file(log + ".1", "still writing to the old one");
   EXPECT_NE(old_file.find("cannot reopen log file " + log + ": Permission denied"),
             std::string::npos)
       << old_file;
@@ -295,8 +295,7 @@ TEST(Privileges, ALogFileTheUserCannotWriteIsRefusedAtStart) {
   write_file(log, "root's\n");
   Process p({server_bin(), "-f", "-l", "127.0.0.1:0", "--user", "nobody", "--log-file", log});
   EXPECT_EQ(p.wait(), 73);
-  EXPECT_NE(p.err().find("log file " + log + " is not writable by user nobody"),
-            std::string::npos)
+  EXPECT_NE(p.err().find("log file " + log + " is not writable by user nobody"), std::string::npos)
       << p.err();
   struct stat st {};
   ASSERT_EQ(::stat(log.c_str(), &st), 0);
@@ -452,7 +451,8 @@ std::unique_ptr<RawClient> connect_when_ready(Make make) {
 TEST(Systemd, ActivatedOnTcpItServesThePassedSocketAndBindsNothingElse) {
   if (::access(kActivate.c_str(), X_OK) != 0) GTEST_SKIP() << "systemd-socket-activate missing";
   const auto port = unused_port();
-  Process server(plus_matrix({kActivate, "-l", "127.0.0.1:" + std::to_string(port), "--", server_bin(), "-f"}));
+  Process server(plus_matrix(
+      {kActivate, "-l", "127.0.0.1:" + std::to_string(port), "--", server_bin(), "-f"}));
   auto c = connect_when_ready([&] { return RawClient(port); });
   ASSERT_TRUE(c) << server.err();
   c->send("a\nQ\n");

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "../support/okq.hpp"
-#include "okq/version.hpp"
 #include "../support/tcp.hpp"
+#include "okq/version.hpp"
 
 namespace okq::test {
 namespace {
@@ -207,8 +207,8 @@ std::filesystem::file_time_type newest_source() {
     for (const auto& e :
          std::filesystem::recursive_directory_iterator(std::string(OKQ_SOURCE_DIR) + "/" + dir))
       if (e.is_regular_file()) newest = std::max(newest, e.last_write_time());
-  return std::max(newest,
-                  std::filesystem::last_write_time(std::string(OKQ_SOURCE_DIR) + "/CMakeLists.txt"));
+  return std::max(
+      newest, std::filesystem::last_write_time(std::string(OKQ_SOURCE_DIR) + "/CMakeLists.txt"));
 }
 
 // make deb (which make test runs first, lintian included) builds the package;
@@ -220,9 +220,9 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
 #ifdef OKQ_SANITIZER_BUILD
   GTEST_SKIP() << "the package is built without sanitizers: make test checks it";
 #endif
-  const std::string deb =
-      std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_" + kVersion + "_amd64.deb";
-  ASSERT_EQ(::access(deb.c_str(), R_OK), 0) << "no package: make test runs make deb (" << deb << ")";
+  const std::string deb = std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_" + kVersion + "_amd64.deb";
+  ASSERT_EQ(::access(deb.c_str(), R_OK), 0)
+      << "no package: make test runs make deb (" << deb << ")";
   ASSERT_GE(std::filesystem::last_write_time(deb), newest_source())
       << "the package is older than its sources: run make deb";
   const std::string root = private_dir("deb");
@@ -245,7 +245,8 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
   EXPECT_NE(read_file(control + "/prerm").find("deb-systemd-invoke stop okq.service"),
             std::string::npos);
   EXPECT_NE(read_file(control + "/postrm").find("deb-systemd-helper purge"), std::string::npos);
-  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}), "okq-server " + std::string(kVersion) + "\n");
+  EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}),
+            "okq-server " + std::string(kVersion) + "\n");
 }
 
 // make install PREFIX=P DESTDIR=D puts everything under D/P, and the unit
@@ -254,12 +255,13 @@ TEST(Deploy, InstallWithAPrefixStaysUnderItAndTheUnitNamesIt) {
   const std::string prefix = private_dir("prefix");
   output_of({OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", prefix});
   expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix, prefix + "/bin");
-  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}), "okq-client " + std::string(kVersion) + "\n");
+  EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}),
+            "okq-client " + std::string(kVersion) + "\n");
   const std::string dest = private_dir("destdir");
-  const std::string out = output_of(
-      {"/usr/bin/env", "DESTDIR=" + dest, OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", "/opt/okq"});
-  expect_layout(dest, dest + "/opt/okq/etc", dest + "/opt/okq/lib/systemd/system", dest + "/opt/okq",
-                "/opt/okq/bin");
+  const std::string out = output_of({"/usr/bin/env", "DESTDIR=" + dest, OKQ_CMAKE, "--install",
+                                     OKQ_BUILD_DIR, "--prefix", "/opt/okq"});
+  expect_layout(dest, dest + "/opt/okq/etc", dest + "/opt/okq/lib/systemd/system",
+                dest + "/opt/okq", "/opt/okq/bin");
   EXPECT_NE(out.find("logrotate reads /etc/logrotate.d only"), std::string::npos) << out;
 }
 

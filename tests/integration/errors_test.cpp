@@ -99,8 +99,8 @@ TEST(Errors, TheSameAddressTwiceIsNamedAsSuch) {
                          ": given twice (-l 127.0.0.1:" + port + ")\n");
   Process m({server_bin(), "-f", "-l", "127.0.0.1:" + port, "--metrics", "127.0.0.1:" + port});
   EXPECT_EQ(m.wait(), 2);
-  EXPECT_EQ(m.err(), "okq-server: cannot bind 127.0.0.1:" + port + ": given twice (-l 127.0.0.1:" +
-                         port + " and --metrics)\n");
+  EXPECT_EQ(m.err(), "okq-server: cannot bind 127.0.0.1:" + port +
+                         ": given twice (-l 127.0.0.1:" + port + " and --metrics)\n");
 }
 
 TEST(Errors, ClientWithNoServerExits2ConnectionRefused) {

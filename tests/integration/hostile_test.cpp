@@ -204,8 +204,9 @@ TEST(Hostile, RelayToASlowReaderHoldsAtMostMaxOutputOfReplies) {
     std::this_thread::sleep_for(1ms);
   }
   max_rss = std::max(max_rss, rss_kib(pid));
-  std::cout << "relay to a slow reader for 3 s: took " << taken / 1024 << " KiB of replies; relay RSS "
-            << rss_before << " KiB before, " << max_rss << " KiB max\n";
+  std::cout << "relay to a slow reader for 3 s: took " << taken / 1024
+            << " KiB of replies; relay RSS " << rss_before << " KiB before, " << max_rss
+            << " KiB max\n";
   EXPECT_GT(taken, 64u * 1024) << "the reader got too little to prove anything";
   // Replies pass through the relay's buffers all the time: under ASan the
   // freed ones stay resident in its quarantine as well.
@@ -277,8 +278,8 @@ TEST(Hostile, IdleConnectionsAfterABurstHoldNoBurstMemory) {
   const std::size_t rss_idle = rss_kib(pid);
   std::cout << "60 idle clients after 2 MiB bursts: server RSS " << rss_before << " KiB before, "
             << peak << " KiB at peak, " << rss_idle << " KiB idle\n";
-  EXPECT_LT(rss_idle - rss_before, kAllocatorSlack * 4u * 1024 * server.threads() +
-                                       kQuarantineKib + receive_pool_kib(server))
+  EXPECT_LT(rss_idle - rss_before, kAllocatorSlack * 4u * 1024 * server.threads() + kQuarantineKib +
+                                       receive_pool_kib(server))
       << "idle connections keep their burst buffers";
 }
 

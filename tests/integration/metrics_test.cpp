@@ -32,9 +32,10 @@ std::string scrape_until(std::uint16_t port, const std::string& name, long long 
     std::this_thread::sleep_for(10ms);
   }
   ADD_FAILURE() << "after 5 s, " << name << " is " << metric_value(body, name) << ", not " << want
-                << (then.empty() ? "" : ", or " + then + " is " +
-                                            std::to_string(metric_value(body, then)) + ", not " +
-                                            std::to_string(then_want))
+                << (then.empty()
+                        ? ""
+                        : ", or " + then + " is " + std::to_string(metric_value(body, then)) +
+                              ", not " + std::to_string(then_want))
                 << "\n"
                 << body;
   return body;

@@ -246,16 +246,14 @@ TEST(Proxy, FloodsOfBadHeadersAndUntrustedSourcesAreLoggedALineASecond) {
 // Clients that never finish their PROXY header hold at most a quarter of
 // --max-connections: the balancer's real connections still get in.
 TEST(Proxy, SilentHeadersCannotFillMaxConnections) {
-  TestServer server({"--proxy-listen", "127.0.0.1:0", "--max-connections", "8", "--proxy-timeout",
-                     "30"},
-                    true);
+  TestServer server(
+      {"--proxy-listen", "127.0.0.1:0", "--max-connections", "8", "--proxy-timeout", "30"}, true);
   std::vector<std::unique_ptr<RawClient>> silent;
   for (int i = 0; i < 12; ++i) {
     silent.push_back(std::make_unique<RawClient>(server.port()));
     silent.back()->send("PRO");  // a header begun, never finished
   }
-  ASSERT_TRUE(server.process().wait_stderr("owe their PROXY header"))
-      << server.process().err();
+  ASSERT_TRUE(server.process().wait_stderr("owe their PROXY header")) << server.process().err();
   RawClient real(server.port());
   real.send(kV1 + "hello\nQ\n");
   EXPECT_EQ(real.read_to_eof(), "OK\nQ\n") << "the balancer was locked out";

@@ -189,7 +189,8 @@ TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
   std::smatch m;
   const std::string log = server.process().err();
   ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(stopping, (\d+) bytes unread)"))) << log;
-  EXPECT_GT(std::stoull(m[1]), 4096u) << "no more than --max-output was unread: the test proves nothing";
+  EXPECT_GT(std::stoull(m[1]), 4096u)
+      << "no more than --max-output was unread: the test proves nothing";
 }
 
 // A client with nothing owed and nothing unread holds up nobody's stop.
@@ -347,7 +348,8 @@ TEST(Server, ServesIpv6Loopback) {
 TEST(Server, TraceLogsEveryMessageToTheLogFile) {
   const std::string log = ::testing::TempDir() + "okq-trace-" + std::to_string(::getpid()) + ".log";
   ::unlink(log.c_str());
-  Process server(plus_matrix({server_bin(), "-f", "-l", "127.0.0.1:0", "--trace", "--log-file", log}));
+  Process server(
+      plus_matrix({server_bin(), "-f", "-l", "127.0.0.1:0", "--trace", "--log-file", log}));
   const auto port = listening_port(wait_for_file(log, "listening on 127.0.0.1:"));
   ASSERT_NE(port, 0);
   EXPECT_EQ(server.err(), "") << "logs go to the file, not stderr";

@@ -148,8 +148,8 @@ TEST(Client, AnInputLineLongerThanMaxLineIsNotSent) {
   EXPECT_NE(client.err().find("input line 3 is longer than --max-line (4096 bytes)"),
             std::string::npos)
       << client.err();
-  Process endless({"/bin/sh", "-c", "exec \"$0\" \"$@\" < /dev/zero", client_bin(),
-                   server.address()});
+  Process endless(
+      {"/bin/sh", "-c", "exec \"$0\" \"$@\" < /dev/zero", client_bin(), server.address()});
   EXPECT_EQ(endless.wait(10s), 4) << "an endless line was buffered";
   EXPECT_NE(endless.err().find("input line 1 is longer than --max-line"), std::string::npos)
       << endless.err();

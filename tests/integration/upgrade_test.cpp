@@ -18,8 +18,8 @@
 #include <thread>
 
 #include "okq.hpp"
-#include "process.hpp"
 #include "okq/net/fd.hpp"
+#include "process.hpp"
 #include "tcp.hpp"
 
 namespace okq::test {
@@ -79,8 +79,8 @@ void install_script(const std::string& path, const std::string& script) {
 // under its own name (exec -a), so that an upgrade started from it starts
 // the script again.
 void write_slow_start(const std::string& path, const std::string& delay) {
-  install_script(path, "#!/bin/bash\nsleep " + delay + "\nexec -a \"$0\" " + server_bin() +
-                           " \"$@\"\n");
+  install_script(path,
+                 "#!/bin/bash\nsleep " + delay + "\nexec -a \"$0\" " + server_bin() + " \"$@\"\n");
 }
 
 // A new build that keeps the sockets it is given and never says a word.
@@ -188,9 +188,9 @@ TEST(Upgrade, UntilTheNewProcessIsReadyTheOldOneServes) {
   std::istringstream lines(during.substr(0, during.find("serves now")));
   int accepted_by_old = 0;
   for (std::string line; std::getline(lines, line);)
-    accepted_by_old += line.find("okq-server[" + std::to_string(old) + "]: conn ") !=
-                           std::string::npos &&
-                       line.find(" (worker ") != std::string::npos;
+    accepted_by_old +=
+        line.find("okq-server[" + std::to_string(old) + "]: conn ") != std::string::npos &&
+        line.find(" (worker ") != std::string::npos;
   EXPECT_EQ(accepted_by_old, 5) << err;
   EXPECT_NE(err.find("process " + std::to_string(next) + " (okq-server "), std::string::npos)
       << "the version of the process that took over is not logged\n"

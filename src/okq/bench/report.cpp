@@ -56,14 +56,16 @@ std::string to_json(const Report& r) {
   const auto& h = r.latency;
   return fmt::format(
       "{{\"target\":\"{}\",\"protocol\":\"{}\",\"connections\":{},\"idle_connections\":{},"
-      "\"idle_closed\":{},\"threads\":{},\"pipeline\":{},\"rate\":{},\"seconds\":{:.3f},\"sent\":{},"
+      "\"idle_closed\":{},\"threads\":{},\"pipeline\":{},\"rate\":{},\"seconds\":{:.3f},\"sent\":{}"
+      ","
       "\"answered\":{},\"throughput\":{:.1f},\"latency_us\":{{\"p50\":{:.1f},\"p90\":{:.1f},"
       "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f},\"mean\":{:.1f}}},\"errors\":{},"
       "\"bad_replies\":{},\"broken_connections\":{},\"reconnects\":{},\"lost\":{}}}\n",
       json_escape(r.target), json_escape(r.protocol), r.connections, r.idle_connections,
-      r.idle_closed, r.threads, r.pipeline, r.rate, r.seconds, r.sent, r.answered, r.throughput(), us(h.percentile(50)),
-      us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
-      h.mean() / 1000.0, r.errors(), r.bad_replies, r.broken_connections, r.reconnects, r.lost());
+      r.idle_closed, r.threads, r.pipeline, r.rate, r.seconds, r.sent, r.answered, r.throughput(),
+      us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)),
+      us(h.max()), h.mean() / 1000.0, r.errors(), r.bad_replies, r.broken_connections, r.reconnects,
+      r.lost());
 }
 
 }  // namespace okq::bench

@@ -1,10 +1,10 @@
 // worker.hpp -- Worker: one thread driving many non-blocking connections from
 // its own epoll, or its own io_uring (one multishot receive per connection
-// into shared buffers, one send in flight, one system call per pass). Closed loop: each connection keeps `pipeline` requests in
-// flight. Open loop (--rate): requests fall due on a fixed schedule and their
-// latency counts from when they were due, not when they could be sent, so a
-// stalled server cannot hide its stall (coordinated omission). Every reply is
-// checked. Owns its connections; reads the shared stop flag.
+// into shared buffers, one send in flight, one system call per pass). Closed loop: each connection
+// keeps `pipeline` requests in flight. Open loop (--rate): requests fall due on a fixed schedule
+// and their latency counts from when they were due, not when they could be sent, so a stalled
+// server cannot hide its stall (coordinated omission). Every reply is checked. Owns its
+// connections; reads the shared stop flag.
 #pragma once
 
 #include <atomic>
@@ -96,8 +96,8 @@ class Worker {
   void read(Conn& c, Clock::time_point now);
   void take_replies(Conn& c, std::string_view bytes, Clock::time_point now);
   void flush(Conn& c, std::size_t index);  // writes what is owed, by the backend's means
-  void release(Conn& c);                    // closes its socket, whatever is in flight
-  bool run_over() const;                    // the run is over: stopped and drained, or all broken
+  void release(Conn& c);                   // closes its socket, whatever is in flight
+  bool run_over() const;                   // the run is over: stopped and drained, or all broken
   void run_epoll();
   // io_uring (worker_uring.cpp)
   void start_uring();
@@ -129,7 +129,7 @@ class Worker {
   std::vector<std::size_t> touched_;  // connections to refill this round
   std::vector<net::Fd> idle_;
   net::Fd epoll_;
-  net::Fd timer_;  // open loop: fires when the next request is due
+  net::Fd timer_;                   // open loop: fires when the next request is due
   std::optional<net::Uring> ring_;  // made by the thread that runs the load
   Clock::time_point start_{};
   std::uint64_t next_seq_ = 0;  // open loop: index of the next request to fall due

@@ -13,10 +13,10 @@
 #include <string_view>
 
 #include "okq/driver/counters.hpp"
+#include "okq/driver/upstream.hpp"
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
 #include "okq/session/session.hpp"
-#include "okq/driver/upstream.hpp"
 
 namespace okq::server {
 
@@ -27,9 +27,9 @@ struct ConnectionContext {
   SessionLimits limits;
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
-  const net::SocketAddress* upstream = nullptr;  // --upstream: relay every client there
-  LogBurst invalid_headers{};                    // the loop's: one line a second at most
-  LogBurst header_timeouts{};                    // likewise
+  const net::SocketAddress* upstream = nullptr;             // --upstream: relay every client there
+  LogBurst invalid_headers{};                               // the loop's: one line a second at most
+  LogBurst header_timeouts{};                               // likewise
   std::function<void(std::uint64_t id)> on_header_ended{};  // a PROXY header is whole or invalid
 };
 

@@ -4,9 +4,9 @@
 // socket.
 #pragma once
 
-#include "okq/net/fd.hpp"
 #include "okq/driver/connection.hpp"
 #include "okq/event/poller.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 

@@ -8,9 +8,9 @@
 #include <functional>
 #include <span>
 
+#include "okq/event/event_loop.hpp"
 #include "okq/net/address.hpp"
 #include "okq/net/fd.hpp"
-#include "okq/event/event_loop.hpp"
 #include "okq/session/session.hpp"
 
 namespace okq::server {

@@ -7,10 +7,10 @@
 // submitted has completed: the kernel may still write into what it points at.
 #pragma once
 
-#include "okq/net/fd.hpp"
 #include "okq/driver/connection.hpp"
 #include "okq/event/poller.hpp"
 #include "okq/event/uring_poller.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 

@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <system_error>
 
-#include "okq/net/fd.hpp"
 #include "okq/event/poller.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 namespace {

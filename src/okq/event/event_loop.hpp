@@ -18,8 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "okq/net/fd.hpp"
 #include "okq/event/poller.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 

@@ -16,8 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "okq/net/uring.hpp"
 #include "okq/event/poller.hpp"
+#include "okq/net/uring.hpp"
 
 namespace okq::server {
 

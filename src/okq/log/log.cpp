@@ -45,8 +45,7 @@ int open_log(const std::string& path, bool& created, std::string& why) {
 void Logger::open_file(const std::string& path) {
   std::string why;
   const int fd = open_log(path, created_, why);
-  if (fd < 0)
-    throw std::runtime_error("cannot open log file " + path + ": " + why);
+  if (fd < 0) throw std::runtime_error("cannot open log file " + path + ": " + why);
   file_.reset(fd);
   path_ = path;
 }
@@ -67,9 +66,9 @@ void Logger::give_to(uid_t uid, gid_t gid, const std::string& user) {
                                            : (st.st_mode & S_IWOTH);
   if (!writable)
     throw std::runtime_error("log file " + path_ + " is not writable by user " + user +
-                                " (it reopens the file on SIGHUP and an upgrade opens it "
-                                "anew): chown it to " +
-                                user + ", or let okq-server create it");
+                             " (it reopens the file on SIGHUP and an upgrade opens it "
+                             "anew): chown it to " +
+                             user + ", or let okq-server create it");
 }
 
 bool Logger::reopen() noexcept {
@@ -103,7 +102,8 @@ void Logger::write_line(std::string_view text) noexcept {
 }
 
 std::string held_back(std::uint64_t held) {
-  return held == 0 ? std::string() : fmt::format(" (and {} more like it since the last line)", held);
+  return held == 0 ? std::string()
+                   : fmt::format(" (and {} more like it since the last line)", held);
 }
 
 std::string escape(std::string_view bytes) {

@@ -49,7 +49,7 @@ class Logger {
   std::string name_;
   Level level_ = Level::Info;
   std::string path_;
-  net::Fd file_;         // invalid: stderr
+  net::Fd file_;          // invalid: stderr
   bool created_ = false;  // open_file() made the file
 };
 

@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "okq/net/address.hpp"
-#include "okq/net/fd.hpp"
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
+#include "okq/net/address.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 

@@ -15,8 +15,8 @@
 
 #include "okq/driver/counters.hpp"
 #include "okq/event/event_loop.hpp"
-#include "okq/server/listener.hpp"
 #include "okq/log/log.hpp"
+#include "okq/server/listener.hpp"
 
 namespace okq::server {
 
@@ -62,7 +62,7 @@ class MetricsEndpoint {
   void close() noexcept;  // stops accepting; scrapes under way are dropped
   Listener& listener() noexcept { return *listener_; }
 
-  static constexpr std::size_t kMaxRequest = 8192;    // request line and headers
+  static constexpr std::size_t kMaxRequest = 8192;  // request line and headers
   // Scrapes at once; past this the longest-silent one is dropped for a new one.
   static constexpr std::size_t kMaxClients = 64;
   static constexpr std::chrono::seconds kTimeout{5};  // for a whole request and response

@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "okq/event/uring_poller.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 #include "okq/server/activation.hpp"
 #include "okq/version.hpp"
-#include "okq/event/uring_poller.hpp"
 
 namespace okq::server {
 namespace {
@@ -216,8 +216,7 @@ void Server::accept(net::Fd fd, const Listener& from) {
     std::uint64_t held = 0;
     if (untrusted_log_.admit(EventLoop::Clock::now(), held))
       log_.log(Level::Info, "connection from {} on {}: {}; closed unread{}", peer,
-               from.address().to_string(), to_string(CloseReason::ProxyUntrusted),
-               held_back(held));
+               from.address().to_string(), to_string(CloseReason::ProxyUntrusted), held_back(held));
     return;  // fd closes here: no reply, nothing read
   }
   const bool admit = admitted_ < options_.max_connections;
@@ -249,10 +248,9 @@ void Server::accept(net::Fd fd, const Listener& from) {
 void Server::report_full() {
   if (full_reported_) return;
   full_reported_ = true;
-  log_.log(Level::Info, "{} connections (--max-connections): turning new clients away{}",
-           admitted_,
-           options_.upstream ? " (if this comes at once, is the upstream relaying back here?)"
-                             : "");
+  log_.log(
+      Level::Info, "{} connections (--max-connections): turning new clients away{}", admitted_,
+      options_.upstream ? " (if this comes at once, is the upstream relaying back here?)" : "");
 }
 
 // Slow or silent PROXY clients hold a quarter of the slots at most, so that
@@ -337,14 +335,13 @@ std::vector<PassedSocket> Server::listener_fds() const {
     if (l->fd() >= 0)
       fds.push_back({l->fd(), l->proxy() ? kProxySocketName : kPlainSocketName, l->owns_file()});
   if (metrics_ && metrics_->listener().fd() >= 0)
-    fds.push_back({metrics_->listener().fd(), kMetricsSocketName,
-                   metrics_->listener().owns_file()});
+    fds.push_back(
+        {metrics_->listener().fd(), kMetricsSocketName, metrics_->listener().owns_file()});
   return fds;
 }
 
 void Server::each_worker_loop(std::function<void()> fn) {
-  for (auto& w : workers_)
-    w->run_in_loop([this, fn] { loop_.queue_in_loop(fn); });
+  for (auto& w : workers_) w->run_in_loop([this, fn] { loop_.queue_in_loop(fn); });
 }
 
 MetricsSnapshot Server::metrics() const {

@@ -14,15 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "okq/event/event_loop.hpp"
+#include "okq/log/log.hpp"
 #include "okq/net/address.hpp"
 #include "okq/proto/codec.hpp"
 #include "okq/server/activation.hpp"
-#include "okq/event/event_loop.hpp"
 #include "okq/server/listener.hpp"
-#include "okq/log/log.hpp"
 #include "okq/server/metrics.hpp"
-#include "okq/session/session.hpp"
 #include "okq/server/worker.hpp"
+#include "okq/session/session.hpp"
 
 namespace okq::server {
 
@@ -143,7 +143,7 @@ class Server {
   bool retiring_ = false;
   bool accepted_once_ = false;
   bool workers_started_ = false;
-  bool full_reported_ = false;  // "turning new clients away" is in the log
+  bool full_reported_ = false;       // "turning new clients away" is in the log
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
   std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
   LogBurst untrusted_log_;           // ... logged a line a second at most
@@ -151,9 +151,9 @@ class Server {
   std::map<std::uint64_t, std::size_t> awaiting_header_;
   std::set<std::uint64_t> evicted_;  // dropped to make room, already off the books
   LogBurst header_budget_log_;
-  std::uint64_t accepted_ = 0;       // ever admitted
-  std::uint64_t rejected_ = 0;       // ever turned away at --max-connections
-  double start_time_ = 0;            // seconds since the epoch
+  std::uint64_t accepted_ = 0;  // ever admitted
+  std::uint64_t rejected_ = 0;  // ever turned away at --max-connections
+  double start_time_ = 0;       // seconds since the epoch
   std::unique_ptr<MetricsEndpoint> metrics_;
   net::SocketAddress upstream_;  // --upstream, resolved (read by workers once they run)
 };

@@ -14,10 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "okq/net/fd.hpp"
 #include "okq/driver/connection.hpp"
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 
@@ -46,7 +46,7 @@ class Worker {
   // close), after its PROXY header if `proxy`.
   void adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
              std::string_view reject_line, bool proxy = false);
-  void shutdown();                  // every connection: answer what has arrived, then close
+  void shutdown();  // every connection: answer what has arrived, then close
   // Any thread: closes connection `id` if it still awaits its PROXY header.
   void drop_if_awaiting_header(std::uint64_t id);
   void close_all(CloseReason why);  // every connection, at once

@@ -8,9 +8,9 @@
 #include <initializer_list>
 #include <string>
 
-#include "okq/net/fd.hpp"
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
+#include "okq/net/fd.hpp"
 
 namespace okq::server {
 

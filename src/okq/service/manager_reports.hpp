@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <string>
 
-#include "okq/service/notifier.hpp"
 #include "okq/server/server.hpp"
+#include "okq/service/notifier.hpp"
 
 namespace okq::server {
 
@@ -29,8 +29,8 @@ class ManagerReports {
   Notifier& notifier_;
   Server& server_;
   std::size_t reported_ = 0;
-  std::uint64_t round_ = 0;     // the watchdog round each worker is asked to answer
-  std::size_t answered_ = 0;    // workers that answered this round
+  std::uint64_t round_ = 0;   // the watchdog round each worker is asked to answer
+  std::size_t answered_ = 0;  // workers that answered this round
 };
 
 }  // namespace okq::server

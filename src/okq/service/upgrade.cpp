@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -185,8 +185,7 @@ void Upgrade::on_ready(Ready) {
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n > 0) {
     said_.append(buf, static_cast<std::size_t>(n));
-    for (auto lf = said_.find('\n'); lf != std::string::npos && !finished_;
-         lf = said_.find('\n')) {
+    for (auto lf = said_.find('\n'); lf != std::string::npos && !finished_; lf = said_.find('\n')) {
       const std::string line = said_.substr(0, lf);
       said_.erase(0, lf + 1);
       heard(line);
@@ -276,11 +275,9 @@ Handover::Handover(Server& server, std::optional<PidFile>& pid, Logger& log, Pro
 void Handover::start() {
   // nginx: "the changing binary is already in progress". A second new
   // process would get no sockets worth serving and fight over the pid file.
-  if (stopping_ || server_.stopping())
-    return log_.log(Level::Info, "SIGUSR2 ignored: stopping");
+  if (stopping_ || server_.stopping()) return log_.log(Level::Info, "SIGUSR2 ignored: stopping");
   if (handed_to_ != 0 || server_.retiring())
-    return log_.log(Level::Info, "SIGUSR2 ignored: already handed over to process {}",
-                    handed_to_);
+    return log_.log(Level::Info, "SIGUSR2 ignored: already handed over to process {}", handed_to_);
   if (upgrade_)
     return log_.log(Level::Info, "SIGUSR2 ignored: upgrade to process {} under way",
                     upgrade_->pid());
@@ -329,7 +326,8 @@ std::optional<UpgradeRole> upgrade_role_from_environment() {
     return std::nullopt;
   ::fcntl(static_cast<int>(*fd), F_SETFD, FD_CLOEXEC);
   UpgradeRole role{net::Fd(static_cast<int>(*fd)), static_cast<pid_t>(*from), {}};
-  for (std::size_t at = 0; at < owned_text.size(); at += 2) role.owned.push_back(owned_text[at] == '1');
+  for (std::size_t at = 0; at < owned_text.size(); at += 2)
+    role.owned.push_back(owned_text[at] == '1');
   return role;
 }
 

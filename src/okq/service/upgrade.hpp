@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "okq/net/fd.hpp"
-#include "okq/server/activation.hpp"
-#include "okq/service/daemon.hpp"
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
+#include "okq/net/fd.hpp"
+#include "okq/server/activation.hpp"
 #include "okq/server/server.hpp"
+#include "okq/service/daemon.hpp"
 
 namespace okq::server {
 
@@ -37,8 +37,7 @@ struct Program {
 Program this_program(int argc, char** argv);
 // argv0 as a path to execute: absolute as is; with a '/' against `cwd`;
 // else the first executable of that name in `path` (PATH). "" when none.
-std::string program_path(const std::string& argv0, const std::string& cwd,
-                         const std::string& path);
+std::string program_path(const std::string& argv0, const std::string& cwd, const std::string& path);
 
 class Upgrade final : public EventHandler {
  public:
@@ -114,9 +113,9 @@ class Handover {
 // OKQ_UPGRADE_FROM (both removed from the environment); nullopt when it
 // was started some other way.
 struct UpgradeRole {
-  net::Fd pipe;               // write end
-  pid_t from = 0;             // the process being replaced
-  std::vector<bool> owned;    // per passed socket: its unix socket file is ours now
+  net::Fd pipe;             // write end
+  pid_t from = 0;           // the process being replaced
+  std::vector<bool> owned;  // per passed socket: its unix socket file is ours now
 };
 std::optional<UpgradeRole> upgrade_role_from_environment();
 

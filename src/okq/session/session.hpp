@@ -164,7 +164,7 @@ class Session {
   Time header_deadline_ = Time::max();
 
   struct Relay {
-    std::string to_upstream;      // client messages not yet written upstream
+    std::string to_upstream;  // client messages not yet written upstream
     // The start of the client's current line (its first byte, or all of it
     // for --trace); empty between lines.
     std::string line;
