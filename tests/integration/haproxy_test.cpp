@@ -209,6 +209,11 @@ long long messages_closed_at_stop(const std::string& log) {
 // message it read, including those still unread in its kernel when the stop
 // began. Nothing is lost and nothing fails over the whole run.
 TEST(HAProxy, DrainingABackendLosesNothing) {
+#ifdef __SANITIZE_THREAD__
+  // Ten times slower, the backend answering the held client's megabytes
+  // misses HAProxy's health checks and is marked down with its sessions.
+  GTEST_SKIP() << "timing-bound under TSan: make test and the ASan suite run it";
+#endif
   ASSERT_TRUE(have_haproxy()) << "haproxy is missing: `make deps` installs Debian's haproxy";
   Cluster cluster;
   ASSERT_TRUE(cluster.all_up()) << cluster.haproxy().out() << cluster.command("show stat");
