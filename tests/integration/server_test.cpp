@@ -153,11 +153,12 @@ TEST(Server, SigtermWithManyClientsMidBurstFlushesEveryOne) {
 
 // A client held back for not reading has complete messages waiting in the
 // server's kernel when the stop comes: every one of them is still answered.
-// --max-output is small, so that nearly everything that arrived is still
-// unread in the kernel at SIGTERM: a stop that answered only --max-output
-// more would fail here (the log line proves the premise).
+// --max-output is small, so that most of what arrived is still unread in
+// the kernel at SIGTERM (io_uring's armed receive may hold a buffer's worth
+// more): a stop that answered only --max-output more would fail here (the
+// log line proves the premise).
 TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
-  TestServer server({"--max-output", "4096", "--verbose"});
+  TestServer server({"--max-output", "1024", "--verbose"});
   // A small receive buffer: the replies back up at once, so the server stops
   // reading early and what arrives after waits unread in its kernel.
   RawClient c(server.port(), false, 4096);
@@ -189,7 +190,7 @@ TEST(Server, SigtermAnswersEverythingThatArrivedFromABackPressuredClient) {
   std::smatch m;
   const std::string log = server.process().err();
   ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(stopping, (\d+) bytes unread)"))) << log;
-  EXPECT_GT(std::stoull(m[1]), 4096u)
+  EXPECT_GT(std::stoull(m[1]), 1024u)
       << "no more than --max-output was unread: the test proves nothing";
 }
 
