@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -214,15 +213,9 @@ TEST(Relay, TwoRelaysPointedAtEachOtherEndWithAnErrAndALogLine) {
   EXPECT_LE(occurrences(a.process().err() + b.process().err(), "turning new clients away"), 2u);
   // The chain unwinds: both servers end up with their listener only.
   for (auto* s : {&a, &b}) {
-    const auto metrics_free = [&] {
-      std::size_t n = 0;
-      for (const auto& fd : std::filesystem::directory_iterator(
-               "/proc/" + std::to_string(s->process().pid()) + "/fd"))
-        n += std::filesystem::read_symlink(fd.path()).string().starts_with("socket:");
-      return n;
-    };
     std::size_t open = 0;
-    for (int i = 0; i < 1000 && (open = metrics_free()) > 1; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 1000 && (open = sockets_of(s->process().pid())) > 1; ++i)
+      std::this_thread::sleep_for(10ms);
     EXPECT_EQ(open, 1u) << "connections left open after the loop ended";
   }
   RawClient direct(pb);  // B still serves, and relays to A, which relays to B...

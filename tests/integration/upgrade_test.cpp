@@ -43,15 +43,6 @@ pid_t next_pid(const std::string& pidfile, pid_t old) {
   return 0;
 }
 
-std::size_t sockets_of(pid_t pid) {
-  std::size_t n = 0;
-  std::error_code ec;
-  for (const auto& fd :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
-    if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++n;
-  return n;
-}
-
 // The children of `pid` (from /proc), to see whether an upgrade started one.
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;

@@ -1,6 +1,8 @@
 // okq.cpp -- locating and starting the okq binaries.
 #include "okq.hpp"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <linux/io_uring.h>
 #include <signal.h>
@@ -161,6 +163,15 @@ std::size_t rss_kib(pid_t pid) {
   while (std::getline(in, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
   return 0;
+}
+
+std::size_t sockets_of(pid_t pid) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
+    if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++n;
+  return n;
 }
 
 double cpu_seconds(pid_t pid) {

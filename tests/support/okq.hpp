@@ -56,6 +56,8 @@ std::string repeat(const std::string& s, int n);
 // Resident memory (KiB) and CPU time (user + system, seconds) of a process.
 std::size_t rss_kib(pid_t pid);
 double cpu_seconds(pid_t pid);
+// How many sockets a process holds open (from /proc; 0 once it is gone).
+std::size_t sockets_of(pid_t pid);
 
 class TestServer {
  public:
