@@ -44,16 +44,67 @@ std::string exit_text(int status) {
   return "ended";
 }
 
+// `value` (not negative) in decimal at `out`, NUL-terminated; its length.
+// Async-signal-safe: the child writes its pid and an exec errno with it.
+int write_decimal(long value, char* out) noexcept {
+  char rev[24];
+  int digits = 0;
+  do rev[digits++] = static_cast<char>('0' + value % 10);
+  while ((value /= 10) > 0);
+  for (int i = 0; i < digits; ++i) out[i] = rev[digits - 1 - i];
+  out[digits] = '\0';
+  return digits;
+}
+
 // Between fork and exec: "EXEC <errno>\n" with nothing but write(2).
 void say_exec_failed(int fd, int err) noexcept {
   char text[32] = "EXEC ";
-  int len = 5, digits = 0;
-  char rev[12];
-  do rev[digits++] = static_cast<char>('0' + err % 10);
-  while ((err /= 10) > 0 && digits < 11);
-  while (digits > 0) text[len++] = rev[--digits];
+  int len = 5 + write_decimal(err, text + 5);
   text[len++] = '\n';
   [[maybe_unused]] const ssize_t n = ::write(fd, text, static_cast<std::size_t>(len));
+}
+
+// The listeners (and last the pipe's write end) copied out of the way of
+// 3, 4, ... before fork, with their names and which files go with them.
+struct Staged {
+  std::vector<net::Fd> fds;
+  std::string names, owned;
+};
+
+Staged stage(const std::vector<PassedSocket>& listeners, int pipe_write_end) {
+  Staged st;
+  for (const auto& [fd, name, owns_file] : listeners) {
+    st.names += (st.names.empty() ? "" : ":") + std::string(name);
+    st.owned += std::string(st.owned.empty() ? "" : ":") + (owns_file ? "1" : "0");
+    st.fds.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, kStagingFd));
+    if (!st.fds.back()) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+  }
+  st.fds.emplace_back(::fcntl(pipe_write_end, F_DUPFD_CLOEXEC, kStagingFd));
+  if (!st.fds.back()) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+  return st;
+}
+
+// This process's environment for the new one, the sockets described as
+// socket activation describes them; LISTEN_PID last, its value written in
+// by the child after fork.
+std::vector<std::string> child_environment(const Staged& st) {
+  const int n = static_cast<int>(st.fds.size()) - 1;
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view v(*e);
+    if (v.starts_with("LISTEN_") || v.starts_with("OKQ_UPGRADE_") ||
+        v.starts_with("NOTIFY_SOCKET="))
+      continue;
+    env.emplace_back(v);
+  }
+  env.push_back("LISTEN_FDS=" + std::to_string(n));
+  env.push_back("LISTEN_FDNAMES=" + st.names);
+  env.push_back("OKQ_UPGRADE_FD=" + std::to_string(kFirstFd + n));
+  env.push_back("OKQ_UPGRADE_FROM=" + std::to_string(::getpid()));
+  // Which unix socket files go with their sockets: a service manager's stay its own.
+  env.push_back("OKQ_UPGRADE_OWNED=" + st.owned);
+  env.push_back("LISTEN_PID=0000000000");
+  return env;
 }
 
 std::string current_dir() {
@@ -104,61 +155,34 @@ Upgrade::Upgrade(EventLoop& loop, const Program& program,
   pipe_.reset(ends[0]);
   net::Fd write_end(ends[1]);
   // Everything the child needs is made here: between fork and exec only
-  // async-signal-safe calls (dup2, execve, _exit) are allowed.
-  std::vector<net::Fd> staged;
-  std::string names, owned;
-  for (const auto& [fd, name, owns_file] : listeners) {
-    names += (names.empty() ? "" : ":") + std::string(name);
-    owned += std::string(owned.empty() ? "" : ":") + (owns_file ? "1" : "0");
-    staged.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, kStagingFd));
-    if (!staged.back()) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
-  }
-  staged.emplace_back(::fcntl(write_end.get(), F_DUPFD_CLOEXEC, kStagingFd));
-  if (!staged.back()) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+  // async-signal-safe calls (dup2, execve, write, _exit) are allowed.
+  const Staged staged = stage(listeners, write_end.get());
   const int n = static_cast<int>(listeners.size());
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string_view v(*e);
-    if (v.starts_with("LISTEN_") || v.starts_with("OKQ_UPGRADE_") ||
-        v.starts_with("NOTIFY_SOCKET="))
-      continue;
-    env.emplace_back(v);
-  }
-  env.push_back("LISTEN_FDS=" + std::to_string(n));
-  env.push_back("LISTEN_FDNAMES=" + names);
-  env.push_back("OKQ_UPGRADE_FD=" + std::to_string(kFirstFd + n));
-  env.push_back("OKQ_UPGRADE_FROM=" + std::to_string(::getpid()));
-  // Which unix socket files go with their sockets: a service manager's stay its own.
-  env.push_back("OKQ_UPGRADE_OWNED=" + owned);
-  const std::size_t pid_slot = env.size();
-  env.push_back("LISTEN_PID=0000000000");  // the child's pid, written in after fork
+  std::vector<std::string> env = child_environment(staged);
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = program.argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  char* pid_text = env[pid_slot].data() + std::strlen("LISTEN_PID=");
+  char* pid_text = env.back().data() + std::strlen("LISTEN_PID=");
 
   pid_ = ::fork();
   if (pid_ < 0) throw_errno("fork");
   if (pid_ == 0) {
     // The child: listeners to 3, 4, ..., the pipe after them, then exec.
-    long me = ::getpid();
-    char digits[16];
-    int len = 0;
-    do digits[len++] = static_cast<char>('0' + me % 10);
-    while ((me /= 10) > 0);
-    for (int i = 0; i < len; ++i) pid_text[i] = digits[len - 1 - i];
-    pid_text[len] = '\0';
+    write_decimal(::getpid(), pid_text);
     for (int i = 0; i <= n; ++i)
-      if (::dup2(staged[static_cast<std::size_t>(i)].get(), kFirstFd + i) < 0) ::_exit(127);
+      if (::dup2(staged.fds[static_cast<std::size_t>(i)].get(), kFirstFd + i) < 0) ::_exit(127);
     ::execve(program.path.c_str(), argv.data(), envp.data());
     say_exec_failed(kFirstFd + n, errno);
     ::_exit(127);
   }
   if (const int rc = loop_.add(pipe_.get(), Interest{.read = true}, this); rc != 0) {
-    kill_child("the upgrade pipe could not be watched");
+    // No destructor runs for a constructor that throws: end the child here,
+    // and leave no timer behind that would call back into this object.
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
     throw std::system_error(-rc, std::generic_category(), "cannot watch the upgrade pipe");
   }
   const auto seconds = std::chrono::duration<double>(ready_timeout).count();
