@@ -263,6 +263,76 @@ void on_hangup(server::Logger& log) {
     log.log(server::Level::Info, "Hangup: log file reopened");
 }
 
+// --io asked for by name: refused is an error, not a fallback. 0 or the exit code.
+int check_backend(const Options& o, server::Logger& log, bool to_file) {
+  if (o.server.io == "auto") return 0;
+  try {
+    server::make_poller(o.server.io);
+  } catch (const std::system_error& e) {
+    return fail(log, to_file, kExitUnavailable, "--io " + o.server.io + ": " + e.what());
+  }
+  return 0;
+}
+
+// --user / --group, after binding: the pid file and a log file this start
+// created go to the user first. 0 or the exit code.
+int drop_privileges(const Options& o, std::optional<server::PidFile>& pid, server::Logger& log,
+                    bool to_file) {
+  if (o.user.empty()) return 0;
+  try {
+    const auto who = server::lookup_identity(o.user, o.group);
+    if (pid) pid->give_to(who.uid, who.gid);
+    try {
+      log.give_to(who.uid, who.gid, o.user);
+    } catch (const std::runtime_error& e) {
+      return fail(log, to_file, kExitCantCreate, e.what());
+    }
+    server::switch_to(who);
+  } catch (const std::invalid_argument& e) {
+    return fail(log, to_file, kExitNoUser, e.what());
+  } catch (const std::system_error& e) {
+    return fail(log, to_file, kExitNoPerm, e.what());
+  }
+  return 0;
+}
+
+// The server, its loops made and its listeners bound (or taken over from
+// the process an upgrade replaces, `role`). 0 or the exit code.
+int bind_server(const Options& o, const std::optional<server::UpgradeRole>& role,
+                server::Logger& log, bool to_file, std::unique_ptr<server::Server>& made) {
+  server::ServerOptions options = o.server;
+  options.inherited_only = role.has_value();
+  if (role) options.owned_files = role->owned;
+  try {
+    made = std::make_unique<server::Server>(options, log);
+  } catch (const std::system_error& e) {  // a worker's loop: out of descriptors, say
+    return fail(log, to_file, kExitOsError,
+                std::string("cannot make the event loops: ") + e.what());
+  }
+  try {
+    made->bind();
+  } catch (const net::Error& e) {
+    return fail(log, to_file, exit_code_for(e.call()), e.what());
+  } catch (const std::invalid_argument& e) {  // the flags contradict each other
+    return fail(log, to_file, kExitUsage, e.what());
+  }
+  return 0;
+}
+
+// Settings that work, but not as the operator may think.
+void warn_about_limits(const Options& o, server::Logger& log) {
+  if (const auto cpus = server::default_threads(); o.server.threads > cpus)
+    log.log(server::Level::Info,
+            "--threads {} is more than the {} CPUs this process may use: the extra workers "
+            "only take turns on them (and each costs its loop's memory, about 0.4 MB)",
+            o.server.threads, cpus);
+  if (o.server.upstream && 2 * o.server.max_connections > o.fd_limit)
+    log.log(server::Level::Error,
+            "--max-connections {} with --upstream needs {} descriptors (two a client), more "
+            "than the limit of {}: the last clients will get 'ERR upstream unavailable'",
+            o.server.max_connections, 2 * o.server.max_connections, o.fd_limit);
+}
+
 // Bind, background, serve; start-up failures become exit codes.
 int serve(const Options& o, server::Logger& log) {
   const bool to_file = !o.logfile.empty();
@@ -271,31 +341,10 @@ int serve(const Options& o, server::Logger& log) {
   server::block_signals({SIGTERM, SIGINT, SIGHUP, SIGUSR2});
   // Started by an upgrade: serve the old process's sockets, take its pid file.
   auto role = server::upgrade_role_from_environment();
-  if (o.server.io != "auto") {
-    try {
-      server::make_poller(o.server.io);  // asked for by name: refused is an error, not a fallback
-    } catch (const std::system_error& e) {
-      return fail(log, to_file, kExitUnavailable, "--io " + o.server.io + ": " + e.what());
-    }
-  }
-  server::ServerOptions options = o.server;
-  options.inherited_only = role.has_value();
-  if (role) options.owned_files = role->owned;
+  if (const int code = check_backend(o, log, to_file); code != 0) return code;
   std::unique_ptr<server::Server> made;
-  try {
-    made = std::make_unique<server::Server>(options, log);
-  } catch (const std::system_error& e) {  // a worker's loop: out of descriptors, say
-    return fail(log, to_file, kExitOsError,
-                std::string("cannot make the event loops: ") + e.what());
-  }
+  if (const int code = bind_server(o, role, log, to_file, made); code != 0) return code;
   server::Server& server = *made;
-  try {
-    server.bind();
-  } catch (const net::Error& e) {
-    return fail(log, to_file, exit_code_for(e.call()), e.what());
-  } catch (const std::invalid_argument& e) {  // the flags contradict each other
-    return fail(log, to_file, kExitUsage, e.what());
-  }
   // Under a service manager (Type=notify) okq is a foreground service.
   const auto notifier = server::Notifier::from_environment();
   server::Daemon daemon;
@@ -307,22 +356,7 @@ int serve(const Options& o, server::Logger& log) {
   } catch (const std::runtime_error& e) {
     return fail(log, to_file, kExitCantCreate, e.what());
   }
-  if (!o.user.empty()) {
-    try {
-      const auto who = server::lookup_identity(o.user, o.group);
-      if (pid) pid->give_to(who.uid, who.gid);
-      try {
-        log.give_to(who.uid, who.gid, o.user);
-      } catch (const std::runtime_error& e) {
-        return fail(log, to_file, kExitCantCreate, e.what());
-      }
-      server::switch_to(who);
-    } catch (const std::invalid_argument& e) {
-      return fail(log, to_file, kExitNoUser, e.what());
-    } catch (const std::system_error& e) {
-      return fail(log, to_file, kExitNoPerm, e.what());
-    }
-  }
+  if (const int code = drop_privileges(o, pid, log, to_file); code != 0) return code;
   try {
     server.start_workers();  // before announcing: a worker that cannot start fails start-up
   } catch (const std::exception& e) {
@@ -341,16 +375,7 @@ int serve(const Options& o, server::Logger& log) {
     server.stop();
   });
   server.announce();  // start-up can no longer fail
-  if (const auto cpus = server::default_threads(); o.server.threads > cpus)
-    log.log(server::Level::Info,
-            "--threads {} is more than the {} CPUs this process may use: the extra workers "
-            "only take turns on them (and each costs its loop's memory, about 0.4 MB)",
-            o.server.threads, cpus);
-  if (o.server.upstream && 2 * o.server.max_connections > o.fd_limit)
-    log.log(server::Level::Error,
-            "--max-connections {} with --upstream needs {} descriptors (two a client), more "
-            "than the limit of {}: the last clients will get 'ERR upstream unavailable'",
-            o.server.max_connections, 2 * o.server.max_connections, o.fd_limit);
+  warn_about_limits(o, log);
   daemon.ready(/*release_stderr=*/to_file);
   std::optional<server::ManagerReports> reports;
   if (notifier) reports.emplace(*notifier, server);
