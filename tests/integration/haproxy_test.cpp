@@ -234,7 +234,10 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
     if (target < 0) std::this_thread::sleep_for(10ms);
   }
   ASSERT_GE(target, 0);
-  const std::size_t pushed = held.send_until_stalled(repeat("m\n", 32 * 1024), 300ms);
+  // At most 8 MiB: enough to back-pressure the backend (it stops reading at
+  // --max-output owed), little enough for the stop to answer in moments.
+  const std::size_t pushed =
+      held.send_until_stalled(repeat("m\n", 32 * 1024), 300ms, std::size_t{8} << 20);
   ASSERT_GT(pushed, 4u << 20) << "the held client should be back-pressured";
   const std::string name = "okq" + std::to_string(target + 1);
 
