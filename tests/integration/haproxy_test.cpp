@@ -5,11 +5,13 @@
 // down and its connections (and only they) break, what they had in flight
 // (and only that) lost; a drained backend loses nothing.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
 #include <memory>
+#include <sstream>
 #include <regex>
 #include <string>
 #include <thread>
@@ -42,6 +44,12 @@ class Cluster {
     // Every session's log line (with how it ended), for a failure to show.
     cfg = replace_all(cfg, "local0 notice", "local0 info");
     cfg = replace_all(cfg, "option dontlognull", "option dontlognull\n    option tcplog");
+    // Replies on their way to a client that does not read wait in a few
+    // hundred KiB, not in receive buffers the kernel may grow to
+    // net.ipv4.tcp_rmem's maximum (32 MiB on some machines): so a client
+    // that pipelines megabytes without reading back-pressures its backend.
+    cfg = replace_all(cfg, "stats timeout 30s",
+                      "stats timeout 30s\n    tune.rcvbuf.server 65536\n    tune.sndbuf.server 65536\n    tune.sndbuf.client 65536");
     for (int i = 0; i < 3; ++i)
       cfg = replace_all(cfg, "127.0.0.1:430" + std::to_string(i + 1),
                         "127.0.0.1:" + std::to_string(okq_[i]->port()));
@@ -192,6 +200,14 @@ TEST(HAProxy, SpreadsLoadAndSurvivesABackendKilled) {
   cluster.forget(0);  // killed: nothing to stop
 }
 
+// net.ipv4.tcp_wmem's maximum: what the kernel may grow a send buffer to.
+std::size_t tcp_wmem_max() {
+  std::istringstream in(read_file("/proc/sys/net/ipv4/tcp_wmem"));
+  std::size_t least = 0, initial = 0, most = 0;
+  in >> least >> initial >> most;
+  return most > 0 ? most : std::size_t{4} << 20;
+}
+
 // The largest M of the "closed: server shutdown; M messages" lines in `log`.
 long long messages_closed_at_stop(const std::string& log) {
   long long most = -1;
@@ -234,11 +250,18 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
     if (target < 0) std::this_thread::sleep_for(10ms);
   }
   ASSERT_GE(target, 0);
-  // At most 8 MiB: enough to back-pressure the backend (it stops reading at
-  // --max-output owed), little enough for the stop to answer in moments.
-  const std::size_t pushed =
-      held.send_until_stalled(repeat("m\n", 32 * 1024), 300ms, std::size_t{8} << 20);
-  ASSERT_GT(pushed, 4u << 20) << "the held client should be back-pressured";
+  // Enough that bytes wait unread in the backend's kernel, little enough for
+  // the stop to answer in moments. The backend reads until --max-output
+  // (1 MiB) of replies is owed on top of what its socket's send buffer holds
+  // (net.ipv4.tcp_wmem's maximum at most) and HAProxy's few hundred KiB;
+  // replies are 3 bytes for 2. Past that, with the held client's own send
+  // buffer small, what it pushes waits unread at the backend.
+  const int small = 64 * 1024;
+  ::setsockopt(held.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  const std::size_t consumed_at_most = (tcp_wmem_max() + (std::size_t{2} << 20)) * 2 / 3;
+  const std::size_t pushed = held.send_until_stalled(repeat("m\n", 32 * 1024), 300ms,
+                                                     consumed_at_most + (std::size_t{2} << 20));
+  ASSERT_GT(pushed, 1u << 20) << "the held client should be back-pressured";
   const std::string name = "okq" + std::to_string(target + 1);
 
   Process bench({bench_bin(), "-c", "30", "-d", "5", "--reconnect-interval", "100", "--json", "-q",
@@ -272,7 +295,7 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
   const auto out = bench.out();
   std::cerr << "[ figures  ] drained to the held connection in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(drain_time).count()
-            << " ms; stopped with " << m[1] << " bytes unread, " << read
+            << " ms; " << pushed << " bytes pushed; stopped with " << m[1] << " bytes unread, " << read
             << " messages answered on it; " << out;
   EXPECT_EQ(json_field(out, "lost"), 0u) << out;
   EXPECT_EQ(json_field(out, "errors"), 0u) << out;
