@@ -10,24 +10,40 @@ Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ct
     : id_(id),
       peer_(std::move(peer)),
       ctx_(ctx),
-      session_(ctx.limits, ctx.loop.now()),
+      session_(ctx.limits.session, ctx.loop.now()),
       on_closed_(std::move(on_closed)) {
   if (ctx_.log.enabled(Level::Trace)) {
     session_.set_observer([this](std::string_view message) {
       ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
     });
-    session_.set_reply_observer([this](std::string_view reply) {
-      ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
-    });
   }
 }
 
+void Connection::expect_proxy_header() {
+  gate_ = std::make_unique<HeaderGate>(session_, ctx_.limits.header_timeout, ctx_.loop.now());
+  stream_ = gate_.get();
+}
+
 void Connection::relay_to(const net::SocketAddress& to) {
-  session_.relay_to_upstream(ctx_.loop.now());
-  upstream_ =
-      std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, session_, [this] { resume(); });
+  auto relay = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
+                                       session_.output(), ctx_.loop.now());
+  relay_ = relay.get();
+  if (ctx_.log.enabled(Level::Trace)) {
+    relay_->set_reply_observer([this](std::string_view reply) {
+      ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
+    });
+  }
+  session_.answer_with(std::move(relay));
+  upstream_ = std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, *relay_,
+                                         [this] { upstream_changed(); });
   ctx_.log.log(Level::Verbose, "conn {}: relaying to {}", id_, to.to_string());
   upstream_->connect(to);
+  session_.on_answers();  // a connect refused at once
+}
+
+void Connection::upstream_changed() {
+  session_.on_answers();
+  resume();
 }
 
 void Connection::reject(std::string_view line) {
@@ -36,29 +52,28 @@ void Connection::reject(std::string_view line) {
 }
 
 void Connection::close(CloseReason why) noexcept {
-  session_.close(why);
+  stream_->close(why);
   finish();
 }
 
 void Connection::input(std::string_view bytes, Session::Time now) {
-  const bool header = session_.awaiting_header();
   const auto before = session_.messages();
-  session_.on_input(bytes, now);
+  stream_->on_input(bytes, now);
   ctx_.counters.bytes_in.add(bytes.size());
   ctx_.counters.messages.add(session_.messages() - before);
-  if (header && !session_.awaiting_header()) header_ended();
+  if (gate_ && !gate_->awaiting()) header_ended();
   if (upstream_) upstream_->update();
 }
 
 void Connection::eof(Session::Time now) {
   const auto before = session_.messages();
-  session_.on_eof(now);
+  stream_->on_eof(now);
   ctx_.counters.messages.add(session_.messages() - before);
   if (upstream_) upstream_->update();
 }
 
 void Connection::sent(std::size_t n) {
-  session_.on_sent(n, ctx_.loop.now());
+  stream_->on_sent(n, ctx_.loop.now());
   ctx_.counters.bytes_out.add(n);
   if (upstream_) upstream_->update();  // a slow client's replies went out: read upstream again
 }
@@ -66,7 +81,7 @@ void Connection::sent(std::size_t n) {
 // The header's addresses are the peer's bytes (a v2 unix path may hold any):
 // escaped before they reach a log line, so no client can forge one.
 void Connection::header_ended() {
-  const auto* parser = session_.proxy_header();
+  const auto* parser = &gate_->parser();
   std::uint64_t held = 0;
   if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
     if (ctx_.invalid_headers.admit(ctx_.loop.now(), held))
@@ -82,28 +97,30 @@ void Connection::header_ended() {
                  source, escape(h.destination), peer_);
     peer_ = source + " via " + peer_;
   }
-  session_.drop_header();
+  // Whole or invalid, the header is over: the gate leaves the chain.
+  stream_ = &session_;
+  gate_.reset();
   if (ctx_.on_header_ended) ctx_.on_header_ended(id_);
 }
 
 void Connection::begin_stop(std::size_t unread) {
   ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
                unread, session_.owed_bytes());
-  session_.on_shutdown(unread);
+  stream_->on_stop(unread);
 }
 
 // Re-armed lazily: progress only moves the session's deadline later, and the
 // timer, when it fires, sleeps again until the new deadline. One heap
 // operation per timeout period per connection, not one per message.
 void Connection::arm_timer() {
-  const auto at = session_.deadline();
+  const auto at = stream_->deadline();
   if (at >= timer_at_) return;  // the armed timer comes first; it re-arms itself
   if (timer_ != 0) ctx_.loop.cancel(timer_);
   timer_at_ = at;
   timer_ = at == Session::Time::max() ? 0 : ctx_.loop.run_at(at, [this] {
     timer_ = 0;
     timer_at_ = Session::Time::max();
-    session_.on_timer(ctx_.loop.now());
+    stream_->on_timer(ctx_.loop.now());
     if (upstream_) upstream_->update();
     resume();
   });
@@ -117,7 +134,7 @@ void Connection::cancel_timer() noexcept {
 
 void Connection::fail(int err) noexcept {
   error_ = err;
-  session_.close(CloseReason::IoError);
+  stream_->close(CloseReason::IoError);
 }
 
 void Connection::report_closed() noexcept {
@@ -128,7 +145,7 @@ void Connection::report_closed() noexcept {
   const auto reason = session_.reason();
   ctx_.counters.count_close(reason);
   std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
-  if (reason == CloseReason::UpstreamUnavailable) why += " (" + session_.upstream_failure() + ")";
+  if (relay_ && reason == CloseReason::UpstreamUnavailable) why += " (" + relay_->failure() + ")";
   // A PROXY client that never finished its header (a misconfigured
   // balancer) and an upstream that failed are worth an operator's eye; the
   // rest is the normal course of things.

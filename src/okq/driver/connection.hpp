@@ -16,15 +16,26 @@
 #include "okq/driver/upstream.hpp"
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
+#include "okq/session/header_gate.hpp"
+#include "okq/session/relay.hpp"
 #include "okq/session/session.hpp"
 
 namespace okq::server {
+
+struct ConnectionLimits {
+  SessionLimits session;
+  // How long a PROXY listener's client has to send its whole header.
+  std::chrono::milliseconds header_timeout{3000};
+  // --upstream: how long the upstream may take to connect, or to send the
+  // next reply it owes, before the client gets kUpstreamUnavailable.
+  std::chrono::milliseconds upstream_timeout{5000};
+};
 
 // What every connection of one loop shares.
 struct ConnectionContext {
   EventLoop& loop;
   Logger& log;
-  SessionLimits limits;
+  ConnectionLimits limits;
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
   const net::SocketAddress* upstream = nullptr;             // --upstream: relay every client there
@@ -44,9 +55,9 @@ class Connection {
   void start() { resume(); }
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
-  void expect_proxy_header() { session_.expect_proxy_header(ctx_.loop.now()); }
+  void expect_proxy_header();
   // Still waiting for its PROXY header (a slow or silent client).
-  bool awaiting_header() const noexcept { return session_.awaiting_header(); }
+  bool awaiting_header() const noexcept { return gate_ && gate_->awaiting(); }
   // Before start(): relay this client's messages to `to` (--upstream) and
   // its replies back, instead of answering them.
   void relay_to(const net::SocketAddress& to);
@@ -54,7 +65,7 @@ class Connection {
   void reject(std::string_view line);
   // Server stopping: answer every byte that had arrived, flush, then close
   // (at once if nothing is owed or unread).
-  virtual void shutdown() = 0;
+  virtual void stop() = 0;
   // At once, dropping anything unsent. It reports itself closed as soon as
   // the backend holds nothing of it (io_uring: once its operations ended).
   void close(CloseReason why) noexcept;
@@ -88,9 +99,17 @@ class Connection {
   std::string peer_;
   ConnectionContext& ctx_;
   Session session_;
+  // What the driver drives: the stages in front of the session, wire order
+  // first (the PROXY header's gate; a transport goes after it), or the
+  // session itself.
+  Stream* stream_ = &session_;
 
  private:
   void header_ended();  // the PROXY header is whole or invalid: log it, keep the source
+  void upstream_changed();  // the relay's leg moved: the session takes it in, then resume()
+
+  std::unique_ptr<HeaderGate> gate_;  // a PROXY listener's, until its header is whole
+  Relay* relay_ = nullptr;            // --upstream: the session's responder
 
   OnClosed on_closed_;
   bool reported_ = false;

@@ -20,8 +20,8 @@ EpollConnection::EpollConnection(std::uint64_t id, net::Fd fd, std::string peer,
                                  ConnectionContext& ctx, OnClosed on_closed)
     : Connection(id, std::move(peer), ctx, std::move(on_closed)), fd_(std::move(fd)) {}
 
-void EpollConnection::shutdown() {
-  if (session_.closed()) return;
+void EpollConnection::stop() {
+  if (stream_->closed()) return;
   begin_stop(net::bytes_unread(fd_.get()));
   on_ready(Ready{.readable = true});  // read what the stop allows, answer, flush
 }
@@ -43,9 +43,9 @@ void EpollConnection::on_ready(Ready ready) {
 void EpollConnection::read_input(int max_reads) {
   const auto buffer = ctx_.read_buffer;
   for (int i = 0; i < max_reads; ++i) {
-    const bool discard = session_.discards_input();
-    if (!discard && !session_.wants_input()) return;
-    const std::size_t want = discard ? buffer.size() : session_.read_limit(buffer.size());
+    const bool discard = stream_->discards_input();
+    if (!discard && !stream_->wants_input()) return;
+    const std::size_t want = discard ? buffer.size() : stream_->read_limit(buffer.size());
     const ssize_t n = net::recv_some(fd_.get(), buffer.data(), want);
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
@@ -58,8 +58,8 @@ void EpollConnection::read_input(int max_reads) {
 }
 
 void EpollConnection::flush() {
-  while (!session_.closed() && session_.owed_bytes() > 0) {
-    const auto owed = session_.owed();
+  while (!stream_->closed() && stream_->owed_bytes() > 0) {
+    const auto owed = stream_->owed();
     const ssize_t n = net::send_some(fd_.get(), owed.data(), owed.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
@@ -68,19 +68,19 @@ void EpollConnection::flush() {
 }
 
 void EpollConnection::step() {
-  if (session_.wants_fin()) {
+  if (stream_->wants_fin()) {
     // Our side is done; the peer may still be sending. Send FIN and drain.
     ::shutdown(fd_.get(), SHUT_WR);
-    session_.on_fin_sent(ctx_.loop.now());
+    stream_->on_fin_sent(ctx_.loop.now());
   }
-  if (session_.closed()) return finish();
+  if (stream_->closed()) return finish();
   update_interest();
-  if (!session_.closed()) arm_timer();
+  if (!stream_->closed()) arm_timer();
 }
 
 void EpollConnection::update_interest() {
-  const Interest want{.read = session_.wants_input() || session_.discards_input(),
-                      .write = session_.owed_bytes() > 0};
+  const Interest want{.read = stream_->wants_input() || stream_->discards_input(),
+                      .write = stream_->owed_bytes() > 0};
   if (registered_ && want == interest_) return;
   const int rc =
       registered_ ? ctx_.loop.modify(fd_.get(), want, this) : ctx_.loop.add(fd_.get(), want, this);

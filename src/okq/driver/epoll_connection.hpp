@@ -15,7 +15,7 @@ class EpollConnection final : public Connection, public EventHandler {
   EpollConnection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
                   OnClosed on_closed);
 
-  void shutdown() override;
+  void stop() override;
   void on_ready(Ready ready) override;
 
  private:

@@ -15,8 +15,8 @@ constexpr int kReadsPerWakeup = 16;
 
 }  // namespace
 
-Upstream::Upstream(EventLoop& loop, std::span<char> buffer, Session& session, OnChange on_change)
-    : loop_(loop), buffer_(buffer), session_(session), on_change_(std::move(on_change)) {}
+Upstream::Upstream(EventLoop& loop, std::span<char> buffer, Relay& relay, OnChange on_change)
+    : loop_(loop), buffer_(buffer), relay_(relay), on_change_(std::move(on_change)) {}
 
 Upstream::~Upstream() {
   close();
@@ -37,13 +37,13 @@ void Upstream::connect(const net::SocketAddress& to) {
   } catch (const net::Error& e) {
     return fail(e.err());
   }
-  if (!connecting_) session_.on_upstream_connected(loop_.now());
+  if (!connecting_) relay_.on_connected(loop_.now());
   update();
 }
 
 void Upstream::update() {
   if (!fd_) return;
-  if (session_.upstream_done()) return close();
+  if (relay_.done()) return close();
   if (!connecting_) write();
   set_interest();
 }
@@ -57,10 +57,10 @@ void Upstream::on_ready(Ready ready) {
     }
     if (!ready.writable && !ready.hangup) return;
     connecting_ = false;
-    session_.on_upstream_connected(loop_.now());
+    relay_.on_connected(loop_.now());
   }
   if (ready.readable || ready.hangup) read();
-  if (fd_ && ready.hangup && !session_.upstream_wants_input()) {
+  if (fd_ && ready.hangup && !relay_.wants_input()) {
     // Reported whatever the interest: an error ends the relay now; a clean
     // end waits, unwatched, until the client has taken what it owes.
     if (const int err = net::socket_error(fd_.get()); err != 0)
@@ -73,38 +73,38 @@ void Upstream::on_ready(Ready ready) {
 }
 
 void Upstream::read() {
-  for (int i = 0; i < kReadsPerWakeup && fd_ && session_.upstream_wants_input(); ++i) {
+  for (int i = 0; i < kReadsPerWakeup && fd_ && relay_.wants_input(); ++i) {
     const ssize_t n = net::recv_some(fd_.get(), buffer_.data(), buffer_.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
     if (n == 0) {
-      session_.on_upstream_eof();
+      relay_.on_eof();
       return close();
     }
-    session_.on_upstream_input(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
+    relay_.on_input(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
                                loop_.now());
     if (static_cast<std::size_t>(n) < buffer_.size()) return;
   }
 }
 
 void Upstream::write() {
-  for (auto owed = session_.upstream_owed(); fd_ && !owed.empty();
-       owed = session_.upstream_owed()) {
+  for (auto owed = relay_.owed(); fd_ && !owed.empty();
+       owed = relay_.owed()) {
     const ssize_t n = net::send_some(fd_.get(), owed.data(), owed.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
-    session_.on_upstream_sent(static_cast<std::size_t>(n));
+    relay_.on_sent(static_cast<std::size_t>(n));
   }
-  if (fd_ && session_.upstream_wants_fin()) {
+  if (fd_ && relay_.wants_fin()) {
     ::shutdown(fd_.get(), SHUT_WR);
-    session_.on_upstream_fin_sent();
+    relay_.on_fin_sent();
   }
 }
 
 void Upstream::set_interest() {
   if (!fd_) return;
-  const Interest want{.read = !connecting_ && session_.upstream_wants_input(),
-                      .write = connecting_ || !session_.upstream_owed().empty()};
+  const Interest want{.read = !connecting_ && relay_.wants_input(),
+                      .write = connecting_ || !relay_.owed().empty()};
   if (hung_up_ && !want.read && !want.write) {
     if (registered_) loop_.remove(fd_.get());
     registered_ = false;
@@ -119,7 +119,7 @@ void Upstream::set_interest() {
 }
 
 void Upstream::fail(int err) {
-  session_.on_upstream_failed(std::strerror(err));
+  relay_.on_failed(std::strerror(err));
   close();
 }
 

@@ -13,8 +13,8 @@ UringConnection::UringConnection(std::uint64_t id, net::Fd fd, std::string peer,
                                  ConnectionContext& ctx, UringPoller& ring, OnClosed on_closed)
     : Connection(id, std::move(peer), ctx, std::move(on_closed)), fd_(std::move(fd)), ring_(ring) {}
 
-void UringConnection::shutdown() {
-  if (session_.closed() || closing_) return;
+void UringConnection::stop() {
+  if (stream_->closed() || closing_) return;
   if (receiving_) {
     // What the receive armed before the stop still brings had arrived before
     // it: let that receive end, then count what waits in the kernel.
@@ -38,8 +38,8 @@ void UringConnection::resume() {
 }
 
 void UringConnection::step() {
-  if (session_.wants_fin()) send_fin();
-  if (session_.closed()) return finish();
+  if (stream_->wants_fin()) send_fin();
+  if (stream_->closed()) return finish();
   arm_receive();
   send();
   if (!closing_) arm_timer();
@@ -104,8 +104,8 @@ void UringConnection::received(const Completion& done) {
 }
 
 void UringConnection::arm_receive() {
-  const bool discard = session_.discards_input();
-  if (!discard && (!session_.wants_input() || stop_pending_)) {
+  const bool discard = stream_->discards_input();
+  if (!discard && (!stream_->wants_input() || stop_pending_)) {
     // Back-pressure, or input has ended: a multishot receive would go on
     // filling buffers with bytes the session will not take now.
     if (receiving_ && multishot_) cancel_receive();
@@ -118,13 +118,13 @@ void UringConnection::arm_receive() {
     return finish();
   }
   constexpr std::size_t size = UringPoller::kBufferSize;
-  const std::size_t limit = discard ? size : session_.read_limit(size);
+  const std::size_t limit = discard ? size : stream_->read_limit(size);
   io_uring_sqe* s = submission();
   if (!s) return;
   // A bounded read (classic framing: one read is one message; a stop: no
   // more than had arrived; a PROXY header: not a byte past its end) is one
   // single-shot receive of at most `limit`.
-  multishot_ = limit >= size && !session_.awaiting_header();
+  multishot_ = limit >= size;
   if (multishot_)
     io_uring_prep_recv_multishot(s, fd_.get(), nullptr, 0, 0);
   else
@@ -148,8 +148,8 @@ void UringConnection::cancel_receive() {
 // One send in flight, from the session's frozen output: it stays put until
 // the completion says how much went, whatever the codec appends meanwhile.
 void UringConnection::send() {
-  if (sending_ || closing_ || session_.closed() || session_.owed_bytes() == 0) return;
-  const auto owed = session_.owed();
+  if (sending_ || closing_ || stream_->closed() || stream_->owed_bytes() == 0) return;
+  const auto owed = stream_->owed();
   io_uring_sqe* s = submission();
   if (!s) return;
   io_uring_prep_send(s, fd_.get(), owed.data(), owed.size(), MSG_NOSIGNAL);
@@ -164,7 +164,7 @@ void UringConnection::send_fin() {
   if (!s) return;
   io_uring_prep_shutdown(s, fd_.get(), SHUT_WR);
   submitted(s, kFin);
-  session_.on_fin_sent(ctx_.loop.now());
+  stream_->on_fin_sent(ctx_.loop.now());
 }
 
 io_uring_sqe* UringConnection::submission() {

@@ -19,7 +19,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   UringConnection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
                   UringPoller& ring, OnClosed on_closed);
 
-  void shutdown() override;
+  void stop() override;
   void on_complete(Completion done) override;
 
  private:

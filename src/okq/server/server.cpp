@@ -51,8 +51,9 @@ Server::Server(ServerOptions options, Logger& log)
       // listeners for a while, then reset them. Accepting costs one system
       // call per connection either way.
       loop_("epoll"),
-      limits_{options_.codec, options_.max_output,    options_.idle_timeout,
-              kLingerTimeout, options_.proxy_timeout, options_.upstream_timeout},
+      limits_{{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout},
+              options_.proxy_timeout,
+              options_.upstream_timeout},
       start_time_(seconds_since_epoch()) {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
@@ -192,7 +193,7 @@ void Server::run(std::function<void()> on_serving) {
   if (metrics_) metrics_->start(loop_);
   if (on_serving) loop_.defer(std::move(on_serving));  // first thing the loop does
   loop_.run();
-  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->quit();
   for (auto& w : workers_) w->join();
 }
 
@@ -303,7 +304,7 @@ void Server::stop() {
   stopping_ = true;
   close_listeners();
   log_.log(Level::Info, "shutting down: {} connections to finish", open);
-  for (auto& w : workers_) w->shutdown();
+  for (auto& w : workers_) w->stop();
   loop_.run_at(EventLoop::Clock::now() + options_.shutdown_timeout, [this] {
     if (connections() > 0)
       log_.log(Level::Error, "shutdown timeout: closing {} connections", connections());

@@ -132,7 +132,7 @@ class Server {
   ServerOptions options_;
   Logger& log_;
   EventLoop loop_;
-  SessionLimits limits_;
+  ConnectionLimits limits_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::size_t> load_;  // connections handed to each worker and not yet closed

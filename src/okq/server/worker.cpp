@@ -15,7 +15,7 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 
 }  // namespace
 
-Worker::Worker(std::size_t index, const SessionLimits& limits, Logger& log,
+Worker::Worker(std::size_t index, const ConnectionLimits& limits, Logger& log,
                std::string_view backend, Events events, const net::SocketAddress* upstream)
     : index_(index),
       log_(log),
@@ -113,9 +113,9 @@ void Worker::closed_in_loop(Connection& conn) {
   events_.closed(index_, id, rejected, header_pending);
 }
 
-void Worker::shutdown() {
+void Worker::stop() {
   loop_.queue_in_loop([this] {
-    for (auto& [id, conn] : connections_) conn->shutdown();
+    for (auto& [id, conn] : connections_) conn->stop();
   });
 }
 

@@ -33,24 +33,24 @@ class Worker {
   };
 
   // `upstream` (may be null; must outlive the worker): relay every client there.
-  Worker(std::size_t index, const SessionLimits& limits, Logger& log, std::string_view backend,
+  Worker(std::size_t index, const ConnectionLimits& limits, Logger& log, std::string_view backend,
          Events events, const net::SocketAddress* upstream = nullptr);
   ~Worker();  // stops and joins the thread if it runs
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   void start();  // the thread, running the loop
-  void join();   // after stop()
+  void join();   // after quit()
 
   // Any thread. Serve `fd` (or, unless `admit`, answer `reject_line` and
   // close), after its PROXY header if `proxy`.
   void adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
              std::string_view reject_line, bool proxy = false);
-  void shutdown();  // every connection: answer what has arrived, then close
+  void stop();  // every connection: answer what has arrived, then close
   // Any thread: closes connection `id` if it still awaits its PROXY header.
   void drop_if_awaiting_header(std::uint64_t id);
   void close_all(CloseReason why);  // every connection, at once
-  void stop() { loop_.stop(); }
+  void quit() { loop_.stop(); }  // the loop ends (its connections are closed first)
   // Any thread: runs `fn` on this worker's loop, in its turn.
   void run_in_loop(std::function<void()> fn) { loop_.queue_in_loop(std::move(fn)); }
 
