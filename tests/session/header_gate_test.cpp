@@ -119,6 +119,18 @@ TEST(HeaderGate, AStopAnswersTheMessagesThatArrivedBehindTheHeader) {
   EXPECT_EQ(s.reason(), CloseReason::ServerShutdown);
 }
 
+TEST(HeaderGate, AStopCountsTheHeadersEndAndTheMessagesReadWithIt) {
+  const auto l = limits();
+  Session s(l, t0);
+  HeaderGate g(s, 3s, t0);
+  g.on_input("PROXY UNKNOWN", t0);
+  g.on_stop(2 + 4);
+  g.on_input("\r\na\nb\n", t0);  // one read brought all that had arrived
+  EXPECT_FALSE(g.wants_input()) << "nothing past what had arrived";
+  EXPECT_EQ(drain(g, t0), "OK\nOK\n");
+  EXPECT_TRUE(g.wants_fin());
+}
+
 TEST(HeaderGate, AStopBeforeTheHeaderIsWholeClosesWithoutAReply) {
   for (const std::size_t unread : {std::size_t{0}, std::size_t{3}}) {
     const auto l = limits();

@@ -38,7 +38,7 @@ void HeaderGate::on_input(std::string_view bytes, Time now) {
   deadline_ = Time::max();
   // The stop reaches the inner stream with what is left of its budget: the
   // bytes after the header, in this read and still in the kernel.
-  if (stopping_) inner_.on_stop(stop_budget_ + bytes.size());
+  if (stopping_) inner_.on_stop(stop_budget_);
   if (!bytes.empty()) inner_.on_input(bytes, now);
 }
 
