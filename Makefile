@@ -11,7 +11,7 @@ PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev lib
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox linux-perf
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps install-missing build run test test-asan test-tsan bench soak fuzz lint clean format install deb
+.PHONY: all deps bench-deps install-missing build run test test-asan test-tsan bench soak fuzz lint format-check clean format install deb
 
 all: build
 
@@ -46,8 +46,10 @@ install-missing:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
+# Developers and CI build with warnings as errors (OKQ_WERROR); CMake's own
+# default is off, for packagers.
 $(BUILD)/build.ninja: CMakeLists.txt | deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILDTYPE) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILDTYPE) -DOKQ_WERROR=ON $(CMAKE_FLAGS)
 
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
@@ -62,16 +64,12 @@ PREFIX ?= /usr/local
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
-# The Debian package, build-deb/okq_VERSION_ARCH.deb: the same files where
-# Debian looks for them (/usr, /etc, /lib/systemd/system), checked by lintian.
-DEB_BUILD := build-deb
-deb: deps
-	cmake -S . -B $(DEB_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOKQ_BUILD_TESTS=OFF \
-	  -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc \
-	  -DOKQ_SYSTEMD_UNITDIR=/lib/systemd/system
-	cmake --build $(DEB_BUILD) -j $(JOBS)
-	cd $(DEB_BUILD) && cpack -G DEB
-	lintian --fail-on error,warning $(DEB_BUILD)/okq_*.deb
+# The Debian package, $(BUILD)/okq_VERSION_ARCH.deb, made by CPack from the
+# build's own objects (installed under /usr, so the units and the logrotate
+# file go where Debian looks: /lib/systemd/system, /etc), checked by lintian.
+deb: build
+	cd $(BUILD) && cpack -G DEB
+	lintian --fail-on error,warning $(BUILD)/okq_*.deb
 
 test: build deb
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 120
@@ -109,7 +107,7 @@ fuzz:
 # free; a 4 MiB one still does, and keeps the tests that bound the server's
 # memory meaningful (the quarantine would otherwise count as growth).
 test-asan: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOKQ_SANITIZE=ON
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOKQ_WERROR=ON -DOKQ_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=4 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -118,14 +116,23 @@ test-asan: deps
 # The whole suite under ThreadSanitizer: the workers, the server's loop and the
 # cross-thread queue between them. A report in any server child fails its test.
 test-tsan: deps
-	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOKQ_TSAN=ON
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOKQ_WERROR=ON -DOKQ_TSAN=ON
 	cmake --build build-tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) --timeout 300
 
-# clang-tidy over src/ and apps/ with the checks in .clang-tidy (bugs, not taste).
+# clang-tidy over src/ and apps/ with the checks in .clang-tidy (bugs, not
+# taste); any warning fails it. CI runs it, and format-check.
+LINT_PACKAGES := clang-tidy clang-format
 lint: build
-	git ls-files 'src/*.cpp' 'apps/*.cpp' | xargs -P $(JOBS) -n 4 clang-tidy -p $(BUILD) --quiet
+	@$(MAKE) --no-print-directory install-missing PKGS="$(LINT_PACKAGES)"
+	git ls-files 'src/*.cpp' 'apps/*.cpp' | \
+	  xargs -P $(JOBS) -n 4 clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*'
+
+# Every C++ file as clang-format (.clang-format) would write it; `make format` fixes it.
+format-check:
+	@$(MAKE) --no-print-directory install-missing PKGS="$(LINT_PACKAGES)"
+	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

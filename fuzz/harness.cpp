@@ -106,9 +106,9 @@ proto::ProxyHeaderParser read_header(std::string_view in, std::size_t cap) {
 std::string summary(const proto::ProxyHeaderParser& p) {
   const bool done = p.status() == proto::ProxyHeaderParser::Status::Done;
   return std::to_string(static_cast<int>(p.status())) + " " +
-         (done ? std::to_string(p.consumed()) : "") + " " +
-         std::to_string(p.header().version) + " " + (p.header().local ? "local " : "") +
-         p.header().source + " " + p.header().destination;
+         (done ? std::to_string(p.consumed()) : "") + " " + std::to_string(p.header().version) +
+         " " + (p.header().local ? "local " : "") + p.header().source + " " +
+         p.header().destination;
 }
 
 }  // namespace

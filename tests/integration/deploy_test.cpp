@@ -220,7 +220,7 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
 #ifdef OKQ_SANITIZER_BUILD
   GTEST_SKIP() << "the package is built without sanitizers: make test checks it";
 #endif
-  const std::string deb = std::string(OKQ_SOURCE_DIR) + "/build-deb/okq_" + kVersion + "_amd64.deb";
+  const std::string deb = std::string(OKQ_BUILD_DIR) + "/okq_" + kVersion + "_amd64.deb";
   ASSERT_EQ(::access(deb.c_str(), R_OK), 0)
       << "no package: make test runs make deb (" << deb << ")";
   ASSERT_GE(std::filesystem::last_write_time(deb), newest_source())

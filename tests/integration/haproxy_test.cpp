@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <csignal>
 #include <memory>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,7 +49,8 @@ class Cluster {
     // net.ipv4.tcp_rmem's maximum (32 MiB on some machines): so a client
     // that pipelines megabytes without reading back-pressures its backend.
     cfg = replace_all(cfg, "stats timeout 30s",
-                      "stats timeout 30s\n    tune.rcvbuf.server 65536\n    tune.sndbuf.server 65536\n    tune.sndbuf.client 65536");
+                      "stats timeout 30s\n    tune.rcvbuf.server 65536\n    tune.sndbuf.server "
+                      "65536\n    tune.sndbuf.client 65536");
     for (int i = 0; i < 3; ++i)
       cfg = replace_all(cfg, "127.0.0.1:430" + std::to_string(i + 1),
                         "127.0.0.1:" + std::to_string(okq_[i]->port()));
@@ -294,8 +295,8 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
   ASSERT_EQ(bench.wait(30s), 0) << bench.out() << bench.err();
   const auto out = bench.out();
   std::cerr << "[ figures  ] drained to the held connection in "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(drain_time).count()
-            << " ms; " << pushed << " bytes pushed; stopped with " << m[1] << " bytes unread, " << read
+            << std::chrono::duration_cast<std::chrono::milliseconds>(drain_time).count() << " ms; "
+            << pushed << " bytes pushed; stopped with " << m[1] << " bytes unread, " << read
             << " messages answered on it; " << out;
   EXPECT_EQ(json_field(out, "lost"), 0u) << out;
   EXPECT_EQ(json_field(out, "errors"), 0u) << out;

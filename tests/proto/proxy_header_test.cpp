@@ -20,7 +20,8 @@ std::string v2(unsigned char command, unsigned char family, const std::string& r
   return h + rest;
 }
 
-const std::string kTcp4Block("\xc0\x00\x02\x01\xc6\x33\x64\x02\xc8\x22\x10\x92", 12);  // 192.0.2.1:51234 -> 198.51.100.2:4242
+const std::string kTcp4Block("\xc0\x00\x02\x01\xc6\x33\x64\x02\xc8\x22\x10\x92",
+                             12);  // 192.0.2.1:51234 -> 198.51.100.2:4242
 
 // Reads `stream` as okq reads a socket: at most wanted() bytes, at most
 // `cap` at a time (0: no cap). Returns the parser; `at` is where the rest of
@@ -82,21 +83,22 @@ TEST(ProxyHeader, V1Tcp6AndTheShortestLines) {
 TEST(ProxyHeader, V1UnknownKeepsTheRealAddressesAndIgnoresTheRest) {
   const auto p = expect_everywhere("PROXY UNKNOWN\r\n", "PING\n", Status::Done);
   EXPECT_TRUE(p.header().local);
-  EXPECT_TRUE(expect_everywhere("PROXY UNKNOWN ffff::1 ::1 1 2\r\n", "", Status::Done).header().local);
+  EXPECT_TRUE(
+      expect_everywhere("PROXY UNKNOWN ffff::1 ::1 1 2\r\n", "", Status::Done).header().local);
 }
 
 TEST(ProxyHeader, V1MalformedIsRefusedWithAReason) {
-  for (const char* bad : {"PROXY TCP4 192.0.2.1 198.51.100.2 51234\r\n",    // a field missing
-                          "PROXY TCP4 192.0.2.300 198.51.100.2 1 2\r\n",     // bad address
-                          "PROXY TCP4 ::1 ::1 1 2\r\n",                      // v6 in TCP4
-                          "PROXY TCP4 1.1.1.1 1.1.1.1 01 2\r\n",             // leading zero
-                          "PROXY TCP4 1.1.1.1 1.1.1.1 65536 2\r\n",          // port too big
-                          "PROXY TCP5 1.1.1.1 1.1.1.1 1 2\r\n",              // protocol
-                          "PROXY TCP4 1.1.1.1 1.1.1.1 1 2\n",                // LF alone
-                          "PROXY TCP4 1.1.1.1 1.1.1.1 1 2\rx",               // CR alone
-                          "proxy TCP4 1.1.1.1 1.1.1.1 1 2\r\n",              // case
-                          "GET / HTTP/1.0\r\n\r\n",                          // not a header
-                          "PROXY TCP4  1.1.1.1 1.1.1.1 1 2\r\n"}) {          // two spaces
+  for (const char* bad : {"PROXY TCP4 192.0.2.1 198.51.100.2 51234\r\n",  // a field missing
+                          "PROXY TCP4 192.0.2.300 198.51.100.2 1 2\r\n",  // bad address
+                          "PROXY TCP4 ::1 ::1 1 2\r\n",                   // v6 in TCP4
+                          "PROXY TCP4 1.1.1.1 1.1.1.1 01 2\r\n",          // leading zero
+                          "PROXY TCP4 1.1.1.1 1.1.1.1 65536 2\r\n",       // port too big
+                          "PROXY TCP5 1.1.1.1 1.1.1.1 1 2\r\n",           // protocol
+                          "PROXY TCP4 1.1.1.1 1.1.1.1 1 2\n",             // LF alone
+                          "PROXY TCP4 1.1.1.1 1.1.1.1 1 2\rx",            // CR alone
+                          "proxy TCP4 1.1.1.1 1.1.1.1 1 2\r\n",           // case
+                          "GET / HTTP/1.0\r\n\r\n",                       // not a header
+                          "PROXY TCP4  1.1.1.1 1.1.1.1 1 2\r\n"}) {       // two spaces
     std::size_t at = 0;
     const auto p = read(std::string(bad) + "payload", 0, at);
     EXPECT_EQ(p.status(), Status::Invalid) << bad;
@@ -113,7 +115,10 @@ TEST(ProxyHeader, V1LongerThan107BytesIsRefusedWithoutReadingFurther) {
 }
 
 TEST(ProxyHeader, V2ProxyTcp4WithTlvsSkipped) {
-  const std::string tlv("\x04\x00\x04" "abcd", 7);
+  const std::string tlv(
+      "\x04\x00\x04"
+      "abcd",
+      7);
   const auto p = expect_everywhere(v2(1, 0x11, kTcp4Block + tlv), "hello\n", Status::Done);
   EXPECT_EQ(p.header().version, 2);
   EXPECT_EQ(p.header().source, "192.0.2.1:51234");
@@ -122,10 +127,10 @@ TEST(ProxyHeader, V2ProxyTcp4WithTlvsSkipped) {
 
 TEST(ProxyHeader, V2Tcp6AndUnix) {
   std::string six(36, '\0');
-  six[15] = 1;                            // ::1
+  six[15] = 1;                                                             // ::1
   six[16] = '\x20', six[17] = '\x01', six[18] = '\x0d', six[19] = '\xb8';  // 2001:db8::
-  six[32] = '\x01', six[33] = '\xbb';     // 443
-  six[34] = '\x10', six[35] = '\x92';     // 4242
+  six[32] = '\x01', six[33] = '\xbb';                                      // 443
+  six[34] = '\x10', six[35] = '\x92';                                      // 4242
   const auto p6 = expect_everywhere(v2(1, 0x21, six), "x", Status::Done);
   EXPECT_EQ(p6.header().source, "[::1]:443");
   EXPECT_EQ(p6.header().destination, "[2001:db8::]:4242");
@@ -152,11 +157,11 @@ TEST(ProxyHeader, V2MalformedIsRefusedWithAReason) {
   std::string version1 = v2(1, 0x11, kTcp4Block);
   version1[12] = 0x11;
   for (const std::string& bad :
-       {bad_signature, version1, v2(2, 0x11, kTcp4Block),   // unknown command
-        v2(1, 0x12, kTcp4Block),                            // datagram
-        v2(1, 0x41, kTcp4Block),                            // unknown family
-        v2(1, 0x11, kTcp4Block.substr(0, 11)),              // shorter than its addresses
-        v2(1, 0x21, kTcp4Block)}) {                         // TCP6 with a TCP4 block
+       {bad_signature, version1, v2(2, 0x11, kTcp4Block),  // unknown command
+        v2(1, 0x12, kTcp4Block),                           // datagram
+        v2(1, 0x41, kTcp4Block),                           // unknown family
+        v2(1, 0x11, kTcp4Block.substr(0, 11)),             // shorter than its addresses
+        v2(1, 0x21, kTcp4Block)}) {                        // TCP6 with a TCP4 block
     std::size_t at = 0;
     const auto p = read(bad + "payload", 0, at);
     EXPECT_EQ(p.status(), Status::Invalid);

@@ -105,7 +105,7 @@ class Connection {
   Stream* stream_ = &session_;
 
  private:
-  void header_ended();  // the PROXY header is whole or invalid: log it, keep the source
+  void header_ended();      // the PROXY header is whole or invalid: log it, keep the source
   void upstream_changed();  // the relay's leg moved: the session takes it in, then resume()
 
   std::unique_ptr<HeaderGate> gate_;  // a PROXY listener's, until its header is whole

@@ -81,15 +81,13 @@ void Upstream::read() {
       relay_.on_eof();
       return close();
     }
-    relay_.on_input(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
-                               loop_.now());
+    relay_.on_input(std::string_view(buffer_.data(), static_cast<std::size_t>(n)), loop_.now());
     if (static_cast<std::size_t>(n) < buffer_.size()) return;
   }
 }
 
 void Upstream::write() {
-  for (auto owed = relay_.owed(); fd_ && !owed.empty();
-       owed = relay_.owed()) {
+  for (auto owed = relay_.owed(); fd_ && !owed.empty(); owed = relay_.owed()) {
     const ssize_t n = net::send_some(fd_.get(), owed.data(), owed.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));

@@ -164,8 +164,10 @@ int UringPoller::wait(int timeout_ms, std::vector<Event>& out) noexcept {
       polled(tag >> 3, cqe->res, out);
       continue;
     }
-    out.push_back(Event::completed(reinterpret_cast<CompletionHandler*>(tag & ~kOpMask),
-                                   Completion{op, cqe->res, cqe->flags}));
+    // The tag is the handler's address (see submitted()) with the op in its low bits.
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    auto* handler = reinterpret_cast<CompletionHandler*>(tag & ~kOpMask);
+    out.push_back(Event::completed(handler, Completion{op, cqe->res, cqe->flags}));
   }
   io_uring_cq_advance(ring_->get(), seen);
   return 0;

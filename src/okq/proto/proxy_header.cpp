@@ -74,9 +74,12 @@ ProxyHeaderParser::Status ProxyHeaderParser::feed(std::string_view bytes) {
   if (bytes.size() > wanted()) return fail("read past the end of the header");
   consumed_ += bytes.size();
   if (version_ == 0 && !bytes.empty()) {
-    if (bytes[0] == 'P') version_ = 1;
-    else if (bytes[0] == '\r') version_ = 2;
-    else return fail("not a PROXY protocol header");
+    if (bytes[0] == 'P')
+      version_ = 1;
+    else if (bytes[0] == '\r')
+      version_ = 2;
+    else
+      return fail("not a PROXY protocol header");
   }
   if (version_ == 1) {
     for (const char c : bytes) {

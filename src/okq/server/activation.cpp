@@ -54,7 +54,8 @@ std::vector<InheritedSocket> inherited_sockets() {
       throw net::Error(net::Call::Bind, what, "not a listening stream socket");
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    out.push_back({net::Fd(fd), std::move(name)});
+    // A fresh `name` each turn: moved from once.
+    out.push_back({net::Fd(fd), std::move(name)});  // NOLINT(clang-analyzer-cplusplus.Move)
   }
   return out;
 }

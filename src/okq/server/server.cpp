@@ -341,7 +341,7 @@ std::vector<PassedSocket> Server::listener_fds() const {
   return fds;
 }
 
-void Server::each_worker_loop(std::function<void()> fn) {
+void Server::each_worker_loop(const std::function<void()>& fn) {
   for (auto& w : workers_) w->run_in_loop([this, fn] { loop_.queue_in_loop(fn); });
 }
 

@@ -104,7 +104,7 @@ class Server {
   std::vector<PassedSocket> listener_fds() const;
   // Runs `fn` on the server's loop once each worker's loop has run a turn
   // (a worker stuck in a handler never does): once per worker. Server's loop.
-  void each_worker_loop(std::function<void()> fn);
+  void each_worker_loop(const std::function<void()>& fn);
   // What GET /metrics reports now (the server's loop only).
   MetricsSnapshot metrics() const;
 

@@ -50,7 +50,7 @@ class Worker {
   // Any thread: closes connection `id` if it still awaits its PROXY header.
   void drop_if_awaiting_header(std::uint64_t id);
   void close_all(CloseReason why);  // every connection, at once
-  void quit() { loop_.stop(); }  // the loop ends (its connections are closed first)
+  void quit() { loop_.stop(); }     // the loop ends (its connections are closed first)
   // Any thread: runs `fn` on this worker's loop, in its turn.
   void run_in_loop(std::function<void()> fn) { loop_.queue_in_loop(std::move(fn)); }
 

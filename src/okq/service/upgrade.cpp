@@ -20,8 +20,6 @@
 #include "okq/server/environment.hpp"
 #include "okq/version.hpp"
 
-extern char** environ;
-
 namespace okq::server {
 namespace {
 
@@ -126,8 +124,9 @@ std::string program_path(const std::string& argv0, const std::string& cwd,
     std::string dir = path.substr(at, colon - at);
     at = colon + 1;
     if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + argv0;
-    if (candidate.front() != '/') candidate = cwd + "/" + candidate;
+    std::string candidate = dir;
+    candidate.append("/").append(argv0);
+    if (candidate.front() != '/') candidate.insert(0, cwd + "/");
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";

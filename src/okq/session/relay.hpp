@@ -85,7 +85,7 @@ class Relay final : public Responder {
   bool done_ = false;  // the upstream leg is over (answered everything, or failed)
   std::string failure_;
   std::optional<End> end_;
-  Time deadline_;  // connect, or the next reply owed, by then
+  Time deadline_;                          // connect, or the next reply owed, by then
   proto::MessageObserver observer_;        // forwarded messages, for --trace
   proto::MessageObserver reply_observer_;  // relayed replies, for --trace
 };

@@ -20,7 +20,8 @@ const char* to_string(SessionState state) noexcept {
 }
 
 Session::Session(const SessionLimits& limits, Time now)
-    : limits_(limits), responder_(std::make_unique<Answers>(limits.codec, out_)),
+    : limits_(limits),
+      responder_(std::make_unique<Answers>(limits.codec, out_)),
       last_progress_(now) {}
 
 void Session::answer_with(std::unique_ptr<Responder> responder) noexcept {
