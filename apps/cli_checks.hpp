@@ -1,8 +1,8 @@
 // cli_checks.hpp -- what the okq programs' command lines share: the shape of
 // main, whole numbers and seconds that say what is wrong with a value ("abc
-// is not a whole number", "nan is not a number of seconds"), and seconds
-// turned into milliseconds without turning a small positive value into "no
-// limit".
+// is not a whole number", "nan is not a number of seconds"), seconds turned
+// into milliseconds without turning a small positive value into "no limit",
+// and typed options: a duration or an address parsed once, into its value.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -12,9 +12,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "okq/net/address.hpp"
+#include "okq/net/error.hpp"
 #include "okq/net/fd.hpp"
 
 namespace okq::cli {
@@ -114,6 +118,60 @@ inline int parse_octal(const std::string& text) {
   unsigned value = 0;
   std::from_chars(text.data(), text.data() + text.size(), value, 8);
   return static_cast<int>(value);
+}
+
+// --- typed options: each value is parsed once, into its place; what is wrong
+// with it is the parser's reason, and the usage error CLI11 reports.
+
+// A duration given in seconds (fractions allowed), from `lo` to `hi`; the
+// help shows `into`'s value as the default.
+inline CLI::Option* add_duration(CLI::App& app, const std::string& name,
+                                 std::chrono::milliseconds& into, double lo, double hi,
+                                 const std::string& help) {
+  return app
+      .add_option_function<double>(
+          name, [&into](double seconds) { into = to_millis(seconds); }, help)
+      ->type_name("SECONDS")
+      ->check(seconds(lo, hi))
+      ->default_str(fmt_number(static_cast<double>(into.count()) / 1000.0));
+}
+
+// An address (HOST:PORT, [V6]:PORT, :PORT, PORT, HOST, unix:PATH), a host
+// left out being `default_host`.
+inline net::Endpoint endpoint_of(const std::string& option, const std::string& text,
+                                 std::string_view default_host) {
+  try {
+    return net::parse_endpoint(text, default_host);
+  } catch (const net::Error& e) {
+    throw CLI::ValidationError(option, e.what());
+  }
+}
+
+inline CLI::Option* add_endpoint(CLI::App& app, const std::string& name,
+                                 std::optional<net::Endpoint>& into, std::string default_host,
+                                 const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [&into, name, default_host](const std::string& text) {
+            into = endpoint_of(name, text, default_host);
+          },
+          help)
+      ->type_name("ADDR");
+}
+
+// Repeatable: every address given, in order.
+inline CLI::Option* add_endpoints(CLI::App& app, const std::string& name,
+                                  std::vector<net::Endpoint>& into, std::string default_host,
+                                  const std::string& help) {
+  return app
+      .add_option_function<std::vector<std::string>>(
+          name,
+          [&into, name, default_host](const std::vector<std::string>& texts) {
+            for (const auto& text : texts) into.push_back(endpoint_of(name, text, default_host));
+          },
+          help)
+      ->type_name("ADDR");
 }
 
 }  // namespace okq::cli

@@ -195,17 +195,10 @@ bench::Report report_of(const Options& o,
   return report;
 }
 
-int run(const Options& o) {
-  std::unique_ptr<bench::Exchange> made;
-  try {
-    made = std::make_unique<bench::Exchange>(o.protocol, o.message);
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "okq-bench: %s\n", e.what());
-    return kExitUsage;
-  }
-  const bench::Exchange& exchange = *made;
-  // Each thread makes its own ring; whether the kernel allows one is known here.
-  bool io_uring = o.io != "epoll";
+// Whether each thread makes an io_uring ring (the kernel may refuse one):
+// known here, before any thread starts. 0 or the exit code.
+int choose_backend(const Options& o, bool& io_uring) {
+  io_uring = o.io != "epoll";
   try {
     if (io_uring) net::Uring probe(8, 16);
   } catch (const std::system_error& e) {
@@ -215,9 +208,14 @@ int run(const Options& o) {
     }
     io_uring = false;  // auto: epoll does the same work with more system calls
   }
-  net::raise_fd_limit();
-  std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<bench::Worker>> workers;
+  return 0;
+}
+
+// One worker a thread, each with its share of the connections, connected.
+// 0 or the exit code.
+int connect_workers(const Options& o, const bench::Exchange& exchange, bool io_uring,
+                    const std::atomic<bool>& stop,
+                    std::vector<std::unique_ptr<bench::Worker>>& workers) {
   try {
     const auto target = net::resolve(net::parse_endpoint(o.address, "127.0.0.1"), false).front();
     for (std::size_t i = 0; i < o.threads; ++i) {
@@ -240,14 +238,20 @@ int run(const Options& o) {
     const auto call = e.call();
     return call == net::Call::Parse || call == net::Call::Resolve ? kExitAddress : kExitConnect;
   }
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
-  const auto start = bench::Clock::now();
+  return 0;
+}
+
+// Runs every worker on its own thread from `start`, watched until the run is
+// over; `stopped` is when it was. The first thread that could not go on, and
+// why ("" if none).
+std::string run_workers(const Options& o, std::vector<std::unique_ptr<bench::Worker>>& workers,
+                        std::atomic<bool>& stop, bench::Clock::time_point start,
+                        bench::Clock::time_point& stopped) {
   std::vector<std::thread> running;
   running.reserve(workers.size());
   std::atomic<std::size_t> done{0};
   std::mutex failure_mu;
-  std::string failure;  // the first thread that could not go on, and why
+  std::string failure;
   for (auto& w : workers)
     running.emplace_back([&, wp = w.get()] {
       try {
@@ -260,9 +264,30 @@ int run(const Options& o) {
       done.fetch_add(1);
     });
   watch(o, workers, done, stop, start);
-  const auto stopped = bench::Clock::now();
+  stopped = bench::Clock::now();
   for (auto& t : running) t.join();
-  if (!failure.empty()) {
+  return failure;
+}
+
+int run(const Options& o) {
+  std::unique_ptr<bench::Exchange> made;
+  try {
+    made = std::make_unique<bench::Exchange>(o.protocol, o.message);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "okq-bench: %s\n", e.what());
+    return kExitUsage;
+  }
+  bool io_uring = false;
+  if (const int code = choose_backend(o, io_uring); code != 0) return code;
+  net::raise_fd_limit();
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<bench::Worker>> workers;
+  if (const int code = connect_workers(o, *made, io_uring, stop, workers); code != 0) return code;
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const auto start = bench::Clock::now();
+  bench::Clock::time_point stopped;
+  if (const auto failure = run_workers(o, workers, stop, start, stopped); !failure.empty()) {
     std::fprintf(stderr, "okq-bench: %s\n", failure.c_str());
     return cli::kExitSoftware;
   }

@@ -71,28 +71,154 @@ int fail(server::Logger& log, bool to_file, int code, const std::string& what) {
   return code;
 }
 
-// A flag's value is checked by parsing it as it will be parsed for use:
-// the reason a parser gives is the message.
-template <typename Parse>
-CLI::Validator parsed_by(Parse parse) {
-  return CLI::Validator(
-      [parse](std::string& text) -> std::string {
-        try {
-          parse(text);
-          return {};
-        } catch (const net::Error& e) {
-          return e.what();
-        }
-      },
-      "");
+// --proxy-from, repeatable: the blocks given replace the default ones.
+CLI::Option* add_cidrs(CLI::App& app, const std::string& name, std::vector<net::Cidr>& into,
+                       const std::string& help) {
+  return app
+      .add_option_function<std::vector<std::string>>(
+          name,
+          [&into, name](const std::vector<std::string>& texts) {
+            into.clear();
+            for (const auto& text : texts) {
+              try {
+                into.push_back(net::Cidr::parse(text));
+              } catch (const net::Error& e) {
+                throw CLI::ValidationError(name, e.what());
+              }
+            }
+          },
+          help)
+      ->type_name("CIDR");
 }
 
-CLI::Validator address_validator() {
-  return parsed_by([](const std::string& text) { net::parse_endpoint(text, "0.0.0.0"); });
+// Each group of options, as --help shows it.
+void add_listeners(CLI::App& app, Options& o) {
+  auto& s = o.server;
+  const char* g = "Listeners";
+  cli::add_endpoints(app, "-l,--listen", s.listen, "0.0.0.0",
+                     "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, "
+                     "unix:PATH (default: the sockets a service manager passed, else "
+                     "0.0.0.0:4242; none when only --proxy-listen is given)")
+      ->group(g);
+  app.add_option("--backlog", s.backlog, "Pending-connection queue length")
+      ->check(cli::count(1, INT_MAX))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option_function<std::string>(
+         "--unix-mode", [&s](const std::string& text) { s.unix_mode = cli::parse_octal(text); },
+         "Permissions of unix socket files, octal (default: from the umask)")
+      ->type_name("MODE")
+      ->check(cli::octal_mode())
+      ->group(g);
+  cli::add_endpoint(app, "--metrics", s.metrics, "127.0.0.1",
+                    "Serve Prometheus metrics on GET /metrics at ADDR (HOST:PORT; a bare PORT "
+                    "is on 127.0.0.1)")
+      ->group(g);
 }
 
-CLI::Validator cidr_validator() {
-  return parsed_by([](const std::string& text) { net::Cidr::parse(text); });
+void add_protocol_and_limits(CLI::App& app, Options& o) {
+  auto& s = o.server;
+  const char* g = "Protocol and limits";
+  app.add_option("--max-line", s.codec.max_line, "Longest message in bytes")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str()
+      ->group(g);
+  app.add_flag("--classic", s.codec.classic, "The seed's fixed-size framing, byte-exact")->group(g);
+  app.add_option("--classic-size", s.codec.classic_size, "Bytes per classic message")
+      ->check(cli::count(std::size_t{1}, std::size_t{65536}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--max-connections", s.max_connections,
+                 "Clients served at once; more get 'ERR too many connections' (default: from "
+                 "the descriptor limit; with --upstream half of it, 4096 at most)")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str()
+      ->group(g);
+  cli::add_duration(
+      app, "--idle-timeout", s.idle_timeout, 0.0, 31536000.0,
+      "Seconds a client may go without completing a message or taking a reply (0: never)")
+      ->group(g);
+  app.add_option("--max-output", s.max_output,
+                 "Reply bytes owed to a client before reading from it pauses")
+      ->check(cli::count(std::size_t{1}, std::size_t{1} << 34))
+      ->capture_default_str()
+      ->group(g);
+}
+
+void add_proxy_protocol(CLI::App& app, Options& o) {
+  auto& s = o.server;
+  const char* g = "PROXY protocol (a load balancer in front)";
+  cli::add_endpoints(app, "--proxy-listen", s.proxy_listen, "0.0.0.0",
+                     "Address to listen on whose clients send a PROXY protocol v1 or v2 header "
+                     "first, repeatable")
+      ->group(g);
+  add_cidrs(app, "--proxy-from", s.proxy_from,
+            "Who may connect to a --proxy-listen address: an address or CIDR block, "
+            "repeatable (default: 127.0.0.0/8 and ::1)")
+      ->group(g);
+  cli::add_duration(app, "--proxy-timeout", s.proxy_timeout, 0.001, 3600.0,
+                    "Seconds a --proxy-listen client has to send its whole PROXY header")
+      ->group(g);
+}
+
+void add_relay(CLI::App& app, Options& o) {
+  auto& s = o.server;
+  const char* g = "Relay (a server that is a client of another server)";
+  cli::add_endpoint(app, "--upstream", s.upstream, "127.0.0.1",
+                    "Relay every message to the okq server at ADDR and its replies back, "
+                    "instead of answering (one upstream connection per client)")
+      ->group(g)
+      ->excludes("--classic");
+  cli::add_duration(app, "--upstream-timeout", s.upstream_timeout, 0.001, 3600.0,
+                    "Seconds the upstream may take to connect or to send a reply it owes "
+                    "before the client gets 'ERR upstream unavailable'")
+      ->group(g);
+}
+
+void add_process(CLI::App& app, Options& o) {
+  auto& s = o.server;
+  const char* g = "Process";
+  app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (default: background)")
+      ->group(g);
+  app.add_flag("--once", s.once, "Serve one connection, then exit")->group(g);
+  app.add_option("--pidfile", o.pidfile, "Write the pid to PATH (locked); removed on exit")
+      ->type_name("PATH")
+      ->group(g);
+  app.add_option("--threads", s.threads,
+                 "Worker threads, each with its own event loop (default: the CPUs this process "
+                 "may use)")
+      ->check(cli::count(std::size_t{1}, std::size_t{1024}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--io", s.io,
+                 "I/O backend: auto (io_uring where the kernel allows it, else epoll) | epoll | "
+                 "io_uring")
+      ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
+      ->capture_default_str()
+      ->group(g);
+  auto* user = app.add_option("--user", o.user, "After binding, run as this user (and its group)")
+                   ->type_name("NAME")
+                   ->group(g);
+  app.add_option("--group", o.group, "With --user: run with this group instead")
+      ->type_name("NAME")
+      ->needs(user)
+      ->group(g);
+  cli::add_duration(app, "--shutdown-timeout", s.shutdown_timeout, 0.0, 86400.0,
+                    "Seconds to finish owed replies after SIGTERM/SIGINT")
+      ->group(g);
+  cli::add_duration(app, "--upgrade-timeout", o.upgrade_timeout, 0.001, 3600.0,
+                    "Seconds the new process of an upgrade (SIGUSR2) has to say it serves "
+                    "before it is killed and this one goes on serving")
+      ->group(g);
+}
+
+void add_logging(CLI::App& app, Options& o, bool& verbose, bool& trace) {
+  const char* g = "Logging";
+  app.add_flag("-v,--verbose", verbose, "Log every connection")->group(g);
+  app.add_flag("--trace", trace, "Log every message too (implies --verbose)")->group(g);
+  app.add_option("--log-file", o.logfile, "Log to PATH instead of stderr; SIGHUP reopens it")
+      ->type_name("PATH")
+      ->group(g);
 }
 
 // The command line into Options, or the exit code when there is nothing to run.
@@ -100,156 +226,31 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   Options o;
   o.program = server::this_program(argc, argv);
   auto& s = o.server;
-  std::vector<std::string> listen{"0.0.0.0:4242"};
-  std::vector<std::string> proxy_listen, proxy_from;
-  std::string metrics, upstream;
-  double upstream_timeout = 5.0;
-  double proxy_timeout = 3.0;
-  bool verbose = false, trace = false;
-  double upgrade_timeout = 10.0;
-  double shutdown_timeout = 5.0, idle_timeout = 300.0;
-  std::string unix_mode;
   // Before the defaults are computed: many clients need many descriptors.
   o.fd_limit = net::raise_fd_limit();
   s.max_connections = server::default_max_connections(o.fd_limit);
   s.threads = server::default_threads();
+  bool verbose = false, trace = false;
 
   CLI::App app{"okq-server: answers OK to every line; echoes a line starting with Q, then closes.",
                "okq-server"};
   app.set_version_flag("--version", std::string("okq-server ") + kVersion);
-  app.add_option("-l,--listen", listen,
-                 "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, unix:PATH")
-      ->type_name("ADDR")
-      ->check(address_validator())
-      ->capture_default_str();
-  app.add_option("--proxy-listen", proxy_listen,
-                 "Address to listen on whose clients send a PROXY protocol v1 or v2 header "
-                 "first (a load balancer in front), repeatable")
-      ->type_name("ADDR")
-      ->check(address_validator());
-  app.add_option("--proxy-from", proxy_from,
-                 "Who may connect to a --proxy-listen address: an address or CIDR block, "
-                 "repeatable (default: 127.0.0.0/8 and ::1)")
-      ->type_name("CIDR")
-      ->check(cidr_validator());
-  app.add_option("--proxy-timeout", proxy_timeout,
-                 "Seconds a --proxy-listen client has to send its whole PROXY header")
-      ->type_name("SECONDS")
-      ->check(cli::seconds(0.001, 3600.0))
-      ->capture_default_str();
-  app.add_option("--metrics", metrics,
-                 "Serve Prometheus metrics on GET /metrics at ADDR (HOST:PORT; a bare PORT is "
-                 "on 127.0.0.1)")
-      ->type_name("ADDR")
-      ->check(address_validator());
-  app.add_option("--upstream", upstream,
-                 "Relay every message to the okq server at ADDR and its replies back, instead "
-                 "of answering (one upstream connection per client)")
-      ->type_name("ADDR")
-      ->check(address_validator());
-  app.add_option("--upstream-timeout", upstream_timeout,
-                 "Seconds the upstream may take to connect or to send a reply it owes before "
-                 "the client gets 'ERR upstream unavailable'")
-      ->type_name("SECONDS")
-      ->check(cli::seconds(0.001, 3600.0))
-      ->capture_default_str();
-  app.add_option("--upgrade-timeout", upgrade_timeout,
-                 "Seconds the new process of an upgrade (SIGUSR2) has to say it serves before "
-                 "it is killed and this one goes on serving")
-      ->type_name("SECONDS")
-      ->check(cli::seconds(0.001, 3600.0))
-      ->capture_default_str();
-  app.add_flag("-f,--foreground", o.foreground, "Stay in the foreground (default: background)");
-  app.add_flag("--once", s.once, "Serve one connection, then exit");
-  app.add_option("--pidfile", o.pidfile, "Write the pid to PATH (locked); removed on exit")
-      ->type_name("PATH");
-  app.add_option("--backlog", s.backlog, "Pending-connection queue length")
-      ->check(cli::count(1, INT_MAX))
-      ->capture_default_str();
-  app.add_option("--max-line", s.codec.max_line, "Longest message in bytes")
-      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
-      ->capture_default_str();
-  app.add_flag("--classic", s.codec.classic, "The seed's fixed-size framing, byte-exact");
-  app.add_option("--classic-size", s.codec.classic_size, "Bytes per classic message")
-      ->check(cli::count(std::size_t{1}, std::size_t{65536}))
-      ->capture_default_str();
-  app.add_option("--shutdown-timeout", shutdown_timeout,
-                 "Seconds to finish owed replies after SIGTERM/SIGINT")
-      ->type_name("SECONDS")
-      ->check(cli::seconds(0.0, 86400.0))
-      ->capture_default_str();
-  app.add_option("--max-connections", s.max_connections,
-                 "Clients served at once; more get 'ERR too many connections' (default: from "
-                 "the descriptor limit)")
-      ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
-      ->capture_default_str();
-  app.add_option(
-         "--idle-timeout", idle_timeout,
-         "Seconds a client may go without completing a message or taking a reply (0: never)")
-      ->type_name("SECONDS")
-      ->check(cli::seconds(0.0, 31536000.0))
-      ->capture_default_str();
-  app.add_option("--max-output", s.max_output,
-                 "Reply bytes owed to a client before reading from it pauses")
-      ->check(cli::count(std::size_t{1}, std::size_t{1} << 34))
-      ->capture_default_str();
-  app.add_option("--unix-mode", unix_mode,
-                 "Permissions of unix socket files, octal (default: from the umask)")
-      ->type_name("MODE")
-      ->check(cli::octal_mode());
-  app.add_option("--threads", s.threads,
-                 "Worker threads, each with its own event loop (default: the CPUs this process "
-                 "may use)")
-      ->check(cli::count(std::size_t{1}, std::size_t{1024}))
-      ->capture_default_str();
-  app.add_option("--io", s.io,
-                 "I/O backend: auto (io_uring where the kernel allows it, else epoll) | epoll | "
-                 "io_uring")
-      ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
-      ->capture_default_str();
-  auto* user = app.add_option("--user", o.user, "After binding, run as this user (and its group)")
-                   ->type_name("NAME");
-  app.add_option("--group", o.group, "With --user: run with this group instead")
-      ->type_name("NAME")
-      ->needs(user);
-  app.add_flag("-v,--verbose", verbose, "Log every connection");
-  app.add_flag("--trace", trace, "Log every message too (implies --verbose)");
-  app.add_option("--log-file", o.logfile, "Log to PATH instead of stderr; SIGHUP reopens it")
-      ->type_name("PATH");
-
+  add_listeners(app, o);
+  add_protocol_and_limits(app, o);
+  add_proxy_protocol(app, o);
+  add_relay(app, o);
+  add_process(app, o);
+  add_logging(app, o, verbose, trace);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  // Without -l the server takes what a service manager passed, else 0.0.0.0:4242.
-  if (app.count("--listen") > 0)
-    for (const auto& text : listen) s.listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
-  for (const auto& text : proxy_listen)
-    s.proxy_listen.push_back(net::parse_endpoint(text, "0.0.0.0"));
-  if (!proxy_from.empty()) {
-    s.proxy_from.clear();
-    for (const auto& text : proxy_from) s.proxy_from.push_back(net::Cidr::parse(text));
-  }
-  s.proxy_timeout = cli::to_millis(proxy_timeout);
-  if (!metrics.empty()) s.metrics = net::parse_endpoint(metrics, "127.0.0.1");
-  if (!upstream.empty()) {
-    if (s.codec.classic) {
-      std::fprintf(stderr, "okq-server: --upstream relays the line protocol; not with --classic\n");
-      return kExitUsage;
-    }
-    s.upstream = net::parse_endpoint(upstream, "127.0.0.1");
-    // Each client holds two descriptors (its own and its upstream's): the
-    // default leaves room for both, and is bounded so that relays that
-    // loop through each other fill up and answer ERR within moments.
-    if (app.count("--max-connections") == 0)
-      s.max_connections = std::clamp<std::size_t>(s.max_connections / 2, 1, kMaxRelayDefault);
-  }
-  s.upstream_timeout = cli::to_millis(upstream_timeout);
-  o.upgrade_timeout = cli::to_millis(upgrade_timeout);
-  s.shutdown_timeout = cli::to_millis(shutdown_timeout);
-  s.idle_timeout = cli::to_millis(idle_timeout);
-  if (!unix_mode.empty()) s.unix_mode = cli::parse_octal(unix_mode);
+  // Each client of a relay holds two descriptors (its own and its
+  // upstream's): the default leaves room for both, and is bounded so that
+  // relays that loop through each other fill up and answer ERR within moments.
+  if (s.upstream && app.count("--max-connections") == 0)
+    s.max_connections = std::clamp<std::size_t>(s.max_connections / 2, 1, kMaxRelayDefault);
   o.level = trace ? server::Level::Trace : verbose ? server::Level::Verbose : server::Level::Info;
   return o;
 }

@@ -6,6 +6,9 @@
 #include <iterator>
 #include <regex>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "../support/okq.hpp"
 
@@ -41,6 +44,29 @@ void expect_documented(const std::string& bin, const std::string& name) {
 TEST(ManPages, ServerFlagsAreAllDocumented) {
   expect_documented(server_bin(), "okq-server");
 }
+// okq-server --help reads in sections, each flag under the one it belongs
+// to, and says which flags exclude or need others.
+TEST(ManPages, ServerHelpReadsInSections) {
+  Process help({server_bin(), "--help"});
+  ASSERT_EQ(help.wait(), 0);
+  const std::string out = help.out();
+  std::size_t at = 0;
+  for (const auto& [section, flag] :
+       std::vector<std::pair<std::string, std::string>>{{"Listeners:", "--listen"},
+                                                        {"Protocol and limits:", "--max-line"},
+                                                        {"PROXY protocol", "--proxy-listen"},
+                                                        {"Relay", "--upstream"},
+                                                        {"Process:", "--pidfile"},
+                                                        {"Logging:", "--log-file"}}) {
+    at = out.find("\n" + section, at);
+    ASSERT_NE(at, std::string::npos) << section << " missing or out of order:\n" << out;
+    const auto next = out.find("\n\n\n", at);
+    EXPECT_LT(out.find(flag, at), next) << flag << " is not under " << section;
+  }
+  EXPECT_NE(out.find("--upstream ADDR Excludes: --classic"), std::string::npos) << out;
+  EXPECT_NE(out.find("--group NAME Needs: --user"), std::string::npos) << out;
+}
+
 TEST(ManPages, ClientFlagsAreAllDocumented) {
   expect_documented(client_bin(), "okq-client");
 }
