@@ -14,8 +14,8 @@
 #include <variant>
 
 #include "cli_checks.hpp"
+#include "okq/bench/load_thread.hpp"
 #include "okq/bench/report.hpp"
-#include "okq/bench/worker.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/fd.hpp"
 #include "okq/version.hpp"
@@ -116,9 +116,9 @@ struct Totals {
   std::uint64_t sent = 0, answered = 0, errors = 0;
 };
 
-Totals totals(const std::vector<std::unique_ptr<bench::Worker>>& workers) {
+Totals totals(const std::vector<std::unique_ptr<bench::LoadThread>>& threads) {
   Totals t;
-  for (auto& w : workers) {
+  for (auto& w : threads) {
     t.sent += w->counters().sent.load(std::memory_order_relaxed);
     t.answered += w->counters().answered.load(std::memory_order_relaxed);
     t.errors += w->counters().bad_replies.load(std::memory_order_relaxed) +
@@ -127,10 +127,10 @@ Totals totals(const std::vector<std::unique_ptr<bench::Worker>>& workers) {
   return t;
 }
 
-// Progress each second until the duration is up, every worker is done, the
+// Progress each second until the duration is up, every thread is done, the
 // server has stalled for the stall timeout, or a signal came; then asks the
-// workers to stop (they drain what is in flight, bounded) and returns.
-void watch(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& workers,
+// threads to stop (they drain what is in flight, bounded) and returns.
+void watch(const Options& o, const std::vector<std::unique_ptr<bench::LoadThread>>& threads,
            const std::atomic<std::size_t>& done, std::atomic<bool>& stop,
            bench::Clock::time_point start) {
   using namespace std::chrono;
@@ -141,9 +141,9 @@ void watch(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& 
   auto next_tick = start + seconds(1);
   auto last_progress = start;
   std::uint64_t last_answered = 0, ticked = 0;
-  while (done.load() < workers.size()) {
+  while (done.load() < threads.size()) {
     const auto now = bench::Clock::now();
-    const Totals t = totals(workers);
+    const Totals t = totals(threads);
     if (t.answered != last_answered || t.sent == t.answered) last_progress = now;
     last_answered = t.answered;
     if (now >= deadline || now - last_progress >= stall || g_interrupted) break;
@@ -160,13 +160,13 @@ void watch(const Options& o, const std::vector<std::unique_ptr<bench::Worker>>& 
     std::this_thread::sleep_until(std::min({next_tick, deadline, now + milliseconds(20)}));
   }
   if (!o.quiet && tty) std::fprintf(stderr, "\n");
-  if (done.load() < workers.size() && !g_interrupted && bench::Clock::now() < deadline)
+  if (done.load() < threads.size() && !g_interrupted && bench::Clock::now() < deadline)
     std::fprintf(stderr, "okq-bench: no reply for %g s; stopping\n", o.stall_timeout);
   stop = true;
 }
 
 bench::Report report_of(const Options& o,
-                        const std::vector<std::unique_ptr<bench::Worker>>& workers,
+                        const std::vector<std::unique_ptr<bench::LoadThread>>& threads,
                         bench::Clock::time_point start, bench::Clock::time_point stopped) {
   bench::Report report;
   report.target = o.address;
@@ -179,10 +179,10 @@ bench::Report report_of(const Options& o,
   auto end = stopped;
   if (o.requests) {
     end = start;
-    for (auto& w : workers) end = std::max(end, w->finished());
+    for (auto& w : threads) end = std::max(end, w->finished());
   }
   report.seconds = std::chrono::duration<double>(end - start).count();
-  for (auto& w : workers) {
+  for (auto& w : threads) {
     const auto& c = w->counters();
     report.sent += c.sent;
     report.answered += c.answered;
@@ -211,15 +211,15 @@ int choose_backend(const Options& o, bool& io_uring) {
   return 0;
 }
 
-// One worker a thread, each with its share of the connections, connected.
+// One load thread each, each with its share of the connections, connected.
 // 0 or the exit code.
-int connect_workers(const Options& o, const bench::Exchange& exchange, bool io_uring,
+int connect_threads(const Options& o, const bench::Exchange& exchange, bool io_uring,
                     const std::atomic<bool>& stop,
-                    std::vector<std::unique_ptr<bench::Worker>>& workers) {
+                    std::vector<std::unique_ptr<bench::LoadThread>>& threads) {
   try {
     const auto target = net::resolve(net::parse_endpoint(o.address, "127.0.0.1"), false).front();
     for (std::size_t i = 0; i < o.threads; ++i) {
-      bench::WorkerPlan plan;
+      bench::LoadPlan plan;
       plan.target = target;
       plan.connections = share(o.connections, o.threads, i);
       plan.idle_connections = share(o.idle, o.threads, i);
@@ -230,8 +230,8 @@ int connect_workers(const Options& o, const bench::Exchange& exchange, bool io_u
       plan.io_uring = io_uring;
       plan.rate =
           o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
-      workers.push_back(std::make_unique<bench::Worker>(exchange, plan, stop));
-      workers.back()->connect();
+      threads.push_back(std::make_unique<bench::LoadThread>(exchange, plan, stop));
+      threads.back()->connect();
     }
   } catch (const net::Error& e) {
     std::fprintf(stderr, "okq-bench: %s\n", e.what());
@@ -241,18 +241,18 @@ int connect_workers(const Options& o, const bench::Exchange& exchange, bool io_u
   return 0;
 }
 
-// Runs every worker on its own thread from `start`, watched until the run is
+// Runs every thread on its own thread from `start`, watched until the run is
 // over; `stopped` is when it was. The first thread that could not go on, and
 // why ("" if none).
-std::string run_workers(const Options& o, std::vector<std::unique_ptr<bench::Worker>>& workers,
+std::string run_threads(const Options& o, std::vector<std::unique_ptr<bench::LoadThread>>& threads,
                         std::atomic<bool>& stop, bench::Clock::time_point start,
                         bench::Clock::time_point& stopped) {
   std::vector<std::thread> running;
-  running.reserve(workers.size());
+  running.reserve(threads.size());
   std::atomic<std::size_t> done{0};
   std::mutex failure_mu;
   std::string failure;
-  for (auto& w : workers)
+  for (auto& w : threads)
     running.emplace_back([&, wp = w.get()] {
       try {
         wp->run(start);
@@ -263,7 +263,7 @@ std::string run_workers(const Options& o, std::vector<std::unique_ptr<bench::Wor
       }
       done.fetch_add(1);
     });
-  watch(o, workers, done, stop, start);
+  watch(o, threads, done, stop, start);
   stopped = bench::Clock::now();
   for (auto& t : running) t.join();
   return failure;
@@ -281,17 +281,17 @@ int run(const Options& o) {
   if (const int code = choose_backend(o, io_uring); code != 0) return code;
   net::raise_fd_limit();
   std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<bench::Worker>> workers;
-  if (const int code = connect_workers(o, *made, io_uring, stop, workers); code != 0) return code;
+  std::vector<std::unique_ptr<bench::LoadThread>> threads;
+  if (const int code = connect_threads(o, *made, io_uring, stop, threads); code != 0) return code;
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   const auto start = bench::Clock::now();
   bench::Clock::time_point stopped;
-  if (const auto failure = run_workers(o, workers, stop, start, stopped); !failure.empty()) {
+  if (const auto failure = run_threads(o, threads, stop, start, stopped); !failure.empty()) {
     std::fprintf(stderr, "okq-bench: %s\n", failure.c_str());
     return cli::kExitSoftware;
   }
-  const auto report = report_of(o, workers, start, stopped);
+  const auto report = report_of(o, threads, start, stopped);
   const std::string out = o.json ? bench::to_json(report) : bench::to_text(report);
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (g_interrupted) return 128 + g_interrupted;

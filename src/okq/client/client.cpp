@@ -62,9 +62,9 @@ bool wait(std::vector<pollfd>& fds, std::optional<Clock::time_point> deadline) {
 }
 
 // Line framing with up to `pipeline` messages in flight.
-class LineSession {
+class Conversation {
  public:
-  LineSession(const ClientOptions& o, net::Fd sock)
+  Conversation(const ClientOptions& o, net::Fd sock)
       : o_(o), sock_(std::move(sock)), name_(o.server.to_string()) {}
 
   void run() {
@@ -315,7 +315,7 @@ void run(const ClientOptions& options) {
   if (options.classic) {
     run_classic(options, std::move(sock));
   } else {
-    LineSession(options, std::move(sock)).run();
+    Conversation(options, std::move(sock)).run();
   }
 }
 

@@ -29,7 +29,7 @@ std::unique_ptr<Listener> Listener::open(const net::SocketAddress& addr, int bac
   return std::make_unique<Listener>(std::move(fd), bound);
 }
 
-std::unique_ptr<Listener> Listener::adopt(net::Fd fd, bool owns_file) {
+std::unique_ptr<Listener> Listener::from_inherited(net::Fd fd, bool owns_file) {
   auto bound = net::SocketAddress::local_of(fd.get());
   return std::make_unique<Listener>(std::move(fd), bound, owns_file);
 }

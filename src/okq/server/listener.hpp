@@ -29,7 +29,7 @@ class Listener final : public EventHandler {
   // A socket a service manager passed: served, but its file (if a unix
   // socket) is never removed: this process did not create it. Unless
   // `owns_file`: an upgrade hands over the file with the socket.
-  static std::unique_ptr<Listener> adopt(net::Fd fd, bool owns_file = false);
+  static std::unique_ptr<Listener> from_inherited(net::Fd fd, bool owns_file = false);
 
   Listener(net::Fd fd, net::SocketAddress bound, bool created = true);
   ~Listener();

@@ -97,7 +97,7 @@ void Server::bind() {
   for (std::size_t i = 0; i < passed_sockets.size(); ++i) {
     auto& passed = passed_sockets[i];
     const bool owned = i < options_.owned_files.size() && options_.owned_files[i];
-    auto listener = Listener::adopt(std::move(passed.fd), owned);
+    auto listener = Listener::from_inherited(std::move(passed.fd), owned);
     const auto text = listener->address().to_string();
     if (!metrics_ && (passed.name == kMetricsSocketName ||
                       (metrics_address && text == metrics_address->to_string()))) {
@@ -235,7 +235,7 @@ void Server::accept(net::Fd fd, const Listener& from) {
   ++(admit ? admitted_ : rejecting_);
   ++(admit ? accepted_ : rejected_);
   if (admit && from.proxy()) awaiting_header_.emplace(id, worker.index());
-  worker.adopt(std::move(fd), id, std::move(peer), admit, kTooManyConnections, from.proxy());
+  worker.serve(std::move(fd), id, std::move(peer), admit, kTooManyConnections, from.proxy());
   if (admit && options_.once) {
     // Like the seed: one client, then exit once it is done.
     accepted_once_ = true;

@@ -73,16 +73,16 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+void Worker::serve(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                    std::string_view reject_line, bool proxy) {
   // std::function needs a copyable callable: the descriptor travels as an int
   // and is owned again on the loop's side.
   loop_.queue_in_loop(
       [this, raw = fd.release(), id, peer = std::move(peer), admit, line = std::string(reject_line),
-       proxy]() mutable { adopt_in_loop(net::Fd(raw), id, std::move(peer), admit, line, proxy); });
+       proxy]() mutable { serve_in_loop(net::Fd(raw), id, std::move(peer), admit, line, proxy); });
 }
 
-void Worker::adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                            const std::string& reject_line, bool proxy) {
   auto on_closed = [this](Connection& c) { closed_in_loop(c); };
   std::unique_ptr<Connection> conn;

@@ -44,7 +44,7 @@ class Worker {
 
   // Any thread. Serve `fd` (or, unless `admit`, answer `reject_line` and
   // close), after its PROXY header if `proxy`.
-  void adopt(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+  void serve(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
              std::string_view reject_line, bool proxy = false);
   void stop();  // every connection: answer what has arrived, then close
   // Any thread: closes connection `id` if it still awaits its PROXY header.
@@ -63,7 +63,7 @@ class Worker {
   const WorkerCounters& counters() const noexcept { return counters_; }
 
  private:
-  void adopt_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
+  void serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                      const std::string& reject_line, bool proxy);
   void closed_in_loop(Connection& conn);
 

@@ -1,4 +1,4 @@
-// worker_uring.cpp -- the io_uring driver of an okq-bench thread: one ring,
+// load_thread_uring.cpp -- the io_uring driver of an okq-bench thread: one ring,
 // one multishot receive per connection into shared buffers, one send in
 // flight, every operation tagged with its connection and that connection's
 // generation.
@@ -7,7 +7,7 @@
 #include <system_error>
 #include <utility>
 
-#include "okq/bench/worker.hpp"
+#include "okq/bench/load_thread.hpp"
 
 namespace okq::bench {
 namespace {
@@ -25,7 +25,7 @@ std::uint64_t uring_tag(std::size_t index, std::uint32_t generation, unsigned op
 }  // namespace
 
 // Made by the thread that runs the load: a ring belongs to its maker.
-void Worker::start_uring() {
+void LoadThread::start_uring() {
   ring_.emplace(kRingEntries, kRingEntries * 4);
   if (const int rc = ring_->provide_buffers(kRingBuffers, kRingBufferSize); rc != 0)
     throw std::system_error(-rc, std::generic_category(), "io_uring receive buffers");
@@ -33,7 +33,7 @@ void Worker::start_uring() {
 
 // Its operations keep the socket open until they end: cancel them (their
 // completions, of an older generation now, are dropped) before it closes.
-void Worker::cancel_operations(Conn& c) {
+void LoadThread::cancel_operations(Conn& c) {
   for (const auto& [op, busy] : {std::pair{kReceive, c.receiving}, std::pair{kSend, c.sending}}) {
     if (!busy) continue;
     io_uring_sqe* s = ring_->sqe();
@@ -49,7 +49,7 @@ void Worker::cancel_operations(Conn& c) {
 // One submit-and-wait per pass hands the kernel every send prepared in the
 // last one and brings back every reply; the open loop's next due time is the
 // wait's timeout.
-void Worker::run_uring() {
+void LoadThread::run_uring() {
   for (;;) {
     if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
       stopping_ = true;
@@ -77,7 +77,7 @@ void Worker::run_uring() {
   }
 }
 
-void Worker::arm_receive(Conn& c) {
+void LoadThread::arm_receive(Conn& c) {
   if (c.broken || c.receiving || !c.fd) return;
   io_uring_sqe* s = ring_->sqe();
   if (!s) return broken(c);
@@ -89,7 +89,7 @@ void Worker::arm_receive(Conn& c) {
 }
 
 // One send in flight: OutputBuffer keeps its bytes still until it completes.
-void Worker::send_uring(Conn& c) {
+void LoadThread::send_uring(Conn& c) {
   if (c.broken || c.sending || c.out.empty()) return;
   const auto bytes = c.out.pending();
   io_uring_sqe* s = ring_->sqe();
@@ -99,7 +99,7 @@ void Worker::send_uring(Conn& c) {
   c.sending = true;
 }
 
-void Worker::completed(const io_uring_cqe& cqe, Clock::time_point now) {
+void LoadThread::completed(const io_uring_cqe& cqe, Clock::time_point now) {
   const std::uint64_t tag = cqe.user_data;
   const auto op = static_cast<unsigned>(tag & 3);
   if (op == kIgnored) return;

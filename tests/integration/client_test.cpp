@@ -13,7 +13,7 @@
 namespace okq::test {
 namespace {
 
-TEST(Session, InteractiveLikeTheReadme) {
+TEST(Client, InteractiveLikeTheReadme) {
   TestServer server;
   Process client({client_bin(), server.address()});
   client.write_stdin("hello\n");
@@ -23,7 +23,7 @@ TEST(Session, InteractiveLikeTheReadme) {
   EXPECT_EQ(client.out(), "Server: OK\nServer: Q\n");
 }
 
-TEST(Session, PipedInputEndsAtQAndIgnoresTheRest) {
+TEST(Client, PipedInputEndsAtQAndIgnoresTheRest) {
   TestServer server;
   Process client({client_bin(), server.address()});
   client.write_stdin("one\n\ntwo\r\nQuit now\nnever sent\n");
@@ -32,7 +32,7 @@ TEST(Session, PipedInputEndsAtQAndIgnoresTheRest) {
   EXPECT_EQ(client.out(), "Server: OK\nServer: OK\nServer: OK\nServer: Quit now\n");
 }
 
-TEST(Session, EndOfInputWithoutQGetsEveryReplyAndExitsZero) {
+TEST(Client, EndOfInputWithoutQGetsEveryReplyAndExitsZero) {
   TestServer server;
   Process client({client_bin(), "--pipeline", "8", server.address()});
   client.write_stdin(repeat("m\n", 500) + "unterminated");
@@ -41,7 +41,7 @@ TEST(Session, EndOfInputWithoutQGetsEveryReplyAndExitsZero) {
   EXPECT_EQ(client.out(), repeat("Server: OK\n", 501));
 }
 
-TEST(Session, HundredClientsThousandMessagesEachAllRepliesInOrder) {
+TEST(Client, HundredClientsThousandMessagesEachAllRepliesInOrder) {
   TestServer server;
   constexpr int kClients = 100, kMessages = 1000;
   std::vector<std::unique_ptr<Process>> clients;
@@ -67,7 +67,7 @@ TEST(Session, HundredClientsThousandMessagesEachAllRepliesInOrder) {
   }
 }
 
-TEST(Session, ClassicClientAgainstClassicServer) {
+TEST(Client, ClassicClientAgainstClassicServer) {
   TestServer server({"--classic"});
   Process client({client_bin(), "--classic", server.address()});
   client.write_stdin("hello\n");
@@ -77,7 +77,7 @@ TEST(Session, ClassicClientAgainstClassicServer) {
   EXPECT_EQ(client.out(), "Server: OK\nServer: Qbye\n");
 }
 
-TEST(Session, ClassicClientAgainstDefaultServer) {
+TEST(Client, ClassicClientAgainstDefaultServer) {
   // The default server drops NUL padding, so the seed's frames work against it.
   TestServer server;
   Process client({client_bin(), "--classic", server.address()});
@@ -88,7 +88,7 @@ TEST(Session, ClassicClientAgainstDefaultServer) {
   EXPECT_EQ(client.out(), "Server: OK\nServer: Q\n");
 }
 
-TEST(Session, ClientOverUnixSocket) {
+TEST(Client, ClientOverUnixSocket) {
   const std::string path =
       ::testing::TempDir() + "okq-session-" + std::to_string(::getpid()) + ".sock";
   TestServer server({"--listen", "unix:" + path}, true);
@@ -98,7 +98,7 @@ TEST(Session, ClientOverUnixSocket) {
   EXPECT_EQ(client.out(), "Server: OK\nServer: Q\n");
 }
 
-TEST(Session, ServerClosingBeforeQIsAReceiveError) {
+TEST(Client, ServerClosingBeforeQIsAReceiveError) {
   TestServer server({"--max-line", "4"});
   Process client({client_bin(), server.address()});
   client.write_stdin("toolong\n");
@@ -108,7 +108,7 @@ TEST(Session, ServerClosingBeforeQIsAReceiveError) {
       << client.err();
 }
 
-TEST(Session, ReplyTimeoutIsAReceiveError) {
+TEST(Client, ReplyTimeoutIsAReceiveError) {
   // A listener that never answers: a plain socket of the test's own.
   RawListener silent;
   Process client({client_bin(), "--timeout", "0.3", "127.0.0.1:" + std::to_string(silent.port())});
@@ -119,7 +119,7 @@ TEST(Session, ReplyTimeoutIsAReceiveError) {
 
 // A hostile server's endless reply is bounded by --max-line: exit 5 with the
 // reason, long before memory runs out.
-TEST(Session, EndlessReplyIsRefusedAsTooLong) {
+TEST(Client, EndlessReplyIsRefusedAsTooLong) {
   RawListener fake;
   Process client({client_bin(), "--max-line", "1000", "127.0.0.1:" + std::to_string(fake.port())});
   client.write_stdin("a\nb\n");
@@ -183,7 +183,7 @@ TEST(Client, AFailedWriteToStdoutIsAnError) {
 
 // With stdin closed, the client's socket must not become descriptor 0 and be
 // read as input.
-TEST(Session, ClientStartedWithStdinClosedSendsNothing) {
+TEST(Client, ClientStartedWithStdinClosedSendsNothing) {
   TestServer server({"--trace"});
   Process client({"/bin/sh", "-c", "exec \"$0\" \"$1\" <&-", client_bin(), server.address()});
   EXPECT_EQ(client.wait(5s), 0) << client.err();
@@ -195,7 +195,7 @@ TEST(Session, ClientStartedWithStdinClosedSendsNothing) {
 
 // After end of input every reply has come, but the server never closes:
 // --timeout bounds that wait too.
-TEST(Session, WaitForTheServerToCloseAfterEndOfInputIsBounded) {
+TEST(Client, WaitForTheServerToCloseAfterEndOfInputIsBounded) {
   RawListener fake;
   Process client({client_bin(), "--timeout", "0.5", "127.0.0.1:" + std::to_string(fake.port())});
   client.write_stdin("a\n");
@@ -210,7 +210,7 @@ TEST(Session, WaitForTheServerToCloseAfterEndOfInputIsBounded) {
 }
 
 // Timeouts below a millisecond are not "no limit".
-TEST(Session, SubMillisecondTimeoutIsStillATimeout) {
+TEST(Client, SubMillisecondTimeoutIsStillATimeout) {
   RawListener silent;
   Process client(
       {client_bin(), "--timeout", "0.0004", "127.0.0.1:" + std::to_string(silent.port())});

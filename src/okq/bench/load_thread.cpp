@@ -1,6 +1,6 @@
-// worker.cpp -- the load loop of one okq-bench thread, and its epoll driver
-// (the io_uring one is in worker_uring.cpp).
-#include "okq/bench/worker.hpp"
+// load_thread.cpp -- the load loop of one okq-bench thread, and its epoll driver
+// (the io_uring one is in load_thread_uring.cpp).
+#include "okq/bench/load_thread.hpp"
 
 #include <sys/socket.h>
 
@@ -37,12 +37,12 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 
 }  // namespace
 
-Worker::Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop)
+LoadThread::LoadThread(const Exchange& exchange, LoadPlan plan, const std::atomic<bool>& stop)
     : exchange_(exchange), plan_(plan), stop_(stop), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
   if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
 }
 
-std::size_t Worker::idle_closed() const noexcept {
+std::size_t LoadThread::idle_closed() const noexcept {
   std::size_t closed = 0;
   for (const auto& fd : idle_) {
     char byte;
@@ -52,7 +52,7 @@ std::size_t Worker::idle_closed() const noexcept {
   return closed;
 }
 
-void Worker::connect() {
+void LoadThread::connect() {
   conns_.resize(plan_.connections);
   for (std::size_t i = 0; i < conns_.size(); ++i) open(i);
   for (std::size_t i = 0; i < plan_.idle_connections; ++i)
@@ -67,18 +67,18 @@ void Worker::connect() {
   }
 }
 
-bool Worker::may_send() const noexcept {
+bool LoadThread::may_send() const noexcept {
   return !stopping_ && (plan_.max_requests == 0 || issued_ < plan_.max_requests);
 }
 
-std::uint64_t Worker::outstanding() const noexcept {
+std::uint64_t LoadThread::outstanding() const noexcept {
   std::uint64_t n = 0;
   for (const auto& c : conns_)
     if (!c.broken) n += c.inflight.size() + c.due.size();
   return n;
 }
 
-void Worker::schedule(Clock::time_point now) {
+void LoadThread::schedule(Clock::time_point now) {
   // Request k falls due at start + k / rate, on connection k mod c: one global
   // schedule, spread evenly over the connections.
   for (;;) {
@@ -93,13 +93,13 @@ void Worker::schedule(Clock::time_point now) {
   }
 }
 
-Clock::time_point Worker::due_time(std::uint64_t seq) const noexcept {
+Clock::time_point LoadThread::due_time(std::uint64_t seq) const noexcept {
   const double period_ns = 1e9 / plan_.rate;
   return start_ +
          std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(seq) * period_ns));
 }
 
-void Worker::arm_timer() {
+void LoadThread::arm_timer() {
   const auto due = due_time(next_seq_);
   // steady_clock is CLOCK_MONOTONIC on Linux, so its epoch is the timer's.
   const auto ns =
@@ -112,7 +112,7 @@ void Worker::arm_timer() {
 }
 
 // Moves requests into the connection's output while the pipeline has room.
-void Worker::fill(Conn& c, Clock::time_point now) {
+void LoadThread::fill(Conn& c, Clock::time_point now) {
   if (c.broken) return;
   while (c.inflight.size() < plan_.pipeline) {
     if (plan_.reconnect_interval && c.sent_here >= plan_.reconnect_interval) break;
@@ -133,7 +133,7 @@ void Worker::fill(Conn& c, Clock::time_point now) {
   }
 }
 
-void Worker::write(Conn& c) {
+void LoadThread::write(Conn& c) {
   while (!c.broken && !c.out.empty()) {
     const auto bytes = c.out.pending();
     const ssize_t n = net::send_some(c.fd.get(), bytes.data(), bytes.size());
@@ -143,7 +143,7 @@ void Worker::write(Conn& c) {
   }
 }
 
-void Worker::read(Conn& c, Clock::time_point now) {
+void LoadThread::read(Conn& c, Clock::time_point now) {
   char buf[kReadChunk];
   const ssize_t n = net::recv_some(c.fd.get(), buf, sizeof buf);
   if (n == -EAGAIN || n == -EWOULDBLOCK) return;
@@ -151,7 +151,7 @@ void Worker::read(Conn& c, Clock::time_point now) {
   take_replies(c, std::string_view(buf, static_cast<std::size_t>(n)), now);
 }
 
-void Worker::take_replies(Conn& c, std::string_view bytes, Clock::time_point now) {
+void LoadThread::take_replies(Conn& c, std::string_view bytes, Clock::time_point now) {
   std::uint64_t answered = 0, bad = 0;
   c.replies.feed(bytes, [&](std::string_view line) {
     if (c.inflight.empty()) {  // a reply nobody asked for
@@ -167,7 +167,7 @@ void Worker::take_replies(Conn& c, std::string_view bytes, Clock::time_point now
   if (bad) counters_.bad_replies.fetch_add(bad, std::memory_order_relaxed);
 }
 
-void Worker::broken(Conn& c) {
+void LoadThread::broken(Conn& c) {
   if (c.broken) return;
   c.broken = true;
   counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
@@ -180,7 +180,7 @@ void Worker::broken(Conn& c) {
 }
 
 // --reconnect: broken connections whose wait is over are opened again.
-void Worker::retry_broken(Clock::time_point now) {
+void LoadThread::retry_broken(Clock::time_point now) {
   if (waiting_ == 0 || !may_send()) return;
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     Conn& c = conns_[i];
@@ -196,7 +196,7 @@ void Worker::retry_broken(Clock::time_point now) {
   }
 }
 
-void Worker::release(Conn& c) {
+void LoadThread::release(Conn& c) {
   if (!c.fd) return;
   if (ring_)
     cancel_operations(c);
@@ -207,7 +207,7 @@ void Worker::release(Conn& c) {
 
 // A connection that has sent its --reconnect-interval requests and had every
 // reply closes cleanly and is replaced by a new one (not when the run is over).
-void Worker::reconnect_if_due(Conn& c, std::size_t index) {
+void LoadThread::reconnect_if_due(Conn& c, std::size_t index) {
   if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
   if (!c.inflight.empty() || !c.out.empty() || c.sending) return;
   // Over once nothing more will be issued and nothing that fell due waits here.
@@ -220,7 +220,7 @@ void Worker::reconnect_if_due(Conn& c, std::size_t index) {
 // stay counted as sent, so they count as lost. Open-loop requests that fell
 // due and were not taken yet go out on the new connection, timed from when
 // they were due.
-bool Worker::reopen(Conn& c, std::size_t index) {
+bool LoadThread::reopen(Conn& c, std::size_t index) {
   release(c);
   c.sent_here = 0;
   c.replies = proto::LineSplitter();
@@ -237,7 +237,7 @@ bool Worker::reopen(Conn& c, std::size_t index) {
 }
 
 // Connects connection `index` and watches it for replies. Throws net::Error.
-void Worker::open(std::size_t index, std::chrono::milliseconds timeout) {
+void LoadThread::open(std::size_t index, std::chrono::milliseconds timeout) {
   Conn& c = conns_[index];
   c.fd = net::connect_to(plan_.target, timeout);
   if (plan_.io_uring) {
@@ -250,7 +250,7 @@ void Worker::open(std::size_t index, std::chrono::milliseconds timeout) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
 }
 
-void Worker::flush(Conn& c, std::size_t index) {
+void LoadThread::flush(Conn& c, std::size_t index) {
   if (ring_) {
     arm_receive(c);
     send_uring(c);
@@ -262,7 +262,7 @@ void Worker::flush(Conn& c, std::size_t index) {
 
 // EPOLLOUT only while output is owed: it is level-triggered, and a writable
 // socket with nothing to write would wake the loop for nothing.
-void Worker::update_interest(Conn& c, std::size_t index) {
+void LoadThread::update_interest(Conn& c, std::size_t index) {
   const bool want_write = !c.out.empty();
   if (c.broken || want_write == c.want_write) return;
   c.want_write = want_write;
@@ -272,7 +272,7 @@ void Worker::update_interest(Conn& c, std::size_t index) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
 }
 
-void Worker::touch(std::size_t index) {
+void LoadThread::touch(std::size_t index) {
   if (conns_[index].touched) return;
   conns_[index].touched = true;
   touched_.push_back(index);
@@ -280,7 +280,7 @@ void Worker::touch(std::size_t index) {
 
 // Refills the connections that got replies (closed loop) or due requests (open
 // loop) this round: work in proportion to the events, not to the connections.
-void Worker::refill_touched(Clock::time_point now) {
+void LoadThread::refill_touched(Clock::time_point now) {
   for (const std::size_t i : touched_) {
     Conn& c = conns_[i];
     c.touched = false;
@@ -293,7 +293,7 @@ void Worker::refill_touched(Clock::time_point now) {
   touched_.clear();
 }
 
-bool Worker::run_over() const {
+bool LoadThread::run_over() const {
   if (!may_send() && outstanding() == 0) return true;
   if (!plan_.reconnect &&
       counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size())
@@ -301,7 +301,7 @@ bool Worker::run_over() const {
   return stopping_ && Clock::now() >= drain_deadline_;
 }
 
-void Worker::run(Clock::time_point start) {
+void LoadThread::run(Clock::time_point start) {
   // The kernel may fire a timer up to 50 us late by default ("timer slack"),
   // which an open-loop run would report as server latency.
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -323,7 +323,7 @@ void Worker::run(Clock::time_point start) {
   finished_ = Clock::now();
 }
 
-void Worker::run_epoll() {
+void LoadThread::run_epoll() {
   std::vector<epoll_event> events(256);
   for (;;) {
     if (!stopping_ && stop_.load(std::memory_order_relaxed)) {

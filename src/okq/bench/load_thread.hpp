@@ -1,4 +1,4 @@
-// worker.hpp -- Worker: one thread driving many non-blocking connections from
+// load_thread.hpp -- LoadThread: one thread driving many non-blocking connections from
 // its own epoll, or its own io_uring (one multishot receive per connection
 // into shared buffers, one send in flight, one system call per pass). Closed loop: each connection
 // keeps `pipeline` requests in flight. Open loop (--rate): requests fall due on a fixed schedule
@@ -27,7 +27,7 @@ namespace okq::bench {
 
 using Clock = std::chrono::steady_clock;
 
-struct WorkerPlan {
+struct LoadPlan {
   net::SocketAddress target;
   std::size_t connections = 1;
   std::size_t idle_connections = 0;  // opened and held, never used
@@ -54,9 +54,9 @@ struct Counters {
   std::atomic<std::uint64_t> reconnects{0};
 };
 
-class Worker {
+class LoadThread {
  public:
-  Worker(const Exchange& exchange, WorkerPlan plan, const std::atomic<bool>& stop);
+  LoadThread(const Exchange& exchange, LoadPlan plan, const std::atomic<bool>& stop);
 
   // Opens every connection. Throws net::Error.
   void connect();
@@ -123,7 +123,7 @@ class Worker {
   std::uint64_t outstanding() const noexcept;
 
   const Exchange& exchange_;
-  WorkerPlan plan_;
+  LoadPlan plan_;
   const std::atomic<bool>& stop_;
   std::vector<Conn> conns_;
   std::vector<std::size_t> touched_;  // connections to refill this round
