@@ -264,15 +264,29 @@ void on_hangup(server::Logger& log) {
     log.log(server::Level::Info, "Hangup: log file reopened");
 }
 
+// One start-up step: whatever it throws is that step's failure, with the
+// step's exit code and the reason on stderr (and in the log file). The code
+// comes from the step, never from the type of what was thrown.
+template <typename Fn>
+int step(server::Logger& log, bool to_file, int code, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return fail(log, to_file, code, e.what());
+  }
+  return 0;
+}
+
 // --io asked for by name: refused is an error, not a fallback. 0 or the exit code.
 int check_backend(const Options& o, server::Logger& log, bool to_file) {
   if (o.server.io == "auto") return 0;
-  try {
-    server::make_poller(o.server.io);
-  } catch (const std::system_error& e) {
-    return fail(log, to_file, kExitUnavailable, "--io " + o.server.io + ": " + e.what());
-  }
-  return 0;
+  return step(log, to_file, kExitUnavailable, [&] {
+    try {
+      server::make_poller(o.server.io);
+    } catch (const std::system_error& e) {
+      throw std::runtime_error("--io " + o.server.io + ": " + e.what());
+    }
+  });
 }
 
 // --user / --group, after binding: the pid file and a log file this start
@@ -280,21 +294,16 @@ int check_backend(const Options& o, server::Logger& log, bool to_file) {
 int drop_privileges(const Options& o, std::optional<server::PidFile>& pid, server::Logger& log,
                     bool to_file) {
   if (o.user.empty()) return 0;
-  try {
-    const auto who = server::lookup_identity(o.user, o.group);
-    if (pid) pid->give_to(who.uid, who.gid);
-    try {
-      log.give_to(who.uid, who.gid, o.user);
-    } catch (const std::runtime_error& e) {
-      return fail(log, to_file, kExitCantCreate, e.what());
-    }
-    server::switch_to(who);
-  } catch (const std::invalid_argument& e) {
-    return fail(log, to_file, kExitNoUser, e.what());
-  } catch (const std::system_error& e) {
-    return fail(log, to_file, kExitNoPerm, e.what());
-  }
-  return 0;
+  std::optional<server::Identity> who;
+  if (const int code =
+          step(log, to_file, kExitNoUser, [&] { who = server::lookup_identity(o.user, o.group); }))
+    return code;
+  if (const int code = step(log, to_file, kExitCantCreate, [&] {
+        if (pid) pid->give_to(who->uid, who->gid);
+        log.give_to(who->uid, who->gid, o.user);
+      }))
+    return code;
+  return step(log, to_file, kExitNoPerm, [&] { server::switch_to(*who); });
 }
 
 // The server, its loops made and its listeners bound (or taken over from
@@ -304,20 +313,20 @@ int bind_server(const Options& o, const std::optional<server::UpgradeRole>& role
   server::ServerOptions options = o.server;
   options.inherited_only = role.has_value();
   if (role) options.owned_files = role->owned;
-  try {
-    made = std::make_unique<server::Server>(options, log);
-  } catch (const std::system_error& e) {  // a worker's loop: out of descriptors, say
-    return fail(log, to_file, kExitOsError,
-                std::string("cannot make the event loops: ") + e.what());
-  }
+  if (const int code = step(log, to_file, kExitOsError, [&] {
+        try {
+          made = std::make_unique<server::Server>(options, log);
+        } catch (const std::system_error& e) {  // a worker's loop: out of descriptors, say
+          throw std::runtime_error(std::string("cannot make the event loops: ") + e.what());
+        }
+      }))
+    return code;
   try {
     made->bind();
-  } catch (const net::Error& e) {
+  } catch (const net::Error& e) {  // the step is the call that failed
     return fail(log, to_file, exit_code_for(e.call()), e.what());
-  } catch (const std::invalid_argument& e) {  // the flags contradict each other
-    return fail(log, to_file, kExitUsage, e.what());
   }
-  return 0;
+  return step(log, to_file, kExitUsage, [&] { made->refuse_relaying_to_itself(); });
 }
 
 // Settings that work, but not as the operator may think.
@@ -351,18 +360,15 @@ int serve(const Options& o, server::Logger& log) {
   server::Daemon daemon;
   if (!o.foreground && !notifier && !role) daemon.detach();
   std::optional<server::PidFile> pid;
-  try {
-    if (!o.pidfile.empty()) pid.emplace(o.pidfile, role ? role->from : 0);
-    if (pid) pid->set_log(&log);
-  } catch (const std::runtime_error& e) {
-    return fail(log, to_file, kExitCantCreate, e.what());
-  }
+  if (const int code = step(log, to_file, kExitCantCreate, [&] {
+        if (!o.pidfile.empty()) pid.emplace(o.pidfile, role ? role->from : 0);
+        if (pid) pid->set_log(&log);
+      }))
+    return code;
   if (const int code = drop_privileges(o, pid, log, to_file); code != 0) return code;
-  try {
-    server.start_workers();  // before announcing: a worker that cannot start fails start-up
-  } catch (const std::exception& e) {
-    return fail(log, to_file, kExitOsError, e.what());
-  }
+  // Before announcing: a worker that cannot start fails start-up.
+  if (const int code = step(log, to_file, kExitOsError, [&] { server.start_workers(); }))
+    return code;
   server::Handover handover(server, pid, log, o.program, o.upgrade_timeout);
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
     if (sig == SIGHUP) return on_hangup(log);
@@ -392,13 +398,9 @@ int run(const Options& o) {
   server::Logger log("okq-server");
   log.set_level(o.level);
   const bool to_file = !o.logfile.empty();
-  if (to_file) {
-    try {
-      log.open_file(o.logfile);
-    } catch (const std::runtime_error& e) {
-      return fail(log, false, kExitCantCreate, e.what());
-    }
-  }
+  if (to_file)
+    if (const int code = step(log, false, kExitCantCreate, [&] { log.open_file(o.logfile); }))
+      return code;
   try {
     return serve(o, log);
   } catch (const std::exception& e) {  // e.g. no descriptor left for the event loop

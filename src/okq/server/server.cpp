@@ -112,12 +112,11 @@ void Server::bind() {
   }
   if (metrics_address && !metrics_)
     serve_metrics(Listener::open(*metrics_address, options_.backlog, options_.unix_mode));
-  if (options_.inherited_only) return refuse_relaying_to_itself();  // nothing else to bind
+  if (options_.inherited_only) return;  // nothing else to bind
   if (options_.listen.empty() && options_.proxy_listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
   bind_addresses(options_.listen, false);
   bind_addresses(options_.proxy_listen, true);
-  refuse_relaying_to_itself();
 }
 
 // Each relayed message would come back as a new client, which relays it

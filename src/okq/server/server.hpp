@@ -74,9 +74,13 @@ class Server {
   ~Server();
 
   // Takes over the sockets a service manager passed, then binds the
-  // --listen addresses (or the default, when neither). Throws net::Error,
-  // or std::invalid_argument for an --upstream that is one of them.
+  // --listen addresses (or the default, when neither). Throws net::Error.
   void bind();
+  // After bind(): an --upstream that is one of this server's own listeners
+  // would relay every message back to itself. Throws std::invalid_argument.
+  void refuse_relaying_to_itself() const;
+  // After bind(): an --upstream that is one of this server's own listeners
+  // would relay every message back to itself. Throws std::invalid_argument.
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
   void announce();
@@ -121,7 +125,6 @@ class Server {
   void accept(net::Fd client, const Listener& from);
   void bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy);
   bool trusted_proxy(const net::SocketAddress& peer) const noexcept;
-  void refuse_relaying_to_itself() const;
   void report_full();
   void make_room_for_a_header();
   Worker& least_loaded() noexcept;
