@@ -25,7 +25,9 @@ class FullPoller final : public Poller {
     return real_->modify(fd, i, h);
   }
   void remove(int fd) noexcept override { real_->remove(fd); }
-  int wait(int ms, std::vector<Event>& out) noexcept override { return real_->wait(ms, out); }
+  int wait(std::chrono::nanoseconds timeout, std::vector<Event>& out) noexcept override {
+    return real_->wait(timeout, out);
+  }
   std::vector<Registration> registrations() const override { return {}; }
 
  private:

@@ -278,7 +278,7 @@ class RefusesToStart final : public Poller {
   }
   int modify(int, Interest, EventHandler*) noexcept override { return 0; }
   void remove(int) noexcept override {}
-  int wait(int, std::vector<Event>&) noexcept override { return -EBADF; }
+  int wait(std::chrono::nanoseconds, std::vector<Event>&) noexcept override { return -EBADF; }
   void attach() override {
     throw std::system_error(EPERM, std::generic_category(), "io_uring_setup");
   }

@@ -131,7 +131,7 @@ void EventLoop::run() {
   attach();
   // A stop() that came before run() (from another thread) still counts.
   while (!stop_requested_.load(std::memory_order_acquire)) {
-    if (const int rc = poller_->wait(poll_timeout_ms(), ready_); rc != 0)
+    if (const int rc = poller_->wait(poll_timeout(), ready_); rc != 0)
       throw std::system_error(-rc, std::generic_category(), poller_->name());
     now_ = Clock::now();
     for (const auto& event : ready_) {
@@ -148,13 +148,13 @@ void EventLoop::run() {
   stop_requested_.store(false, std::memory_order_release);  // the loop may run again
 }
 
-int EventLoop::poll_timeout_ms() const {
-  if (!deferred_.empty()) return 0;
-  if (timers_.empty()) return -1;
+std::chrono::nanoseconds EventLoop::poll_timeout() const {
+  using std::chrono::nanoseconds;
+  if (!deferred_.empty()) return nanoseconds(0);
+  if (timers_.empty()) return nanoseconds(-1);
   const auto wait = timers_.begin()->first.first - Clock::now();
-  if (wait <= Clock::duration::zero()) return 0;
-  // Round up so a timer is never woken for early and then spun on.
-  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+  return wait <= Clock::duration::zero() ? nanoseconds(0)
+                                         : std::chrono::duration_cast<nanoseconds>(wait);
 }
 
 void EventLoop::run_due_timers() {

@@ -89,7 +89,7 @@ class EventLoop {
  private:
   class Waker;
   void watch_waker();
-  int poll_timeout_ms() const;
+  std::chrono::nanoseconds poll_timeout() const;
   void run_due_timers();
   void run_deferred();
   void run_queued();

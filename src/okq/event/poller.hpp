@@ -6,6 +6,7 @@
 // Poller owns no descriptor or handler it watches.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -77,9 +78,10 @@ class Poller {
   [[nodiscard]] virtual int add(int fd, Interest interest, EventHandler* handler) noexcept = 0;
   [[nodiscard]] virtual int modify(int fd, Interest interest, EventHandler* handler) noexcept = 0;
   virtual void remove(int fd) noexcept = 0;
-  // Waits up to `timeout_ms` (-1: no limit) and fills `out` with what is
+  // Waits up to `timeout` (negative: no limit) and fills `out` with what is
   // ready. 0, or -errno for a failure of the backend itself (EINTR is 0).
-  [[nodiscard]] virtual int wait(int timeout_ms, std::vector<Event>& out) noexcept = 0;
+  [[nodiscard]] virtual int wait(std::chrono::nanoseconds timeout,
+                                 std::vector<Event>& out) noexcept = 0;
 
   // Called by the thread that runs the loop, before its first wait(): a
   // backend bound to one thread (or one process, after a fork) starts here.

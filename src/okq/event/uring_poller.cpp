@@ -146,12 +146,11 @@ void UringPoller::polled(std::uint64_t generation, int result, std::vector<Event
       Ready{(events & POLLIN) != 0, (events & POLLOUT) != 0, (events & (POLLHUP | POLLERR)) != 0}));
 }
 
-int UringPoller::wait(int timeout_ms, std::vector<Event>& out) noexcept {
+int UringPoller::wait(std::chrono::nanoseconds timeout, std::vector<Event>& out) noexcept {
   out.clear();
   if (!ring_) return -EBADF;  // attach() first
   arm_polls();
-  if (const int rc = ring_->submit_and_wait(std::chrono::milliseconds(timeout_ms)); rc != 0)
-    return rc;
+  if (const int rc = ring_->submit_and_wait(timeout); rc != 0) return rc;
   io_uring_cqe* cqe;
   unsigned head;
   unsigned seen = 0;

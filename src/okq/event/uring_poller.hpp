@@ -43,7 +43,7 @@ class UringPoller final : public Poller {
   int add(int fd, Interest interest, EventHandler* handler) noexcept override;
   int modify(int fd, Interest interest, EventHandler* handler) noexcept override;
   void remove(int fd) noexcept override;
-  int wait(int timeout_ms, std::vector<Event>& out) noexcept override;
+  int wait(std::chrono::nanoseconds timeout, std::vector<Event>& out) noexcept override;
   // The ring is made by the thread that runs the loop (SINGLE_ISSUER binds
   // it to its creator), in the process that serves (after any fork).
   void attach() override;
