@@ -7,11 +7,13 @@ namespace okq::server {
 
 Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx,
                        OnClosed on_closed)
-    : id_(id),
+    : Link(ctx.loop, ctx.read_buffer),
+      id_(id),
       peer_(std::move(peer)),
       ctx_(ctx),
       session_(ctx.limits.session, ctx.loop.now()),
       on_closed_(std::move(on_closed)) {
+  stream_ = &session_;
   if (ctx_.log.enabled(Level::Trace)) {
     session_.set_observer([this](std::string_view message) {
       ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
@@ -49,11 +51,6 @@ void Connection::upstream_changed() {
 void Connection::reject(std::string_view line) {
   session_.reject(line);
   resume();
-}
-
-void Connection::close(CloseReason why) noexcept {
-  stream_->close(why);
-  finish();
 }
 
 void Connection::input(std::string_view bytes, Session::Time now) {
@@ -109,32 +106,8 @@ void Connection::begin_stop(std::size_t unread) {
   stream_->on_stop(unread);
 }
 
-// Re-armed lazily: progress only moves the session's deadline later, and the
-// timer, when it fires, sleeps again until the new deadline. One heap
-// operation per timeout period per connection, not one per message.
-void Connection::arm_timer() {
-  const auto at = stream_->deadline();
-  if (at >= timer_at_) return;  // the armed timer comes first; it re-arms itself
-  if (timer_ != 0) ctx_.loop.cancel(timer_);
-  timer_at_ = at;
-  timer_ = at == Session::Time::max() ? 0 : ctx_.loop.run_at(at, [this] {
-    timer_ = 0;
-    timer_at_ = Session::Time::max();
-    stream_->on_timer(ctx_.loop.now());
-    if (upstream_) upstream_->update();
-    resume();
-  });
-}
-
-void Connection::cancel_timer() noexcept {
-  if (timer_ != 0) ctx_.loop.cancel(timer_);
-  timer_ = 0;
-  timer_at_ = Session::Time::min();  // never armed again
-}
-
-void Connection::fail(int err) noexcept {
-  error_ = err;
-  stream_->close(CloseReason::IoError);
+void Connection::timer_fired() {
+  if (upstream_) upstream_->update();
 }
 
 void Connection::report_closed() noexcept {

@@ -3,7 +3,7 @@
 // io_uring_submit_and_wait of the next wait(), which also reaps every
 // completion. Readiness (eventfds, listeners, signalfd) is a poll re-armed
 // after each report, so it stays level-triggered as the Poller promises;
-// connections submit their own receives and sends (UringConnection) and get
+// connections submit their own receives and sends (UringDriver) and get
 // completions back. Receives land in provided buffers shared by every
 // connection of the loop. It owns the ring and the buffers, not the
 // descriptors or handlers.

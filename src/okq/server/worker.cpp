@@ -5,8 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "okq/driver/epoll_connection.hpp"
-#include "okq/driver/uring_connection.hpp"
+#include "okq/driver/drivers.hpp"
 
 namespace okq::server {
 namespace {
@@ -87,11 +86,11 @@ void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool 
   auto on_closed = [this](Connection& c) { closed_in_loop(c); };
   std::unique_ptr<Connection> conn;
   if (UringPoller* ring = loop_.uring())
-    conn = std::make_unique<UringConnection>(id, std::move(fd), std::move(peer), context_, *ring,
-                                             on_closed);
+    conn = std::make_unique<OnUring<Connection>>(std::move(fd), *ring, id, std::move(peer),
+                                                 context_, on_closed);
   else
-    conn =
-        std::make_unique<EpollConnection>(id, std::move(fd), std::move(peer), context_, on_closed);
+    conn = std::make_unique<OnEpoll<Connection>>(std::move(fd), id, std::move(peer), context_,
+                                                 on_closed);
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
   // One turned away gets its ERR line at once; its header, like anything

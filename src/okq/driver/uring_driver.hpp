@@ -1,32 +1,32 @@
-// uring_connection.hpp -- UringConnection: the completion (io_uring) driver of
-// a Session. It keeps one receive armed while the session wants input
+// uring_driver.hpp -- UringDriver: the completion (io_uring) driver of a
+// Link's stream. It keeps one receive armed while the stream wants input
 // (multishot into the loop's shared buffers; single-shot and bounded when
-// the session reads less than a buffer at a time, as classic framing and a
-// stop do) and one send in flight from the session's frozen output while it
-// owes bytes. It owns its socket, and lives until every operation it
-// submitted has completed: the kernel may still write into what it points at.
+// the stream reads less than a buffer at a time, as classic framing, a
+// PROXY header and a stop do) and one send in flight from the stream's
+// frozen output while it owes bytes. It owns its socket, and its connection
+// (OnUring, driver/drivers.hpp) lives until every operation it submitted
+// has completed: the kernel may still write into what it points at.
 #pragma once
 
-#include "okq/driver/connection.hpp"
+#include "okq/driver/link.hpp"
 #include "okq/event/poller.hpp"
 #include "okq/event/uring_poller.hpp"
 #include "okq/net/fd.hpp"
 
 namespace okq::server {
 
-class UringConnection final : public Connection, public CompletionHandler {
+class UringDriver final : public CompletionHandler {
  public:
-  UringConnection(std::uint64_t id, net::Fd fd, std::string peer, ConnectionContext& ctx,
-                  UringPoller& ring, OnClosed on_closed);
+  UringDriver(Link& link, net::Fd fd, UringPoller& ring);
 
-  void stop() override;
+  void stop();
+  void resume();
+  void finish() noexcept;
   void on_complete(Completion done) override;
 
  private:
   enum Op : unsigned { kReceive = 1, kSend = 2, kFin = 3 };
 
-  void resume() override;
-  void finish() noexcept override;
   void step();
   void arm_receive();
   void cancel_receive();
@@ -39,6 +39,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   void submitted(io_uring_sqe* sqe, Op op) noexcept;
   void close_socket() noexcept;
 
+  Link& link_;
   net::Fd fd_;
   UringPoller& ring_;
   int in_flight_ = 0;          // operations the kernel holds (a multishot receive is one)

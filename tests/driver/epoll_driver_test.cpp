@@ -1,6 +1,7 @@
-// EpollConnection, the readiness driver of a Session: what it does when the loop
+// EpollDriver, the readiness driver of a stream: what it does when the loop
 // itself fails it.
-#include "okq/driver/epoll_connection.hpp"
+#include "okq/driver/connection.hpp"
+#include "okq/driver/drivers.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -35,7 +36,7 @@ class FullPoller final : public Poller {
   bool& full_;
 };
 
-TEST(EpollConnection, AFailedRegistrationClosesThatConnectionOnly) {
+TEST(EpollDriver, AFailedRegistrationClosesThatConnectionOnly) {
   bool full = false;
   EventLoop loop(std::make_unique<FullPoller>(full));  // its own eventfd registers first
   full = true;
@@ -46,7 +47,7 @@ TEST(EpollConnection, AFailedRegistrationClosesThatConnectionOnly) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   int closed = 0;
-  EpollConnection conn(1, net::Fd(fds[0]), "peer", ctx, [&](Connection&) { ++closed; });
+  OnEpoll<Connection> conn(net::Fd{fds[0]}, 1, "peer", ctx, [&](Connection&) { ++closed; });
   conn.start();  // throws nothing: the failure is this connection's alone
   EXPECT_EQ(closed, 1);
   EXPECT_EQ(conn.state(), SessionState::Closed);

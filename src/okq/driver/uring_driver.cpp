@@ -1,5 +1,5 @@
-// uring_connection.cpp -- the completion (io_uring) driver of a Session.
-#include "okq/driver/uring_connection.hpp"
+// uring_driver.cpp -- the completion (io_uring) driver of a stream.
+#include "okq/driver/uring_driver.hpp"
 
 #include <sys/socket.h>
 
@@ -9,12 +9,11 @@
 
 namespace okq::server {
 
-UringConnection::UringConnection(std::uint64_t id, net::Fd fd, std::string peer,
-                                 ConnectionContext& ctx, UringPoller& ring, OnClosed on_closed)
-    : Connection(id, std::move(peer), ctx, std::move(on_closed)), fd_(std::move(fd)), ring_(ring) {}
+UringDriver::UringDriver(Link& link, net::Fd fd, UringPoller& ring)
+    : link_(link), fd_(std::move(fd)), ring_(ring) {}
 
-void UringConnection::stop() {
-  if (stream_->closed() || closing_) return;
+void UringDriver::stop() {
+  if (link_.stream().closed() || closing_) return;
   if (receiving_) {
     // What the receive armed before the stop still brings had arrived before
     // it: let that receive end, then count what waits in the kernel.
@@ -22,30 +21,30 @@ void UringConnection::stop() {
     cancel_receive();
     return;
   }
-  begin_stop(net::bytes_unread(fd_.get()));
+  link_.begin_stop(net::bytes_unread(fd_.get()));
   resume();
 }
 
-void UringConnection::resume() {
+void UringDriver::resume() {
   if (closing_) return;
   try {
     step();
   } catch (const std::bad_alloc&) {
     // Out of memory for this connection's replies: it alone pays.
-    fail(ENOMEM);
+    link_.fail(ENOMEM);
     finish();
   }
 }
 
-void UringConnection::step() {
-  if (stream_->wants_fin()) send_fin();
-  if (stream_->closed()) return finish();
+void UringDriver::step() {
+  if (link_.stream().wants_fin()) send_fin();
+  if (link_.stream().closed()) return finish();
   arm_receive();
   send();
-  if (!closing_) arm_timer();
+  if (!closing_) link_.arm_timer();
 }
 
-void UringConnection::on_complete(Completion done) {
+void UringDriver::on_complete(Completion done) {
   try {
     switch (done.op) {
       case kReceive:
@@ -56,16 +55,16 @@ void UringConnection::on_complete(Completion done) {
         sending_ = false;
         if (closing_) break;
         if (done.result < 0)
-          fail(-done.result);
+          link_.fail(-done.result);
         else
-          sent(static_cast<std::size_t>(done.result));
+          link_.sent(static_cast<std::size_t>(done.result));
         break;
       case kFin:
         --in_flight_;  // a failed FIN shows in the next receive
         break;
     }
   } catch (const std::bad_alloc&) {
-    fail(ENOMEM);
+    link_.fail(ENOMEM);
     finish();
   }
   if (closing_) {
@@ -75,7 +74,7 @@ void UringConnection::on_complete(Completion done) {
   resume();
 }
 
-void UringConnection::received(const Completion& done) {
+void UringDriver::received(const Completion& done) {
   // The buffer goes back to the ring whatever becomes of its bytes.
   struct Recycle {
     UringPoller& ring;
@@ -88,24 +87,24 @@ void UringConnection::received(const Completion& done) {
     cancelling_ = false;
   }
   if (closing_) return;
-  const auto now = ctx_.loop.now();
+  const auto now = link_.loop().now();
   if (done.result > 0)
-    input(ring_.received(done), now);  // dropped while lingering
+    link_.input(ring_.received(done), now);  // dropped while lingering
   else if (done.result == 0)
-    eof(now);
+    link_.eof(now);
   else if (done.result == -ENOBUFS)
     ring_.ran_out_of_buffers();  // armed again below, once this pass has given buffers back
   else if (done.result != -ECANCELED)
-    fail(-done.result);
+    link_.fail(-done.result);
   if (stop_pending_ && !receiving_) {
     stop_pending_ = false;
-    begin_stop(net::bytes_unread(fd_.get()));  // on_complete() resumes next
+    link_.begin_stop(net::bytes_unread(fd_.get()));  // on_complete() resumes next
   }
 }
 
-void UringConnection::arm_receive() {
-  const bool discard = stream_->discards_input();
-  if (!discard && (!stream_->wants_input() || stop_pending_)) {
+void UringDriver::arm_receive() {
+  const bool discard = link_.stream().discards_input();
+  if (!discard && (!link_.stream().wants_input() || stop_pending_)) {
     // Back-pressure, or input has ended: a multishot receive would go on
     // filling buffers with bytes the session will not take now.
     if (receiving_ && multishot_) cancel_receive();
@@ -114,11 +113,11 @@ void UringConnection::arm_receive() {
   if (receiving_) return;
   const int group = ring_.buffer_group();
   if (group < 0) {
-    fail(-group);
+    link_.fail(-group);
     return finish();
   }
   constexpr std::size_t size = UringPoller::kBufferSize;
-  const std::size_t limit = discard ? size : stream_->read_limit(size);
+  const std::size_t limit = discard ? size : link_.stream().read_limit(size);
   io_uring_sqe* s = submission();
   if (!s) return;
   // A bounded read (classic framing: one read is one message; a stop: no
@@ -135,7 +134,7 @@ void UringConnection::arm_receive() {
   receiving_ = true;
 }
 
-void UringConnection::cancel_receive() {
+void UringDriver::cancel_receive() {
   if (!receiving_ || cancelling_) return;
   io_uring_sqe* s = ring_.sqe();
   if (!s) return;  // the receive goes on; the next step tries again
@@ -147,9 +146,9 @@ void UringConnection::cancel_receive() {
 
 // One send in flight, from the session's frozen output: it stays put until
 // the completion says how much went, whatever the codec appends meanwhile.
-void UringConnection::send() {
-  if (sending_ || closing_ || stream_->closed() || stream_->owed_bytes() == 0) return;
-  const auto owed = stream_->owed();
+void UringDriver::send() {
+  if (sending_ || closing_ || link_.stream().closed() || link_.stream().owed_bytes() == 0) return;
+  const auto owed = link_.stream().owed();
   io_uring_sqe* s = submission();
   if (!s) return;
   io_uring_prep_send(s, fd_.get(), owed.data(), owed.size(), MSG_NOSIGNAL);
@@ -159,32 +158,32 @@ void UringConnection::send() {
 
 // Every reply is sent (wants_fin() needs nothing owed). Counted in flight so
 // the socket cannot close, and its number be reused, before the kernel runs it.
-void UringConnection::send_fin() {
+void UringDriver::send_fin() {
   io_uring_sqe* s = submission();
   if (!s) return;
   io_uring_prep_shutdown(s, fd_.get(), SHUT_WR);
   submitted(s, kFin);
-  stream_->on_fin_sent(ctx_.loop.now());
+  link_.stream().on_fin_sent(link_.loop().now());
 }
 
-io_uring_sqe* UringConnection::submission() {
+io_uring_sqe* UringDriver::submission() {
   io_uring_sqe* s = ring_.sqe();
   if (!s) {
-    fail(EBUSY);
+    link_.fail(EBUSY);
     finish();
   }
   return s;
 }
 
-void UringConnection::submitted(io_uring_sqe* sqe, Op op) noexcept {
+void UringDriver::submitted(io_uring_sqe* sqe, Op op) noexcept {
   io_uring_sqe_set_data64(sqe, UringPoller::tag(this, op));
   ++in_flight_;
 }
 
-void UringConnection::finish() noexcept {
+void UringDriver::finish() noexcept {
   if (closing_) return;
   closing_ = true;
-  cancel_timer();
+  link_.cancel_timer();
   if (in_flight_ == 0) return close_socket();
   // Every operation ends now (-ECANCELED, or its own result if it was
   // already running); the socket closes when the last one has completed.
@@ -197,10 +196,10 @@ void UringConnection::finish() noexcept {
   }
 }
 
-void UringConnection::close_socket() noexcept {
+void UringDriver::close_socket() noexcept {
   if (!fd_) return;
   fd_.reset();
-  report_closed();
+  link_.report_closed();
 }
 
 }  // namespace okq::server
