@@ -16,6 +16,7 @@
 #include "cli_checks.hpp"
 #include "okq/bench/load_thread.hpp"
 #include "okq/bench/report.hpp"
+#include "okq/event/poller.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/fd.hpp"
 #include "okq/version.hpp"
@@ -146,7 +147,7 @@ void watch(const Options& o, const std::vector<std::unique_ptr<bench::LoadThread
     const Totals t = totals(threads);
     if (t.answered != last_answered || t.sent == t.answered) last_progress = now;
     last_answered = t.answered;
-    if (now >= deadline || now - last_progress >= stall || g_interrupted) break;
+    if (now >= deadline || now - last_progress >= stall || g_interrupted || stop) break;
     if (now >= next_tick) {
       if (!o.quiet)
         std::fprintf(stderr, "%s[%4.0fs] %10.0f req/s  answered %llu  errors %llu%s",
@@ -160,7 +161,7 @@ void watch(const Options& o, const std::vector<std::unique_ptr<bench::LoadThread
     std::this_thread::sleep_until(std::min({next_tick, deadline, now + milliseconds(20)}));
   }
   if (!o.quiet && tty) std::fprintf(stderr, "\n");
-  if (done.load() < threads.size() && !g_interrupted && bench::Clock::now() < deadline)
+  if (done.load() < threads.size() && !g_interrupted && !stop && bench::Clock::now() < deadline)
     std::fprintf(stderr, "okq-bench: no reply for %g s; stopping\n", o.stall_timeout);
   stop = true;
 }
@@ -200,7 +201,7 @@ bench::Report report_of(const Options& o,
 int choose_backend(const Options& o, bool& io_uring) {
   io_uring = o.io != "epoll";
   try {
-    if (io_uring) net::Uring probe(8, 16);
+    if (io_uring) server::make_poller("io_uring");
   } catch (const std::system_error& e) {
     if (o.io == "io_uring") {
       std::fprintf(stderr, "okq-bench: --io io_uring: %s\n", e.what());
@@ -214,7 +215,6 @@ int choose_backend(const Options& o, bool& io_uring) {
 // One load thread each, each with its share of the connections, connected.
 // 0 or the exit code.
 int connect_threads(const Options& o, const bench::Exchange& exchange, bool io_uring,
-                    const std::atomic<bool>& stop,
                     std::vector<std::unique_ptr<bench::LoadThread>>& threads) {
   try {
     const auto target = net::resolve(net::parse_endpoint(o.address, "127.0.0.1"), false).front();
@@ -230,7 +230,7 @@ int connect_threads(const Options& o, const bench::Exchange& exchange, bool io_u
       plan.io_uring = io_uring;
       plan.rate =
           o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
-      threads.push_back(std::make_unique<bench::LoadThread>(exchange, plan, stop));
+      threads.push_back(std::make_unique<bench::LoadThread>(exchange, plan));
       threads.back()->connect();
     }
   } catch (const net::Error& e) {
@@ -265,6 +265,7 @@ std::string run_threads(const Options& o, std::vector<std::unique_ptr<bench::Loa
     });
   watch(o, threads, done, stop, start);
   stopped = bench::Clock::now();
+  for (auto& t : threads) t->request_stop();
   for (auto& t : running) t.join();
   return failure;
 }
@@ -282,7 +283,7 @@ int run(const Options& o) {
   net::raise_fd_limit();
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<bench::LoadThread>> threads;
-  if (const int code = connect_threads(o, *made, io_uring, stop, threads); code != 0) return code;
+  if (const int code = connect_threads(o, *made, io_uring, threads); code != 0) return code;
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   const auto start = bench::Clock::now();

@@ -1,27 +1,21 @@
-// load_thread.cpp -- the load loop of one okq-bench thread, and its epoll driver
-// (the io_uring one is in load_thread_uring.cpp).
+// load_thread.cpp -- the load of one okq-bench thread, on the server's engine.
 #include "okq/bench/load_thread.hpp"
 
-#include <sys/socket.h>
-
-#include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
-#include <system_error>
+#include <span>
 #include <utility>
 
+#include "okq/driver/drivers.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
 
 namespace okq::bench {
 namespace {
 
-constexpr std::uint64_t kTimerTag = UINT64_MAX;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 // --reconnect: the first wait after a connection breaks, the longest, and how
@@ -37,9 +31,30 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 
 }  // namespace
 
-LoadThread::LoadThread(const Exchange& exchange, LoadPlan plan, const std::atomic<bool>& stop)
-    : exchange_(exchange), plan_(plan), stop_(stop), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
-  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+// A Conn as its driver sees it: the driver moves the Conn's bytes and says
+// when the socket is gone.
+class LoadThread::Carrier : public server::Link {
+ public:
+  Carrier(server::EventLoop& loop, std::span<char> buffer, Conn& conn)
+      : Link(loop, buffer), conn_(conn) {
+    stream_ = &conn;
+  }
+  void report_closed() noexcept override { conn_.thread->socket_closed(conn_); }
+
+ private:
+  Conn& conn_;
+};
+
+LoadThread::LoadThread(const Exchange& exchange, LoadPlan plan)
+    : exchange_(exchange),
+      plan_(plan),
+      loop_(plan_.io_uring ? "io_uring" : "epoll"),
+      read_buffer_(kReadChunk) {}
+
+LoadThread::~LoadThread() {
+  // Drivers first: they point into the loop.
+  conns_.clear();
+  retired_.clear();
 }
 
 std::size_t LoadThread::idle_closed() const noexcept {
@@ -53,18 +68,28 @@ std::size_t LoadThread::idle_closed() const noexcept {
 }
 
 void LoadThread::connect() {
-  conns_.resize(plan_.connections);
-  for (std::size_t i = 0; i < conns_.size(); ++i) open(i);
+  for (std::size_t i = 0; i < plan_.connections; ++i) {
+    conns_.push_back(std::make_unique<Conn>());
+    conns_.back()->thread = this;
+    conns_.back()->index = i;
+    open(*conns_.back());
+  }
   for (std::size_t i = 0; i < plan_.idle_connections; ++i)
     idle_.push_back(net::connect_to(plan_.target, std::chrono::seconds(10)));
-  if (plan_.rate > 0) {
-    timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (!timer_) throw std::system_error(errno, std::generic_category(), "timerfd_create");
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTimerTag;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timer_.get(), &ev);
-  }
+}
+
+// Connects `c` (blocking, at most `timeout`). Throws net::Error.
+void LoadThread::open(Conn& c, std::chrono::milliseconds timeout) {
+  c.fd = net::connect_to(plan_.target, timeout);
+  c.closed_ = false;
+}
+
+void LoadThread::attach(Conn& c) {
+  const std::span<char> buffer(read_buffer_);
+  if (server::UringPoller* ring = loop_.uring())
+    c.link = std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), *ring, loop_, buffer, c);
+  else
+    c.link = std::make_unique<server::OnEpoll<Carrier>>(std::move(c.fd), loop_, buffer, c);
 }
 
 bool LoadThread::may_send() const noexcept {
@@ -74,22 +99,22 @@ bool LoadThread::may_send() const noexcept {
 std::uint64_t LoadThread::outstanding() const noexcept {
   std::uint64_t n = 0;
   for (const auto& c : conns_)
-    if (!c.broken) n += c.inflight.size() + c.due.size();
+    if (!c->broken) n += c->inflight.size() + c->due.size();
   return n;
 }
 
 void LoadThread::schedule(Clock::time_point now) {
   // Request k falls due at start + k / rate, on connection k mod c: one global
   // schedule, spread evenly over the connections.
-  for (;;) {
-    if (!may_send()) return;
+  while (may_send()) {
     const auto due = due_time(next_seq_);
     if (due > now) return;
-    const std::size_t index = next_seq_ % conns_.size();
-    conns_[index].due.push_back(due);
-    touch(index);
+    Conn& c = *conns_[next_seq_ % conns_.size()];
+    c.due.push_back(due);
     ++next_seq_;
     ++issued_;
+    fill(c, now);
+    if (c.link) c.link->start();  // writes what fill() added
   }
 }
 
@@ -99,21 +124,17 @@ Clock::time_point LoadThread::due_time(std::uint64_t seq) const noexcept {
          std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(seq) * period_ns));
 }
 
-void LoadThread::arm_timer() {
-  const auto due = due_time(next_seq_);
-  // steady_clock is CLOCK_MONOTONIC on Linux, so its epoch is the timer's.
-  const auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();
-  itimerspec spec{};
-  spec.it_value.tv_sec = ns / 1'000'000'000;
-  spec.it_value.tv_nsec = ns % 1'000'000'000;
-  if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
-  ::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+void LoadThread::arm_due_timer() {
+  if (!may_send()) return;
+  loop_.run_at(due_time(next_seq_), [this] {
+    schedule(Clock::now());
+    arm_due_timer();
+  });
 }
 
 // Moves requests into the connection's output while the pipeline has room.
 void LoadThread::fill(Conn& c, Clock::time_point now) {
-  if (c.broken) return;
+  if (c.broken || c.closed_ || !c.link) return;
   while (c.inflight.size() < plan_.pipeline) {
     if (plan_.reconnect_interval && c.sent_here >= plan_.reconnect_interval) break;
     Clock::time_point started;
@@ -133,22 +154,13 @@ void LoadThread::fill(Conn& c, Clock::time_point now) {
   }
 }
 
-void LoadThread::write(Conn& c) {
-  while (!c.broken && !c.out.empty()) {
-    const auto bytes = c.out.pending();
-    const ssize_t n = net::send_some(c.fd.get(), bytes.data(), bytes.size());
-    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
-    if (n < 0) return broken(c);
-    c.out.consume(static_cast<std::size_t>(n));
-  }
-}
-
-void LoadThread::read(Conn& c, Clock::time_point now) {
-  char buf[kReadChunk];
-  const ssize_t n = net::recv_some(c.fd.get(), buf, sizeof buf);
-  if (n == -EAGAIN || n == -EWOULDBLOCK) return;
-  if (n <= 0) return broken(c);
-  take_replies(c, std::string_view(buf, static_cast<std::size_t>(n)), now);
+// Replies in: each checked and timed, then the pipeline refilled (the
+// driver writes what was added as soon as this returns).
+void LoadThread::Conn::on_input(std::string_view bytes, Time now) {
+  thread->take_replies(*this, bytes, now);
+  thread->reconnect_if_due(*this);
+  thread->fill(*this, now);
+  thread->end_if_over();
 }
 
 void LoadThread::take_replies(Conn& c, std::string_view bytes, Clock::time_point now) {
@@ -167,138 +179,95 @@ void LoadThread::take_replies(Conn& c, std::string_view bytes, Clock::time_point
   if (bad) counters_.bad_replies.fetch_add(bad, std::memory_order_relaxed);
 }
 
+// A connection that has sent its --reconnect-interval requests and had every
+// reply closes cleanly and is replaced by a new one (not when the run is over):
+// its stream ends, and once its driver has let go of the socket a new one is
+// opened (socket_closed).
+void LoadThread::reconnect_if_due(Conn& c) {
+  if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
+  if (!c.inflight.empty() || !c.out.empty() || c.closed_) return;
+  // Over once nothing more will be issued and nothing that fell due waits here.
+  if (!may_send() && c.due.empty()) return;
+  c.reopening = true;
+  c.closed_ = true;
+}
+
+// The driver let go of the socket: the connection was ended to be opened
+// again, or it broke. The driver itself is destroyed once its call returns.
+void LoadThread::socket_closed(Conn& c) {
+  retired_.push_back(std::move(c.link));
+  if (retired_.size() == 1) loop_.defer([this] { retired_.clear(); });
+  if (std::exchange(c.reopening, false) && reopen(c)) {
+    fill(c, loop_.now());
+    c.link->start();
+    return;
+  }
+  broken(c);
+}
+
 void LoadThread::broken(Conn& c) {
   if (c.broken) return;
   c.broken = true;
   counters_.broken_connections.fetch_add(1, std::memory_order_relaxed);
-  release(c);
   if (plan_.reconnect) {
     c.backoff = kFirstBackoff;
-    c.retry_at = Clock::now() + c.backoff;
     ++waiting_;
+    loop_.run_at(Clock::now() + c.backoff, [this, &c] { retry(c); });
   }
+  end_if_over();
 }
 
-// --reconnect: broken connections whose wait is over are opened again.
-void LoadThread::retry_broken(Clock::time_point now) {
-  if (waiting_ == 0 || !may_send()) return;
-  for (std::size_t i = 0; i < conns_.size(); ++i) {
-    Conn& c = conns_[i];
-    if (!c.broken || c.retry_at > now) continue;
-    if (!reopen(c, i)) {
-      c.backoff = std::min(c.backoff * 2, kLastBackoff);
-      c.retry_at = now + c.backoff;
-      continue;
-    }
-    c.broken = false;
-    --waiting_;
-    touch(i);  // refilled in this pass
+// --reconnect: a broken connection whose wait is over is opened again, or
+// waits twice as long (up to a second) while the server is not there.
+void LoadThread::retry(Conn& c) {
+  if (!may_send()) return;
+  if (!reopen(c)) {
+    c.backoff = std::min(c.backoff * 2, kLastBackoff);
+    loop_.run_at(Clock::now() + c.backoff, [this, &c] { retry(c); });
+    return;
   }
+  c.broken = false;
+  --waiting_;
+  fill(c, loop_.now());
+  c.link->start();
 }
 
-void LoadThread::release(Conn& c) {
-  if (!c.fd) return;
-  if (ring_)
-    cancel_operations(c);
-  else
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
-  c.fd.reset();
-}
-
-// A connection that has sent its --reconnect-interval requests and had every
-// reply closes cleanly and is replaced by a new one (not when the run is over).
-void LoadThread::reconnect_if_due(Conn& c, std::size_t index) {
-  if (!plan_.reconnect_interval || c.sent_here < plan_.reconnect_interval) return;
-  if (!c.inflight.empty() || !c.out.empty() || c.sending) return;
-  // Over once nothing more will be issued and nothing that fell due waits here.
-  if (!may_send() && c.due.empty()) return;
-  if (!reopen(c, index)) broken(c);
-}
-
-// Closes connection `index` (if open) and opens it again on a clean slate:
-// requests it had taken (written, or waiting in its output) are dropped and
-// stay counted as sent, so they count as lost. Open-loop requests that fell
-// due and were not taken yet go out on the new connection, timed from when
-// they were due.
-bool LoadThread::reopen(Conn& c, std::size_t index) {
-  release(c);
+// Opens connection `c` again on a clean slate: requests it had taken
+// (written, or waiting in its output) are dropped and stay counted as sent,
+// so they count as lost. Open-loop requests that fell due and were not taken
+// yet go out on the new connection, timed from when they were due.
+bool LoadThread::reopen(Conn& c) {
   c.sent_here = 0;
   c.replies = proto::LineSplitter();
-  c.want_write = false;
   c.inflight.clear();
-  while (!c.out.empty()) c.out.consume(c.out.pending().size());
+  c.out = proto::OutputBuffer();
   try {
-    open(index, plan_.reconnect ? kReconnectTimeout : std::chrono::seconds(10));
+    open(c, plan_.reconnect ? kReconnectTimeout : std::chrono::seconds(10));
   } catch (const net::Error&) {
     return false;
   }
   counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
+  attach(c);
   return true;
 }
 
-// Connects connection `index` and watches it for replies. Throws net::Error.
-void LoadThread::open(std::size_t index, std::chrono::milliseconds timeout) {
-  Conn& c = conns_[index];
-  c.fd = net::connect_to(plan_.target, timeout);
-  if (plan_.io_uring) {
-    if (ring_) arm_receive(c);  // else run_uring() arms every connection's first
-    return;
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = index;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+void LoadThread::request_stop() {
+  loop_.queue_in_loop([this] { begin_stop(); });
 }
 
-void LoadThread::flush(Conn& c, std::size_t index) {
-  if (ring_) {
-    arm_receive(c);
-    send_uring(c);
-    return;
-  }
-  if (!c.out.empty()) write(c);
-  update_interest(c, index);
+void LoadThread::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  loop_.run_at(Clock::now() + plan_.drain_timeout, [this] { loop_.stop(); });
+  end_if_over();
 }
 
-// EPOLLOUT only while output is owed: it is level-triggered, and a writable
-// socket with nothing to write would wake the loop for nothing.
-void LoadThread::update_interest(Conn& c, std::size_t index) {
-  const bool want_write = !c.out.empty();
-  if (c.broken || want_write == c.want_write) return;
-  c.want_write = want_write;
-  epoll_event ev{};
-  ev.events = EPOLLIN | (want_write ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
-  ev.data.u64 = index;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
-}
-
-void LoadThread::touch(std::size_t index) {
-  if (conns_[index].touched) return;
-  conns_[index].touched = true;
-  touched_.push_back(index);
-}
-
-// Refills the connections that got replies (closed loop) or due requests (open
-// loop) this round: work in proportion to the events, not to the connections.
-void LoadThread::refill_touched(Clock::time_point now) {
-  for (const std::size_t i : touched_) {
-    Conn& c = conns_[i];
-    c.touched = false;
-    if (c.broken) continue;
-    reconnect_if_due(c, i);
-    if (c.broken) continue;
-    fill(c, now);
-    flush(c, i);
-  }
-  touched_.clear();
-}
-
-bool LoadThread::run_over() const {
-  if (!may_send() && outstanding() == 0) return true;
-  if (!plan_.reconnect &&
-      counters_.broken_connections.load(std::memory_order_relaxed) == conns_.size())
-    return true;
-  return stopping_ && Clock::now() >= drain_deadline_;
+// The run is over: nothing more to send and nothing in flight, or every
+// connection broken with none to be opened again.
+void LoadThread::end_if_over() {
+  const auto broken = counters_.broken_connections.load(std::memory_order_relaxed);
+  const bool all_broken = !plan_.reconnect && broken >= conns_.size();
+  if (all_broken || (!may_send() && outstanding() == 0)) loop_.stop();
 }
 
 void LoadThread::run(Clock::time_point start) {
@@ -306,51 +275,19 @@ void LoadThread::run(Clock::time_point start) {
   // which an open-loop run would report as server latency.
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   start_ = start;
-  if (plan_.io_uring) start_uring();
-  const auto now0 = Clock::now();
+  loop_.attach();  // this thread's: an io_uring ring belongs to its maker
+  for (auto& c : conns_) attach(*c);
+  const auto now = Clock::now();
   if (plan_.rate > 0) {
-    schedule(now0);
-    if (!ring_) arm_timer();
+    schedule(now);
+    arm_due_timer();
   }
-  for (std::size_t i = 0; i < conns_.size(); ++i) {
-    fill(conns_[i], now0);
-    flush(conns_[i], i);
+  for (auto& c : conns_) {
+    fill(*c, now);
+    c->link->start();
   }
-  if (ring_)
-    run_uring();
-  else
-    run_epoll();
+  loop_.run();
   finished_ = Clock::now();
-}
-
-void LoadThread::run_epoll() {
-  std::vector<epoll_event> events(256);
-  for (;;) {
-    if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
-      stopping_ = true;
-      drain_deadline_ = Clock::now() + plan_.drain_timeout;
-    }
-    if (run_over()) break;
-    // A short wait keeps the stop flag responsive without a wake-up pipe.
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 50);
-    const auto now = Clock::now();
-    if (plan_.rate > 0) schedule(now);
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kTimerTag) {
-        std::uint64_t expirations;
-        [[maybe_unused]] auto r = ::read(timer_.get(), &expirations, sizeof expirations);
-        continue;
-      }
-      const std::size_t index = events[i].data.u64;
-      Conn& c = conns_[index];
-      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read(c, now);
-      if (events[i].events & EPOLLOUT) write(c);
-      touch(index);
-    }
-    retry_broken(now);
-    refill_touched(now);
-    if (plan_.rate > 0 && may_send()) arm_timer();
-  }
 }
 
 }  // namespace okq::bench

@@ -1,27 +1,30 @@
-// load_thread.hpp -- LoadThread: one thread driving many non-blocking connections from
-// its own epoll, or its own io_uring (one multishot receive per connection
-// into shared buffers, one send in flight, one system call per pass). Closed loop: each connection
-// keeps `pipeline` requests in flight. Open loop (--rate): requests fall due on a fixed schedule
-// and their latency counts from when they were due, not when they could be sent, so a stalled
-// server cannot hide its stall (coordinated omission). Every reply is checked. Owns its
-// connections; reads the shared stop flag.
+// load_thread.hpp -- LoadThread: one okq-bench thread driving many
+// connections on the server's own engine: an EventLoop (epoll or io_uring)
+// and its drivers, each connection a Stream of requests out and replies in.
+// Closed loop: each connection keeps `pipeline` requests in flight. Open loop
+// (--rate): requests fall due on a fixed schedule (a loop timer, to the
+// nanosecond) and their latency counts from when they were due, not when
+// they could be sent, so a stalled server cannot hide its stall (coordinated
+// omission). Every reply is checked. Owns its connections.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <optional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 #include "okq/bench/histogram.hpp"
 #include "okq/bench/protocol.hpp"
+#include "okq/driver/link.hpp"
+#include "okq/event/event_loop.hpp"
 #include "okq/net/address.hpp"
 #include "okq/net/fd.hpp"
-#include "okq/net/uring.hpp"
 #include "okq/proto/line_splitter.hpp"
 #include "okq/proto/output_buffer.hpp"
+#include "okq/session/stream.hpp"
 
 namespace okq::bench {
 
@@ -33,7 +36,7 @@ struct LoadPlan {
   std::size_t idle_connections = 0;  // opened and held, never used
   std::size_t pipeline = 1;
   std::uint64_t max_requests = 0;  // 0: until stopped
-  double rate = 0;                 // requests/s for this worker; 0: closed loop
+  double rate = 0;                 // requests/s for this thread; 0: closed loop
   std::chrono::milliseconds drain_timeout{2000};
   // Close each connection cleanly after this many requests and open a new
   // one (memtier_benchmark's --reconnect-interval); 0: never.
@@ -56,13 +59,16 @@ struct Counters {
 
 class LoadThread {
  public:
-  LoadThread(const Exchange& exchange, LoadPlan plan, const std::atomic<bool>& stop);
+  LoadThread(const Exchange& exchange, LoadPlan plan);
+  ~LoadThread();
 
-  // Opens every connection. Throws net::Error.
+  // Opens every connection (on the calling thread). Throws net::Error.
   void connect();
   // Drives the load until stopped (or max_requests answered), then waits for
   // the replies still in flight, at most drain_timeout.
   void run(Clock::time_point start);
+  // Any thread: stop sending; the run ends once what is in flight is answered.
+  void request_stop();
 
   const Histogram& latency() const noexcept { return latency_; }
   // The --idle connections the server has closed (looked at now, after the run).
@@ -71,71 +77,71 @@ class LoadThread {
   Clock::time_point finished() const noexcept { return finished_; }
 
  private:
-  struct Conn {
-    net::Fd fd;
+  using Time = server::Stream::Time;
+
+  // One connection's requests and replies, across the sockets it is opened
+  // on: the stream its driver drives.
+  struct Conn final : server::Stream {
+    LoadThread* thread = nullptr;
+    std::size_t index = 0;
+    net::Fd fd;                              // opened, not yet given to a driver
+    std::unique_ptr<server::Link> link;      // its driver, while open
     std::deque<Clock::time_point> due;       // requests due, not yet sent (open loop)
     std::deque<Clock::time_point> inflight;  // sent, awaiting a reply, oldest first
     proto::OutputBuffer out;                 // request bytes not yet written
     proto::LineSplitter replies;
-    std::uint64_t sent_here = 0;  // requests sent on this connection (--reconnect-interval)
-    bool broken = false;
-    bool touched = false;     // listed in touched_ for this round
-    bool want_write = false;  // EPOLLOUT registered
-    // io_uring: operations in flight carry the generation of the socket they
-    // were for; completions of an older one only give their buffer back.
-    std::uint32_t generation = 0;
-    bool receiving = false;
-    bool sending = false;
-    Clock::time_point retry_at{};  // --reconnect: when to try a broken one again
+    std::uint64_t sent_here = 0;  // requests sent on this socket (--reconnect-interval)
+    bool closed_ = false;         // this socket's stream is over
+    bool reopening = false;       // ... ended to be opened again (--reconnect-interval)
+    bool broken = false;          // broken, and not (yet) opened again
     std::chrono::milliseconds backoff{0};
+
+    bool wants_input() const noexcept override { return !closed_; }
+    bool discards_input() const noexcept override { return false; }
+    std::size_t read_limit(std::size_t buffer) const noexcept override { return buffer; }
+    void on_input(std::string_view bytes, Time now) override;
+    void on_eof(Time) override { closed_ = true; }
+    std::string_view owed() noexcept override { return out.pending(); }
+    std::size_t owed_bytes() const noexcept override { return out.size(); }
+    void on_sent(std::size_t n, Time) override { out.consume(n); }
+    bool wants_fin() const noexcept override { return false; }
+    void on_fin_sent(Time) override {}
+    void on_stop(std::size_t) override {}
+    void close(server::CloseReason) noexcept override { closed_ = true; }
+    bool closed() const noexcept override { return closed_; }
+    Time deadline() const noexcept override { return Time::max(); }
+    void on_timer(Time) override {}
   };
+  class Carrier;  // a Conn's Link
 
   bool may_send() const noexcept;
   void fill(Conn& c, Clock::time_point now);
-  void write(Conn& c);
-  void read(Conn& c, Clock::time_point now);
   void take_replies(Conn& c, std::string_view bytes, Clock::time_point now);
-  void flush(Conn& c, std::size_t index);  // writes what is owed, by the backend's means
-  void release(Conn& c);                   // closes its socket, whatever is in flight
-  bool run_over() const;                   // the run is over: stopped and drained, or all broken
-  void run_epoll();
-  // io_uring (worker_uring.cpp)
-  void start_uring();
-  void cancel_operations(Conn& c);
-  void run_uring();
-  void arm_receive(Conn& c);
-  void send_uring(Conn& c);
-  void completed(const io_uring_cqe& cqe, Clock::time_point now);
-  std::size_t index_of(const Conn& c) const noexcept {
-    return static_cast<std::size_t>(&c - conns_.data());
-  }
+  void attach(Conn& c);         // gives its open socket to a driver
+  void socket_closed(Conn& c);  // its driver let go of the socket
+  void broken(Conn& c);
+  void reconnect_if_due(Conn& c);
+  bool reopen(Conn& c);  // false: the server is not there
+  void retry(Conn& c);   // --reconnect: after its backoff
+  void open(Conn& c, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void schedule(Clock::time_point now);
   Clock::time_point due_time(std::uint64_t seq) const noexcept;  // open loop
-  void arm_timer();
-  void broken(Conn& c);
-  void reconnect_if_due(Conn& c, std::size_t index);
-  bool reopen(Conn& c, std::size_t index);  // false: the server is not there
-  void retry_broken(Clock::time_point now);
-  void open(std::size_t index, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  void update_interest(Conn& c, std::size_t index);
-  void touch(std::size_t index);
-  void refill_touched(Clock::time_point now);
+  void arm_due_timer();
+  void begin_stop();
+  void end_if_over();
   std::uint64_t outstanding() const noexcept;
 
   const Exchange& exchange_;
   LoadPlan plan_;
-  const std::atomic<bool>& stop_;
-  std::vector<Conn> conns_;
-  std::vector<std::size_t> touched_;  // connections to refill this round
+  server::EventLoop loop_;
+  std::vector<char> read_buffer_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<std::unique_ptr<server::Link>> retired_;  // drivers done with, destroyed next
   std::vector<net::Fd> idle_;
-  net::Fd epoll_;
-  net::Fd timer_;                   // open loop: fires when the next request is due
-  std::optional<net::Uring> ring_;  // made by the thread that runs the load
   Clock::time_point start_{};
   std::uint64_t next_seq_ = 0;  // open loop: index of the next request to fall due
   std::uint64_t issued_ = 0;    // requests sent or due, toward max_requests
   bool stopping_ = false;
-  Clock::time_point drain_deadline_{};
   std::size_t waiting_ = 0;  // broken connections --reconnect will open again
   Histogram latency_;
   Counters counters_;
