@@ -43,6 +43,16 @@ void Connection::relay_to(const net::SocketAddress& to) {
   session_.on_answers();  // a connect refused at once
 }
 
+// The client's side moved: the relay's leg writes, reads or closes as the
+// relay now wants, and whatever that did to the relay (a write refused by a
+// dead upstream ends it) the session takes in at once, not at the leg's next
+// event, which may never come.
+void Connection::sync_upstream() {
+  if (!upstream_) return;
+  upstream_->update();
+  session_.on_answers();
+}
+
 void Connection::upstream_changed() {
   session_.on_answers();
   resume();
@@ -59,20 +69,20 @@ void Connection::input(std::string_view bytes, Session::Time now) {
   ctx_.counters.bytes_in.add(bytes.size());
   ctx_.counters.messages.add(session_.messages() - before);
   if (gate_ && !gate_->awaiting()) header_ended();
-  if (upstream_) upstream_->update();
+  sync_upstream();
 }
 
 void Connection::eof(Session::Time now) {
   const auto before = session_.messages();
   stream_->on_eof(now);
   ctx_.counters.messages.add(session_.messages() - before);
-  if (upstream_) upstream_->update();
+  sync_upstream();
 }
 
 void Connection::sent(std::size_t n) {
   stream_->on_sent(n, ctx_.loop.now());
   ctx_.counters.bytes_out.add(n);
-  if (upstream_) upstream_->update();  // a slow client's replies went out: read upstream again
+  sync_upstream();  // a slow client's replies went out: read upstream again
 }
 
 // The header's addresses are the peer's bytes (a v2 unix path may hold any):
@@ -107,7 +117,7 @@ void Connection::begin_stop(std::size_t unread) {
 }
 
 void Connection::timer_fired() {
-  if (upstream_) upstream_->update();
+  sync_upstream();
 }
 
 void Connection::report_closed() noexcept {

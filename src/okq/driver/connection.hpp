@@ -80,6 +80,7 @@ class Connection : public Link {
   void timer_fired() override;
   void header_ended();      // the PROXY header is whole or invalid: log it, keep the source
   void upstream_changed();  // the relay's leg moved: the session takes it in, then resume()
+  void sync_upstream();     // the client's side moved: the leg follows, the session takes it in
 
   std::uint64_t id_;
   std::string peer_;
