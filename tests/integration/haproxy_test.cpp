@@ -33,13 +33,15 @@ class Cluster {
     for (int i = 0; i < 3; ++i) {
       okq_.push_back(
           std::make_unique<TestServer>(std::vector<std::string>{"--proxy-listen", "127.0.0.1:0",
-                                                                "--metrics", "127.0.0.1:0", "-v"},
+                                                                "--metrics", "127.0.0.1:0", "-v",
+                                                                // A stop answering megabytes to a
+                                                                // slow reader (the drain test)
+                                                                // is bounded by that, not 5 s.
+                                                                "--shutdown-timeout", "60"},
                                        true));
       metrics_.push_back(metrics_port(okq_.back()->process()));
     }
-    front_ = unused_port();
     std::string cfg = read_file(kConfig);
-    cfg = replace_all(cfg, "bind :4242", "bind 127.0.0.2:" + std::to_string(front_));
     cfg = replace_all(cfg, "/run/haproxy/okq.sock", admin_socket());
     // Every session's log line (with how it ended), for a failure to show.
     cfg = replace_all(cfg, "local0 notice", "local0 info");
@@ -54,9 +56,18 @@ class Cluster {
     for (int i = 0; i < 3; ++i)
       cfg = replace_all(cfg, "127.0.0.1:430" + std::to_string(i + 1),
                         "127.0.0.1:" + std::to_string(okq_[i]->port()));
-    write_file(dir_ + "/okq.cfg", cfg);
-    haproxy_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/sbin/haproxy", "-db", "-f", dir_ + "/okq.cfg"});
+    // The front port is picked free, but another test may take it before
+    // HAProxy binds it: then HAProxy exits at once, and another is tried.
+    for (int attempt = 0; attempt < 3 && !admin_answers(); ++attempt) {
+      if (haproxy_) haproxy_->wait(5s);
+      front_ = unused_port();
+      write_file(dir_ + "/okq.cfg",
+                 replace_all(cfg, "bind :4242", "bind 127.0.0.2:" + std::to_string(front_)));
+      haproxy_ = std::make_unique<Process>(
+          std::vector<std::string>{"/usr/sbin/haproxy", "-db", "-f", dir_ + "/okq.cfg"});
+      for (int n = 0; n < 100 && !admin_answers() && !haproxy_->wait(50ms); ++n) {
+      }
+    }
   }
 
   ~Cluster() {
@@ -81,6 +92,9 @@ class Cluster {
       return "";
     }
   }
+
+  // HAProxy is up: its runtime API answers.
+  bool admin_answers() const { return haproxy_ && !command("show info").empty(); }
 
   // Backend okqN's status as `show stat` gives it ("UP", "DOWN", "DRAIN", ...).
   std::string status(int i) const {
@@ -129,7 +143,8 @@ TEST(HAProxy, ConfigurationIsValid) {
 TEST(HAProxy, SpreadsLoadAndSurvivesABackendKilled) {
   ASSERT_TRUE(have_haproxy()) << "haproxy is missing: `make deps` installs Debian's haproxy";
   Cluster cluster;
-  ASSERT_TRUE(cluster.all_up()) << cluster.haproxy().out() << cluster.command("show stat");
+  ASSERT_TRUE(cluster.all_up()) << cluster.haproxy().out() << cluster.haproxy().err()
+                                << cluster.command("show stat");
 
   Process bench(
       {bench_bin(), "-c", "30", "-d", "4", "--reconnect", "--json", "-q", cluster.front()});
@@ -233,7 +248,8 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
 #endif
   ASSERT_TRUE(have_haproxy()) << "haproxy is missing: `make deps` installs Debian's haproxy";
   Cluster cluster;
-  ASSERT_TRUE(cluster.all_up()) << cluster.haproxy().out() << cluster.command("show stat");
+  ASSERT_TRUE(cluster.all_up()) << cluster.haproxy().out() << cluster.haproxy().err()
+                                << cluster.command("show stat");
   {
     // Replies come back in order through HAProxy, pipelined: the Q message's
     // echo after every OK of what came before it.
