@@ -129,6 +129,10 @@ std::string private_dir(const std::string& name) {
   return tmpl;
 }
 
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "okq-" + name + "-" + std::to_string(::getpid());
+}
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);

@@ -39,6 +39,9 @@ std::string wait_for_file(const std::string& path, const std::string& needle,
 // A new directory of the test's own, mode 0700 (logrotate refuses
 // world-writable parents such as /tmp).
 std::string private_dir(const std::string& name);
+// A path in the test temporary directory for `name`, unique to this process
+// (nothing is created).
+std::string temp_path(const std::string& name);
 
 // `s` with every `from` replaced by `to`.
 std::string replace_all(std::string s, const std::string& from, const std::string& to);
