@@ -8,12 +8,15 @@
 namespace okq::proto {
 
 inline constexpr std::string_view kLineTooLong = "ERR line too long\n";
+// The most of a line-framed stream worth taking in one read: lines are cut
+// out of it wherever they fall.
+inline constexpr std::size_t kLineReadLimit = 64 * 1024;
 
 class LineCodec final : public Codec {
  public:
   explicit LineCodec(std::size_t max_line) : max_line_(max_line) {}
 
-  std::size_t read_limit() const noexcept override { return 64 * 1024; }
+  std::size_t read_limit() const noexcept override { return kLineReadLimit; }
   Verdict feed(std::string_view in, std::string& out) override;
   Verdict finish(std::string& out) override;
 

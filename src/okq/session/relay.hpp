@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 
+#include "okq/proto/line_codec.hpp"
 #include "okq/proto/output_buffer.hpp"
 #include "okq/session/responder.hpp"
 #include "okq/session/session.hpp"
@@ -31,7 +32,7 @@ class Relay final : public Responder {
   void finish(Time now) override;
   void input_ended() override;
   // As much as the line codec takes: lines are only looked at, never held.
-  std::size_t read_limit() const noexcept override { return 64 * 1024; }
+  std::size_t read_limit() const noexcept override { return proto::kLineReadLimit; }
   std::uint64_t messages() const noexcept override { return forwarded_; }
   void set_observer(proto::MessageObserver observer) override { observer_ = std::move(observer); }
   bool holds_back() const noexcept override { return to_upstream_.size() > limits_.max_output; }
