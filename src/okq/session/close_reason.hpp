@@ -17,6 +17,9 @@ enum class CloseReason {
   ProxyInvalid,         // a PROXY listener's client sent a malformed header
   ProxyTimeout,         // a PROXY listener's client sent no whole header in time
   ProxyUntrusted,       // a PROXY listener's client is not a --proxy-from address
+  TlsHandshakeFailed,   // a TLS listener's client failed its handshake (or spoke plaintext)
+  TlsTimeout,           // a TLS listener's client did not finish its handshake in time
+  TlsError,             // a TLS record that does not decrypt, or another fatal TLS error
   UpstreamUnavailable,  // --upstream refused, reset, closed early or silent: ERR sent
 };
 
@@ -49,6 +52,12 @@ constexpr const char* label(CloseReason reason) noexcept {
       return "proxy_timeout";
     case CloseReason::ProxyUntrusted:
       return "proxy_untrusted";
+    case CloseReason::TlsHandshakeFailed:
+      return "tls_handshake_failed";
+    case CloseReason::TlsTimeout:
+      return "tls_handshake_timeout";
+    case CloseReason::TlsError:
+      return "tls_error";
     case CloseReason::UpstreamUnavailable:
       return "upstream_unavailable";
   }
@@ -81,6 +90,12 @@ constexpr const char* to_string(CloseReason reason) noexcept {
       return "no PROXY header in time";
     case CloseReason::ProxyUntrusted:
       return "a PROXY listener client from outside --proxy-from";
+    case CloseReason::TlsHandshakeFailed:
+      return "TLS handshake failed";
+    case CloseReason::TlsTimeout:
+      return "no TLS handshake in time";
+    case CloseReason::TlsError:
+      return "TLS error";
     case CloseReason::UpstreamUnavailable:
       return "upstream unavailable";
   }
