@@ -40,15 +40,37 @@ std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
                  "Longest input line sent and longest reply accepted, in bytes")
       ->check(cli::count(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
-  app.add_flag("--classic", o.classic, "The seed's fixed-size framing, byte-exact");
+  auto* classic = app.add_flag("--classic", o.classic, "The seed's fixed-size framing, byte-exact");
   app.add_option("--classic-size", o.classic_size, "Bytes per classic message")
       ->check(cli::count(std::size_t{1}, std::size_t{65536}))
       ->capture_default_str();
+  bool tls = false;
+  tls::Settings tls_settings;
+  const char* g = "TLS";
+  app.add_flag("--tls", tls, "Speak TLS (1.2 or 1.3), checking the server's certificate")
+      ->excludes(classic)
+      ->group(g);
+  app.add_option("--tls-ca", tls_settings.ca,
+                 "CA certificates (PEM) the server's must verify to (default: the system's)")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-server-name", o.tls_server_name,
+                 "The name sent (SNI) and checked in the server's certificate (default: the "
+                 "host given)")
+      ->type_name("NAME")
+      ->group(g);
+  app.add_option("--tls-cert", tls_settings.cert, "A client certificate to present, PEM")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-key", tls_settings.key, "Its private key, PEM")
+      ->type_name("FILE")
+      ->group(g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : client::kExitUsage;
   }
+  if (tls) o.tls = tls_settings;
   o.timeout = cli::to_millis(timeout);
   o.escape_controls = ::isatty(o.out_fd) == 1;
   try {

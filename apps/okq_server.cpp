@@ -39,6 +39,7 @@ constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: the --io backend is ref
 constexpr int kExitOsError = 71;      // EX_OSERR: a worker cannot start
 constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: pid or log file
 constexpr int kExitNoPerm = 77;       // EX_NOPERM: cannot switch to --user
+constexpr int kExitConfig = 78;       // EX_CONFIG: the TLS certificate, key or CA will not load
 
 struct Options {
   server::ServerOptions server;
@@ -98,7 +99,7 @@ void add_listeners(CLI::App& app, Options& o) {
   cli::add_endpoints(app, "-l,--listen", s.listen, "0.0.0.0",
                      "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, :PORT, PORT, "
                      "unix:PATH (default: the sockets a service manager passed, else "
-                     "0.0.0.0:4242; none when only --proxy-listen is given)")
+                     "0.0.0.0:4242; none when only --proxy-listen or a TLS listener is given)")
       ->group(g);
   app.add_option("--backlog", s.backlog, "Pending-connection queue length")
       ->check(cli::count(1, INT_MAX))
@@ -158,6 +159,51 @@ void add_proxy_protocol(CLI::App& app, Options& o) {
       ->group(g);
   cli::add_duration(app, "--proxy-timeout", s.proxy_timeout, 0.001, 3600.0,
                     "Seconds a --proxy-listen client has to send its whole PROXY header")
+      ->group(g);
+}
+
+void add_tls(CLI::App& app, Options& o) {
+  auto& s = o.server;
+  const char* g = "TLS";
+  cli::add_endpoints(app, "--tls-listen", s.tls_listen, "0.0.0.0",
+                     "Address to listen on whose clients speak TLS, repeatable")
+      ->group(g)
+      ->excludes("--classic");
+  cli::add_endpoints(app, "--proxy-tls-listen", s.proxy_tls_listen, "0.0.0.0",
+                     "Address to listen on whose clients send a PROXY header, then speak TLS "
+                     "(HAProxy's send-proxy-v2 ssl), repeatable")
+      ->group(g)
+      ->excludes("--classic");
+  app.add_option("--tls-cert", s.tls.cert,
+                 "The server's certificate, PEM, then its chain (read again on SIGHUP)")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-key", s.tls.key, "The certificate's private key, PEM")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-ca", s.tls.ca, "CA certificates (PEM) client certificates must verify to")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option_function<std::string>(
+         "--tls-verify-client",
+         [&s](const std::string& t) { s.tls.verify_client = tls::parse_verify_client(t); },
+         "Client certificates: none | optional (checked if given) | required (default: none)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"none", "optional", "required"}))
+      ->group(g);
+  app.add_option_function<std::string>(
+         "--tls-min-version",
+         [&s](const std::string& t) { s.tls.min_version = tls::parse_min_version(t); },
+         "Oldest TLS version accepted: 1.2 | 1.3 (default: 1.2)")
+      ->type_name("VERSION")
+      ->check(CLI::IsMember({"1.2", "1.3"}))
+      ->group(g);
+  cli::add_duration(app, "--tls-handshake-timeout", s.tls_handshake_timeout, 0.001, 3600.0,
+                    "Seconds a TLS client has to finish its handshake")
+      ->group(g);
+  app.add_flag("--tls-ktls", s.tls.ktls,
+               "Kernel TLS after the handshake where the kernel has it (else said once, and "
+               "TLS stays in okq)")
       ->group(g);
 }
 
@@ -238,6 +284,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   add_listeners(app, o);
   add_protocol_and_limits(app, o);
   add_proxy_protocol(app, o);
+  add_tls(app, o);
   add_relay(app, o);
   add_process(app, o);
   add_logging(app, o, verbose, trace);
@@ -255,13 +302,16 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   return o;
 }
 
-// SIGHUP is logrotate's "reopen your log"; without a log file it is logged and ignored.
-// A reopen that fails has said why itself.
-void on_hangup(server::Logger& log) {
-  if (!log.has_file())
-    log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
-  else if (log.reopen())
+// SIGHUP is logrotate's "reopen your log" and the certificate rotation's
+// "load them again"; with neither a log file nor TLS it is logged and
+// ignored. A reopen or reload that fails has said why itself.
+void on_hangup(server::Logger& log, server::Server& server) {
+  if (server.serves_tls()) server.reload_tls();
+  if (!log.has_file()) {
+    if (!server.serves_tls()) log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
+  } else if (log.reopen()) {
     log.log(server::Level::Info, "Hangup: log file reopened");
+  }
 }
 
 // One start-up step: whatever it throws is that step's failure, with the
@@ -306,6 +356,20 @@ int drop_privileges(const Options& o, std::optional<server::PidFile>& pid, serve
   return step(log, to_file, kExitNoPerm, [&] { server::switch_to(*who); });
 }
 
+// SIGHUP reads the TLS files again as whoever the process is then: said at
+// start if that user cannot.
+void check_tls_reload(const Options& o, const server::Server& server, server::Logger& log) {
+  if (o.user.empty() || !server.serves_tls()) return;
+  try {
+    tls::Context::server(o.server.tls);
+  } catch (const tls::Error& e) {
+    log.log(server::Level::Error,
+            "as user {} the TLS files cannot be read again ({}): SIGHUP will not reload them "
+            "until {} can read them",
+            o.user, e.what(), o.user);
+  }
+}
+
 // The server, its loops made and its listeners bound (or taken over from
 // the process an upgrade replaces, `role`). 0 or the exit code.
 int bind_server(const Options& o, const std::optional<server::UpgradeRole>& role,
@@ -326,6 +390,7 @@ int bind_server(const Options& o, const std::optional<server::UpgradeRole>& role
   } catch (const net::Error& e) {  // the step is the call that failed
     return fail(log, to_file, exit_code_for(e.call()), e.what());
   }
+  if (const int code = step(log, to_file, kExitConfig, [&] { made->load_tls(); })) return code;
   return step(log, to_file, kExitUsage, [&] { made->refuse_relaying_to_itself(); });
 }
 
@@ -366,12 +431,13 @@ int serve(const Options& o, server::Logger& log) {
       }))
     return code;
   if (const int code = drop_privileges(o, pid, log, to_file); code != 0) return code;
+  check_tls_reload(o, server, log);
   // Before announcing: a worker that cannot start fails start-up.
   if (const int code = step(log, to_file, kExitOsError, [&] { server.start_workers(); }))
     return code;
   server::Handover handover(server, pid, log, o.program, o.upgrade_timeout);
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
-    if (sig == SIGHUP) return on_hangup(log);
+    if (sig == SIGHUP) return on_hangup(log, server);
     if (sig == SIGUSR2 && notifier)
       return log.log(server::Level::Error,
                      "SIGUSR2 ignored: under a service manager, restart the service instead");

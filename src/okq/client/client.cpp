@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "okq/client/wire.hpp"
 #include "okq/net/socket.hpp"
 #include "okq/proto/line_splitter.hpp"
 #include "okq/proto/output_buffer.hpp"
@@ -64,8 +65,7 @@ bool wait(std::vector<pollfd>& fds, std::optional<Clock::time_point> deadline) {
 // Line framing with up to `pipeline` messages in flight.
 class Conversation {
  public:
-  Conversation(const ClientOptions& o, net::Fd sock)
-      : o_(o), sock_(std::move(sock)), name_(o.server.to_string()) {}
+  Conversation(const ClientOptions& o, Wire& wire) : o_(o), wire_(wire), name_(o.server.to_string()) {}
 
   void run() {
     while (!done_) {
@@ -74,15 +74,14 @@ class Conversation {
       std::vector<pollfd> fds;
       const bool want_input = !input_eof_ && queued_.size() < o_.pipeline;
       if (want_input) fds.push_back({o_.in_fd, POLLIN, 0});
-      fds.push_back(
-          {sock_.get(), static_cast<short>(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0});
+      fds.push_back({wire_.fd(), static_cast<short>(POLLIN | (wire_.wants_write() ? POLLOUT : 0)), 0});
       if (!wait(fds, deadline()))
         throw net::Error(net::Call::Recv, name_,
                          in_flight_ > 0 ? "timed out waiting for a reply"
                                         : "timed out waiting for the server to close");
       const pollfd& s = fds.back();
       if (want_input && fds.front().revents) read_stdin();
-      if (s.revents & POLLOUT) send_pending();
+      if (s.revents & POLLOUT) wire_.send();
       if (s.revents & (POLLIN | POLLHUP | POLLERR)) receive();
     }
     flush_output();
@@ -133,43 +132,35 @@ class Conversation {
   void queue_messages() {
     while (!queued_.empty() && in_flight_ < o_.pipeline) {
       if (in_flight_ == 0) last_progress_ = Clock::now();
-      pending_.append(queued_.front());
-      pending_.append("\n");
+      wire_.out().append(queued_.front());
+      wire_.out().append("\n");
       queued_.pop_front();
       ++in_flight_;
     }
-    if (input_eof_ && queued_.empty() && pending_.empty() && !half_closed_) {
-      // Tell the server no more messages come; it still answers what it owes.
-      ::shutdown(sock_.get(), SHUT_WR);
+    if (input_eof_ && queued_.empty() && !half_closed_) {
+      // No more messages come (a FIN once they are written); the server
+      // still answers what it owes.
+      wire_.finish_sending();
       half_closed_ = true;
       if (in_flight_ == 0) last_progress_ = Clock::now();
     }
-    if (!pending_.empty()) send_pending();
-  }
-
-  void send_pending() {
-    while (!pending_.empty()) {
-      const auto bytes = pending_.pending();
-      const ssize_t n = net::send_some(sock_.get(), bytes.data(), bytes.size());
-      if (n == -EAGAIN || n == -EWOULDBLOCK) return;
-      if (n < 0) throw net::Error(net::Call::Send, name_, static_cast<int>(-n));
-      pending_.consume(static_cast<std::size_t>(n));
-    }
+    if (wire_.wants_write()) wire_.send();
   }
 
   void receive() {
-    char buf[kChunk];
-    const ssize_t n = net::recv_some(sock_.get(), buf, sizeof buf);
-    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
-    if (n < 0) throw net::Error(net::Call::Recv, name_, static_cast<int>(-n));
-    if (n == 0) {
-      if (half_closed_ && in_flight_ == 0) {
-        done_ = true;  // every message answered, and the server agrees it is over
-        return;
-      }
-      throw net::Error(net::Call::Recv, name_, "server closed the connection before Q");
+    std::string bytes;
+    const bool open = wire_.receive(bytes);  // the server's last replies may come with its end
+    take_replies(bytes);
+    if (open || done_) return;
+    if (half_closed_ && in_flight_ == 0) {
+      done_ = true;  // every message answered, and the server agrees it is over
+      return;
     }
-    replies_.feed(std::string_view(buf, static_cast<std::size_t>(n)), [this](std::string_view r) {
+    throw net::Error(net::Call::Recv, name_, "server closed the connection before Q");
+  }
+
+  void take_replies(std::string_view bytes) {
+    replies_.feed(bytes, [this](std::string_view r) {
       if (done_) return;                           // nothing is owed after the Q reply
       if (r.size() > o_.max_line + 1) too_long();  // + 1: the CR of a CR LF
       output_ += "Server: ";
@@ -210,12 +201,11 @@ class Conversation {
   }
 
   const ClientOptions& o_;
-  net::Fd sock_;
+  Wire& wire_;
   std::string name_;
   proto::LineSplitter lines_;    // stdin
   proto::LineSplitter replies_;  // socket
   std::deque<std::string> queued_;
-  proto::OutputBuffer pending_;  // bytes to send
   std::string output_;           // bytes to print
   std::size_t in_flight_ = 0;
   std::uint64_t lines_read_ = 0;
@@ -312,11 +302,21 @@ std::string display_reply(std::string_view reply, bool escape_controls) {
 
 void run(const ClientOptions& options) {
   net::Fd sock = connect_any(options);
-  if (options.classic) {
-    run_classic(options, std::move(sock));
-  } else {
-    Conversation(options, std::move(sock)).run();
+  if (options.classic) return run_classic(options, std::move(sock));
+  std::shared_ptr<const tls::Context> context;
+  if (options.tls) {
+    try {
+      context = tls::Context::client(*options.tls);
+    } catch (const tls::Error& e) {
+      throw net::Error(net::Call::Connect, options.server.to_string(), e.what());
+    }
   }
+  const std::string name = options.tls_server_name.empty() ? options.server.host : options.tls_server_name;
+  Wire wire(std::move(sock), options.server.to_string(), std::move(context), name);
+  std::optional<Clock::time_point> deadline;
+  if (options.timeout.count() > 0) deadline = Clock::now() + options.timeout;
+  wire.open(deadline);
+  Conversation(options, wire).run();
 }
 
 }  // namespace okq::client

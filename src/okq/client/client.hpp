@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include "okq/net/address.hpp"
 #include "okq/net/error.hpp"
+#include "okq/tls/context.hpp"
 
 namespace okq::client {
 
@@ -22,6 +24,8 @@ struct ClientOptions {
   bool escape_controls = false;          // show control bytes as \xNN (stdout is a terminal)
   bool classic = false;
   std::size_t classic_size = 20;
+  std::optional<tls::Settings> tls;  // speak TLS (its CA, a client certificate)
+  std::string tls_server_name;       // SNI and the name checked; "": the host given
   int in_fd = 0;
   int out_fd = 1;
 };

@@ -21,8 +21,14 @@ Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ct
   }
 }
 
+void Connection::expect_tls() {
+  tls_ = std::make_unique<tls::Stage>(session_, ctx_.tls->load(), ctx_.limits.handshake_timeout,
+                                      ctx_.loop.now());
+  stream_ = tls_.get();
+}
+
 void Connection::expect_proxy_header() {
-  gate_ = std::make_unique<HeaderGate>(session_, ctx_.limits.header_timeout, ctx_.loop.now());
+  gate_ = std::make_unique<HeaderGate>(*stream_, ctx_.limits.header_timeout, ctx_.loop.now());
   stream_ = gate_.get();
 }
 
@@ -69,6 +75,7 @@ void Connection::input(std::string_view bytes, Session::Time now) {
   ctx_.counters.bytes_in.add(bytes.size());
   ctx_.counters.messages.add(session_.messages() - before);
   if (gate_ && !gate_->awaiting()) header_ended();
+  if (tls_ && !handshake_reported_ && !tls_->handshaking()) handshake_ended();
   sync_upstream();
 }
 
@@ -105,9 +112,30 @@ void Connection::header_ended() {
     peer_ = source + " via " + peer_;
   }
   // Whole or invalid, the header is over: the gate leaves the chain.
-  stream_ = &session_;
+  stream_ = tls_ ? static_cast<Stream*>(tls_.get()) : &session_;
   gate_.reset();
-  if (ctx_.on_header_ended) ctx_.on_header_ended(id_);
+  opened_if_ready();
+}
+
+void Connection::handshake_ended() {
+  handshake_reported_ = true;
+  const auto& channel = tls_->channel();
+  if (channel.handshake_done()) {
+    (channel.resumed() ? ctx_.counters.tls_resumed : ctx_.counters.tls_full).add();
+    if (ctx_.log.enabled(Level::Verbose)) {
+      const std::string subject = channel.peer_subject();
+      ctx_.log.log(Level::Verbose, "conn {}: {} {}{}{}", id_, channel.version(), channel.cipher(),
+                   channel.resumed() ? ", resumed" : "",
+                   subject.empty() ? "" : ", client certificate " + escape(subject));
+    }
+  }
+  opened_if_ready();
+}
+
+void Connection::opened_if_ready() {
+  if (opened_reported_ || opening()) return;
+  opened_reported_ = true;
+  if (ctx_.on_opened) ctx_.on_opened(id_);
 }
 
 void Connection::begin_stop(std::size_t unread) {
@@ -129,13 +157,18 @@ void Connection::report_closed() noexcept {
   ctx_.counters.count_close(reason);
   std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
   if (relay_ && reason == CloseReason::UpstreamUnavailable) why += " (" + relay_->failure() + ")";
+  if (tls_ && tls_->channel().failed()) why += " (" + escape(tls_->channel().error()) + ")";
   // A PROXY client that never finished its header (a misconfigured
   // balancer) and an upstream that failed are worth an operator's eye; the
   // rest is the normal course of things.
   // Silent PROXY clients can come in floods: a line a second of those.
   std::uint64_t held = 0;
+  // A handshake that fails is a client misconfigured (or a scanner): worth
+  // a line, a second at most.
   const bool notable =
       (reason == CloseReason::ProxyTimeout && ctx_.header_timeouts.admit(ctx_.loop.now(), held)) ||
+      ((reason == CloseReason::TlsHandshakeFailed || reason == CloseReason::TlsTimeout) &&
+       ctx_.handshake_failures.admit(ctx_.loop.now(), held)) ||
       reason == CloseReason::UpstreamUnavailable;
   ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages{}",
                id_, peer_, why, session_.messages(), held_back(held));

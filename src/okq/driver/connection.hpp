@@ -1,12 +1,14 @@
 // connection.hpp -- Connection: one okq-server client on one EventLoop: its
-// chain of streams (HeaderGate, Session, Relay), its id and peer, the trace
+// chain of streams (HeaderGate, tls::Stage, Session, Relay), its id and peer, the trace
 // of messages, the start of a stop and the log line at the end. Its driver
 // (OnEpoll / OnUring, driver/drivers.hpp) owns the socket and makes the
 // system calls. The Worker owns the connection and destroys it once it has
 // reported itself closed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <functional>
 #include <span>
 #include <string>
@@ -20,6 +22,7 @@
 #include "okq/session/header_gate.hpp"
 #include "okq/session/relay.hpp"
 #include "okq/session/session.hpp"
+#include "okq/tls/stage.hpp"
 
 namespace okq::server {
 
@@ -30,7 +33,13 @@ struct ConnectionLimits {
   // --upstream: how long the upstream may take to connect, or to send the
   // next reply it owes, before the client gets kUpstreamUnavailable.
   std::chrono::milliseconds upstream_timeout{5000};
+  // How long a TLS listener's client has to finish its handshake.
+  std::chrono::milliseconds handshake_timeout{10000};
 };
+
+// What a TLS listener's connections are made with: the context now (a
+// reload swaps it; connections keep the one they were made with).
+using TlsContextSlot = std::atomic<std::shared_ptr<const tls::Context>>;
 
 // What every connection of one loop shares.
 struct ConnectionContext {
@@ -42,7 +51,9 @@ struct ConnectionContext {
   const net::SocketAddress* upstream = nullptr;             // --upstream: relay every client there
   LogBurst invalid_headers{};                               // the loop's: one line a second at most
   LogBurst header_timeouts{};                               // likewise
-  std::function<void(std::uint64_t id)> on_header_ended{};  // a PROXY header is whole or invalid
+  LogBurst handshake_failures{};                            // likewise
+  std::function<void(std::uint64_t id)> on_opened{};        // no header or handshake awaited now
+  const TlsContextSlot* tls = nullptr;                      // a server with TLS listeners
 };
 
 // One client of okq-server: its chain of streams on a Link, and what the
@@ -54,8 +65,13 @@ class Connection : public Link {
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
   void expect_proxy_header();
+  // Before start() and expect_proxy_header(): the client speaks TLS.
+  void expect_tls();
   // Still waiting for its PROXY header (a slow or silent client).
   bool awaiting_header() const noexcept { return gate_ && gate_->awaiting(); }
+  // Still waiting for its PROXY header or its TLS handshake: what the
+  // server's budget for connections not yet open counts.
+  bool opening() const noexcept { return awaiting_header() || (tls_ && tls_->handshaking()); }
   // Before start(): relay this client's messages to `to` (--upstream) and
   // its replies back, instead of answering them.
   void relay_to(const net::SocketAddress& to);
@@ -79,6 +95,8 @@ class Connection : public Link {
  private:
   void timer_fired() override;
   void header_ended();      // the PROXY header is whole or invalid: log it, keep the source
+  void handshake_ended();   // the TLS handshake is over: log and count it
+  void opened_if_ready();   // neither header nor handshake awaited: tell the server, once
   void upstream_changed();  // the relay's leg moved: the session takes it in, then resume()
   void sync_upstream();     // the client's side moved: the leg follows, the session takes it in
 
@@ -86,10 +104,13 @@ class Connection : public Link {
   std::string peer_;
   ConnectionContext& ctx_;
   Session session_;
+  std::unique_ptr<tls::Stage> tls_;   // a TLS listener's transport
   std::unique_ptr<HeaderGate> gate_;  // a PROXY listener's, until its header is whole
   Relay* relay_ = nullptr;            // --upstream: the session's responder
   OnClosed on_closed_;
   bool reported_ = false;
+  bool handshake_reported_ = false;
+  bool opened_reported_ = false;
   std::unique_ptr<Upstream> upstream_;  // the relay's leg (--upstream); closed with the client's
 };
 

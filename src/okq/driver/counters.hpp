@@ -28,6 +28,8 @@ struct WorkerCounters {
   Counter bytes_in;   // read from clients (PROXY headers included)
   Counter bytes_out;  // written to clients
   std::array<Counter, kCloseReasons> closed;  // connections ended, by why
+  Counter tls_full;                           // TLS handshakes completed in full
+  Counter tls_resumed;                        // ... resuming an earlier session
 
   void count_close(CloseReason why) noexcept { closed[static_cast<std::size_t>(why)].add(); }
   std::uint64_t closes(CloseReason why) const noexcept {

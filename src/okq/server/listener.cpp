@@ -9,8 +9,19 @@
 #include <system_error>
 
 #include "okq/net/socket.hpp"
+#include "okq/server/activation.hpp"
 
 namespace okq::server {
+
+const char* socket_name(Entrance entrance) noexcept {
+  if (entrance.proxy) return entrance.tls ? kProxyTlsSocketName : kProxySocketName;
+  return entrance.tls ? kTlsSocketName : kPlainSocketName;
+}
+
+Entrance entrance_named(std::string_view name) noexcept {
+  return {.proxy = name == kProxySocketName || name == kProxyTlsSocketName,
+          .tls = name == kTlsSocketName || name == kProxyTlsSocketName};
+}
 namespace {
 
 // Accepts per wake-up before other sockets get a turn; level-triggered epoll

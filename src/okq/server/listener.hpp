@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "okq/event/event_loop.hpp"
@@ -16,6 +17,19 @@
 #include "okq/net/fd.hpp"
 
 namespace okq::server {
+
+// What a listener's clients send before their first message: a PROXY
+// protocol header (a load balancer's), a TLS handshake, both (the header
+// first, in plaintext), or neither.
+struct Entrance {
+  bool proxy = false;
+  bool tls = false;
+};
+
+// The name an upgrade passes a listener of this entrance on with (and a
+// socket unit may give, FileDescriptorName=), and back.
+const char* socket_name(Entrance entrance) noexcept;
+Entrance entrance_named(std::string_view name) noexcept;
 
 class Listener final : public EventHandler {
  public:
@@ -42,9 +56,12 @@ class Listener final : public EventHandler {
   // This listener created its unix socket file (and removes it on close).
   bool owns_file() const noexcept { return file_ino_ != 0; }
   int fd() const noexcept { return fd_.get(); }
+  void set_entrance(Entrance entrance) noexcept { entrance_ = entrance; }
+  Entrance entrance() const noexcept { return entrance_; }
   // A PROXY listener: every client sends a PROXY protocol header first.
-  void set_proxy(bool proxy) noexcept { proxy_ = proxy; }
-  bool proxy() const noexcept { return proxy_; }
+  bool proxy() const noexcept { return entrance_.proxy; }
+  // A TLS listener: every client speaks TLS (after its header, if a PROXY one).
+  bool tls() const noexcept { return entrance_.tls; }
 
   const net::SocketAddress& address() const noexcept { return address_; }
   bool is_tcp() const noexcept { return address_.family() != AF_UNIX; }
@@ -64,7 +81,7 @@ class Listener final : public EventHandler {
   EventLoop* loop_ = nullptr;
   Logger* log_ = nullptr;
   OnAccept on_accept_;
-  bool proxy_ = false;
+  Entrance entrance_;
   bool paused_ = false;
   bool reported_ = false;  // this burst of accept failures is already in the log
 };

@@ -45,6 +45,26 @@ void per_worker(std::string& out, std::string_view name, const MetricsSnapshot& 
     sample(out, name, get(s.workers[i]), fmt::format("worker=\"{}\"", i));
 }
 
+// TLS listeners: handshakes by result, and when the certificate lapses.
+void render_tls(std::string& out, const MetricsSnapshot& s) {
+  std::uint64_t full = 0, resumed = 0;
+  for (const auto& w : s.workers) {
+    full += w.counters->tls_full.get();
+    resumed += w.counters->tls_resumed.get();
+  }
+  family(out, "okq_tls_handshakes_total", "counter",
+         "TLS handshakes, by result (resumed: an earlier session's ticket).");
+  sample(out, "okq_tls_handshakes_total", full, "result=\"full\"");
+  sample(out, "okq_tls_handshakes_total", resumed, "result=\"resumed\"");
+  sample(out, "okq_tls_handshakes_total", closes(s, CloseReason::TlsHandshakeFailed),
+         "result=\"failed\"");
+  sample(out, "okq_tls_handshakes_total", closes(s, CloseReason::TlsTimeout),
+         "result=\"timeout\"");
+  single(out, "okq_tls_certificate_not_after", "gauge",
+         "When the certificate new handshakes present expires, in seconds since the Unix epoch.",
+         s.tls_not_after);
+}
+
 std::string response(std::string_view status, std::string_view extra, std::string_view type,
                      std::string_view body, bool head_only) {
   return fmt::format(
@@ -93,6 +113,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
   sample(out, "okq_proxy_header_failures_total", closes(s, CloseReason::ProxyTimeout),
          "reason=\"timeout\"");
   sample(out, "okq_proxy_header_failures_total", s.untrusted, "reason=\"untrusted\"");
+  if (s.tls) render_tls(out, s);
 
   family(out, "okq_worker_connections", "gauge",
          "Client connections on each worker now (served or being turned away).");

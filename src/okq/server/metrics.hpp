@@ -31,6 +31,8 @@ struct MetricsSnapshot {
   std::uint64_t accepted = 0;         // ever admitted
   std::uint64_t rejected = 0;         // ever turned away at --max-connections
   std::uint64_t untrusted = 0;        // PROXY listener clients outside --proxy-from
+  bool tls = false;                   // a TLS listener serves
+  std::int64_t tls_not_after = 0;     // the certificate's expiry, Unix time
   struct Worker {
     std::uint64_t connections = 0;  // handed to it and not yet closed
     const WorkerCounters* counters = nullptr;

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <ctime>
 #include <stdexcept>
 
 #include "okq/event/uring_poller.hpp"
@@ -53,7 +54,8 @@ Server::Server(ServerOptions options, Logger& log)
       loop_("epoll"),
       limits_{{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout},
               options_.proxy_timeout,
-              options_.upstream_timeout},
+              options_.upstream_timeout,
+              options_.tls_handshake_timeout},
       start_time_(seconds_since_epoch()) {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
@@ -61,16 +63,14 @@ Server::Server(ServerOptions options, Logger& log)
         i, limits_, log_, options_.io,
         // On the worker's thread: the books are kept on the server's.
         Worker::Events{
-            [this](std::size_t worker, std::uint64_t id, bool rejected, bool header_pending) {
-              loop_.queue_in_loop([this, worker, id, rejected, header_pending] {
-                if (header_pending) awaiting_header_.erase(id);
+            [this](std::size_t worker, std::uint64_t id, bool rejected, bool opening) {
+              loop_.queue_in_loop([this, worker, id, rejected, opening] {
+                if (opening) opening_.erase(id);
                 if (evicted_.erase(id) == 0) closed(worker, rejected);  // else booked already
               });
             },
-            [this](std::uint64_t id) {
-              loop_.queue_in_loop([this, id] { awaiting_header_.erase(id); });
-            }},
-        options_.upstream ? &upstream_ : nullptr));
+            [this](std::uint64_t id) { loop_.queue_in_loop([this, id] { opening_.erase(id); }); }},
+        options_.upstream ? &upstream_ : nullptr, &tls_));
   load_.assign(n, 0);
 }
 
@@ -80,13 +80,22 @@ void Server::bind() {
   // Resolved once, before any worker runs: a name that does not resolve is a
   // start-up error, not a failure per client.
   if (options_.upstream) upstream_ = net::resolve(*options_.upstream, false).front();
-  // A passed socket named "proxy" or "metrics" (an upgrade names them; a
-  // socket unit may, with FileDescriptorName=) is that, and so is one at a
-  // --proxy-listen or --metrics address.
-  std::vector<std::string> proxy_addresses;
-  for (const auto& ep : options_.proxy_listen)
-    for (const auto& addr : net::resolve(ep, /*passive=*/true))
-      proxy_addresses.push_back(addr.to_string());
+  // A passed socket named "proxy", "tls", "proxy-tls" or "metrics" (an
+  // upgrade names them; a socket unit may, with FileDescriptorName=) is
+  // that, and so is one at a --proxy-listen, --tls-listen,
+  // --proxy-tls-listen or --metrics address.
+  const auto addresses_of = [](const std::vector<net::Endpoint>& endpoints) {
+    std::vector<std::string> out;
+    for (const auto& ep : endpoints)
+      for (const auto& addr : net::resolve(ep, /*passive=*/true)) out.push_back(addr.to_string());
+    return out;
+  };
+  const auto proxy_addresses = addresses_of(options_.proxy_listen);
+  const auto tls_addresses = addresses_of(options_.tls_listen);
+  const auto proxy_tls_addresses = addresses_of(options_.proxy_tls_listen);
+  const auto among = [](const std::vector<std::string>& list, const std::string& text) {
+    return std::find(list.begin(), list.end(), text) != list.end();
+  };
   std::optional<net::SocketAddress> metrics_address;
   if (options_.metrics) metrics_address = net::resolve(*options_.metrics, true).front();
   auto serve_metrics = [this](std::unique_ptr<Listener> listener) {
@@ -104,19 +113,55 @@ void Server::bind() {
       serve_metrics(std::move(listener));
       continue;
     }
-    listener->set_proxy(passed.name == kProxySocketName ||
-                        std::find(proxy_addresses.begin(), proxy_addresses.end(), text) !=
-                            proxy_addresses.end());
+    Entrance entrance = entrance_named(passed.name);
+    if (among(proxy_addresses, text)) entrance = {.proxy = true, .tls = false};
+    if (among(tls_addresses, text)) entrance = {.proxy = false, .tls = true};
+    if (among(proxy_tls_addresses, text)) entrance = {.proxy = true, .tls = true};
+    listener->set_entrance(entrance);
     listeners_.push_back(std::move(listener));
     ++inherited_count_;
   }
   if (metrics_address && !metrics_)
     serve_metrics(Listener::open(*metrics_address, options_.backlog, options_.unix_mode));
   if (options_.inherited_only) return;  // nothing else to bind
-  if (options_.listen.empty() && options_.proxy_listen.empty() && listeners_.empty())
+  if (options_.listen.empty() && options_.proxy_listen.empty() && options_.tls_listen.empty() &&
+      options_.proxy_tls_listen.empty() && listeners_.empty())
     options_.listen.push_back(net::parse_endpoint("0.0.0.0:4242", "0.0.0.0"));
-  bind_addresses(options_.listen, false);
-  bind_addresses(options_.proxy_listen, true);
+  bind_addresses(options_.listen, {});
+  bind_addresses(options_.proxy_listen, {.proxy = true, .tls = false});
+  bind_addresses(options_.tls_listen, {.proxy = false, .tls = true});
+  bind_addresses(options_.proxy_tls_listen, {.proxy = true, .tls = true});
+}
+
+void Server::load_tls() {
+  if (std::none_of(listeners_.begin(), listeners_.end(), [](const auto& l) { return l->tls(); }))
+    return;
+  auto context = tls::Context::server(options_.tls);
+  log_certificate("TLS certificate", *context);
+  tls_.store(std::move(context));
+}
+
+bool Server::reload_tls() {
+  const auto before = tls_.load();
+  if (!before) return false;
+  try {
+    auto context = tls::Context::server(options_.tls);
+    log_certificate("TLS certificate reloaded", *context);
+    tls_.store(std::move(context));
+    return true;
+  } catch (const tls::Error& e) {
+    log_.log(Level::Error, "TLS reload failed, still serving certificate serial {}: {}",
+             before->serial(), e.what());
+    return false;
+  }
+}
+
+void Server::log_certificate(const char* what, const tls::Context& context) {
+  const std::time_t expires = static_cast<std::time_t>(context.not_after());
+  char when[32] = "?";
+  if (std::tm tm{}; gmtime_r(&expires, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+  log_.log(Level::Info, "{}: {}, serial {}, expires {}", what, options_.tls.cert, context.serial(),
+           when);
 }
 
 // Each relayed message would come back as a new client, which relays it
@@ -131,18 +176,21 @@ void Server::refuse_relaying_to_itself() const {
                                   ": the relay would loop");
 }
 
-void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy) {
-  const std::string flag = proxy ? "--proxy-listen " : "-l ";
+void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, Entrance entrance) {
+  const std::string flag = std::string(entrance.proxy ? (entrance.tls ? "--proxy-tls-listen " : "--proxy-listen ")
+                                                      : (entrance.tls ? "--tls-listen " : "-l "));
   for (const auto& ep : endpoints) {
     for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
       // The kernel would say "Address already in use", which sends the reader
       // looking for another server; the command line is what is wrong. A
-      // PROXY listener a service manager passed is already served.
+      // PROXY or TLS listener a service manager passed is already served.
       const bool fixed = addr.family() == AF_UNIX || addr.port() != 0;
       bool served = false;
       for (std::size_t i = 0; i < listeners_.size(); ++i) {
         if (!fixed || listeners_[i]->address().to_string() != addr.to_string()) continue;
-        if (proxy && i < inherited_count_ && listeners_[i]->proxy())
+        const Entrance passed = listeners_[i]->entrance();
+        if ((entrance.proxy || entrance.tls) && i < inherited_count_ &&
+            passed.proxy == entrance.proxy && passed.tls == entrance.tls)
           served = true;
         else
           throw net::Error(net::Call::Bind, addr.to_string(),
@@ -153,7 +201,7 @@ void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool pr
         throw net::Error(net::Call::Bind, addr.to_string(),
                          "given twice (" + flag + ep.to_string() + " and --metrics)");
       listeners_.push_back(Listener::open(addr, options_.backlog, options_.unix_mode));
-      listeners_.back()->set_proxy(proxy);
+      listeners_.back()->set_entrance(entrance);
     }
   }
 }
@@ -161,7 +209,10 @@ void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, bool pr
 void Server::announce() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     log_.log(Level::Info, "listening on {}{}{}", listeners_[i]->address().to_string(),
-             listeners_[i]->proxy() ? " (PROXY protocol)" : "",
+             listeners_[i]->proxy() ? (listeners_[i]->tls() ? " (PROXY protocol, then TLS)"
+                                                            : " (PROXY protocol)")
+             : listeners_[i]->tls() ? " (TLS)"
+                                    : "",
              i >= inherited_count_     ? ""
              : options_.inherited_only ? " (taken over from the process upgraded)"
                                        : " (passed by the service manager)");
@@ -225,7 +276,9 @@ void Server::accept(net::Fd fd, const Listener& from) {
     ++rejected_;
     return;
   }
-  if (admit && from.proxy()) make_room_for_a_header();
+  const Entrance entrance = from.entrance();
+  const bool opens = entrance.proxy || entrance.tls;
+  if (admit && opens) make_room_to_open();
   const std::uint64_t id = next_id_++;
   Worker& worker = least_loaded();
   log_.log(Level::Verbose, "conn {} from {} on {} (worker {}){}", id, peer,
@@ -233,8 +286,8 @@ void Server::accept(net::Fd fd, const Listener& from) {
   ++load_[worker.index()];
   ++(admit ? admitted_ : rejecting_);
   ++(admit ? accepted_ : rejected_);
-  if (admit && from.proxy()) awaiting_header_.emplace(id, worker.index());
-  worker.serve(std::move(fd), id, std::move(peer), admit, kTooManyConnections, from.proxy());
+  if (admit && opens) opening_.emplace(id, worker.index());
+  worker.serve(std::move(fd), id, std::move(peer), admit, kTooManyConnections, entrance);
   if (admit && options_.once) {
     // Like the seed: one client, then exit once it is done.
     accepted_once_ = true;
@@ -253,15 +306,16 @@ void Server::report_full() {
       options_.upstream ? " (if this comes at once, is the upstream relaying back here?)" : "");
 }
 
-// Slow or silent PROXY clients hold a quarter of the slots at most, so that
-// they cannot lock the balancer's real connections out: past that, the one
-// that has waited longest for its header is closed (a real balancer sends
-// its header at once; the newcomer may well be one).
-void Server::make_room_for_a_header() {
+// Slow or silent clients that have not finished their PROXY header or TLS
+// handshake hold a quarter of the slots at most, so that they cannot lock
+// real clients out: past that, the one that has waited longest is closed (a
+// real balancer sends its header at once, a real client its handshake; the
+// newcomer may well be one).
+void Server::make_room_to_open() {
   const std::size_t budget = std::max<std::size_t>(1, options_.max_connections / 4);
-  if (awaiting_header_.size() < budget) return;
-  const auto oldest = awaiting_header_.begin();  // ids grow in accept order
-  workers_[oldest->second]->drop_if_awaiting_header(oldest->first);
+  if (opening_.size() < budget) return;
+  const auto oldest = opening_.begin();  // ids grow in accept order
+  workers_[oldest->second]->drop_if_opening(oldest->first);
   // Its slot is free now, not when the worker's word comes back: a burst of
   // silent clients must not turn the newcomer away meanwhile. (Should its
   // header end in that instant, it is served unbooked: one over the limit.)
@@ -269,12 +323,12 @@ void Server::make_room_for_a_header() {
   --admitted_;
   evicted_.insert(oldest->first);
   std::uint64_t held = 0;
-  if (header_budget_log_.admit(EventLoop::Clock::now(), held))
+  if (opening_budget_log_.admit(EventLoop::Clock::now(), held))
     log_.log(Level::Info,
-             "conn {}: closed, {} connections owe their PROXY header (a quarter of "
-             "--max-connections): the longest waiting makes room{}",
-             oldest->first, awaiting_header_.size(), held_back(held));
-  awaiting_header_.erase(oldest);
+             "conn {}: closed, {} connections owe their PROXY header or TLS handshake (a quarter "
+             "of --max-connections): the longest waiting makes room{}",
+             oldest->first, opening_.size(), held_back(held));
+  opening_.erase(oldest);
 }
 
 bool Server::trusted_proxy(const net::SocketAddress& peer) const noexcept {
@@ -333,7 +387,7 @@ std::vector<PassedSocket> Server::listener_fds() const {
   std::vector<PassedSocket> fds;
   for (const auto& l : listeners_)
     if (l->fd() >= 0)
-      fds.push_back({l->fd(), l->proxy() ? kProxySocketName : kPlainSocketName, l->owns_file()});
+      fds.push_back({l->fd(), socket_name(l->entrance()), l->owns_file()});
   if (metrics_ && metrics_->listener().fd() >= 0)
     fds.push_back(
         {metrics_->listener().fd(), kMetricsSocketName, metrics_->listener().owns_file()});
@@ -355,6 +409,10 @@ MetricsSnapshot Server::metrics() const {
   s.accepted = accepted_;
   s.rejected = rejected_;
   s.untrusted = untrusted_;
+  if (const auto tls = tls_.load()) {
+    s.tls = true;
+    s.tls_not_after = tls->not_after();
+  }
   for (std::size_t i = 0; i < workers_.size(); ++i)
     s.workers.push_back({load_[i], &workers_[i]->counters()});
   return s;

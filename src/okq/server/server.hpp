@@ -23,6 +23,7 @@
 #include "okq/server/metrics.hpp"
 #include "okq/server/worker.hpp"
 #include "okq/session/session.hpp"
+#include "okq/tls/context.hpp"
 
 namespace okq::server {
 
@@ -35,6 +36,13 @@ struct ServerOptions {
   std::vector<net::Endpoint> proxy_listen;
   std::vector<net::Cidr> proxy_from = net::loopback_cidrs();
   std::chrono::milliseconds proxy_timeout{3000};  // for the whole header
+  // Addresses to bind whose clients speak TLS, and those whose clients send
+  // a PROXY header first, then speak TLS; `tls` is the server's certificate,
+  // key and what client certificates must verify against.
+  std::vector<net::Endpoint> tls_listen;
+  std::vector<net::Endpoint> proxy_tls_listen;
+  tls::Settings tls;
+  std::chrono::milliseconds tls_handshake_timeout{10000};
   // Where to serve GET /metrics (Prometheus text format), if anywhere.
   std::optional<net::Endpoint> metrics;
   // Relay every client's messages to this server (and its replies back)
@@ -79,8 +87,14 @@ class Server {
   // After bind(): an --upstream that is one of this server's own listeners
   // would relay every message back to itself. Throws std::invalid_argument.
   void refuse_relaying_to_itself() const;
-  // After bind(): an --upstream that is one of this server's own listeners
-  // would relay every message back to itself. Throws std::invalid_argument.
+  // After bind(), when a listener speaks TLS: the certificate, key and CA
+  // loaded into the context new handshakes use. Throws tls::Error.
+  void load_tls();
+  // Loads them again (SIGHUP): swapped in whole if they load, else the
+  // context before stays and the reason is logged. Connections already open
+  // keep theirs. False if nothing was (re)loaded. Any thread.
+  bool reload_tls();
+  bool serves_tls() const noexcept { return tls_.load() != nullptr; }
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
   void announce();
@@ -123,10 +137,11 @@ class Server {
 
  private:
   void accept(net::Fd client, const Listener& from);
-  void bind_addresses(const std::vector<net::Endpoint>& endpoints, bool proxy);
+  void bind_addresses(const std::vector<net::Endpoint>& endpoints, Entrance entrance);
+  void log_certificate(const char* what, const tls::Context& context);
   bool trusted_proxy(const net::SocketAddress& peer) const noexcept;
   void report_full();
-  void make_room_for_a_header();
+  void make_room_to_open();
   Worker& least_loaded() noexcept;
   void closed(std::size_t worker, bool rejected);
   void close_listeners() noexcept;
@@ -150,10 +165,12 @@ class Server {
   std::size_t inherited_count_ = 0;  // the first listeners_, passed by a service manager
   std::uint64_t untrusted_ = 0;      // PROXY listener clients from outside --proxy-from
   LogBurst untrusted_log_;           // ... logged a line a second at most
-  // Admitted PROXY clients whose header has not ended: id -> worker.
-  std::map<std::uint64_t, std::size_t> awaiting_header_;
+  // Admitted clients still opening (their PROXY header or TLS handshake not
+  // over): id -> worker.
+  std::map<std::uint64_t, std::size_t> opening_;
   std::set<std::uint64_t> evicted_;  // dropped to make room, already off the books
-  LogBurst header_budget_log_;
+  LogBurst opening_budget_log_;
+  TlsContextSlot tls_;  // what new TLS handshakes use (null: no TLS listener)
   std::uint64_t accepted_ = 0;  // ever admitted
   std::uint64_t rejected_ = 0;  // ever turned away at --max-connections
   double start_time_ = 0;       // seconds since the epoch

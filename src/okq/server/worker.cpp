@@ -15,14 +15,16 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 }  // namespace
 
 Worker::Worker(std::size_t index, const ConnectionLimits& limits, Logger& log,
-               std::string_view backend, Events events, const net::SocketAddress* upstream)
+               std::string_view backend, Events events, const net::SocketAddress* upstream,
+               const TlsContextSlot* tls)
     : index_(index),
       log_(log),
       events_(std::move(events)),
       loop_(backend),
       read_buffer_(kReadBufferSize),
       context_{loop_, log_, limits, read_buffer_, counters_, upstream} {
-  context_.on_header_ended = [this](std::uint64_t id) { events_.header_ended(id); };
+  context_.on_opened = [this](std::uint64_t id) { events_.opened(id); };
+  context_.tls = tls;
 }
 
 Worker::~Worker() {
@@ -73,16 +75,17 @@ void Worker::join() {
 }
 
 void Worker::serve(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-                   std::string_view reject_line, bool proxy) {
+                   std::string_view reject_line, Entrance entrance) {
   // std::function needs a copyable callable: the descriptor travels as an int
   // and is owned again on the loop's side.
-  loop_.queue_in_loop(
-      [this, raw = fd.release(), id, peer = std::move(peer), admit, line = std::string(reject_line),
-       proxy]() mutable { serve_in_loop(net::Fd(raw), id, std::move(peer), admit, line, proxy); });
+  loop_.queue_in_loop([this, raw = fd.release(), id, peer = std::move(peer), admit,
+                       line = std::string(reject_line), entrance]() mutable {
+    serve_in_loop(net::Fd(raw), id, std::move(peer), admit, line, entrance);
+  });
 }
 
 void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-                           const std::string& reject_line, bool proxy) {
+                           const std::string& reject_line, Entrance entrance) {
   auto on_closed = [this](Connection& c) { closed_in_loop(c); };
   std::unique_ptr<Connection> conn;
   if (UringPoller* ring = loop_.uring())
@@ -93,23 +96,25 @@ void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool 
                                                  on_closed);
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
-  // One turned away gets its ERR line at once; its header, like anything
-  // else it sends, is drained unread.
-  if (admit && proxy) ref.expect_proxy_header();
+  // One turned away gets its ERR line at once (a TLS client only our FIN:
+  // a handshake is what an overloaded server must not spend); its header,
+  // like anything else it sends, is drained unread.
+  if (admit && entrance.tls) ref.expect_tls();
+  if (admit && entrance.proxy) ref.expect_proxy_header();
   if (admit && context_.upstream) ref.relay_to(*context_.upstream);
   if (admit)
     ref.start();
   else
-    ref.reject(reject_line);
+    ref.reject(entrance.tls ? std::string() : reject_line);
 }
 
 void Worker::closed_in_loop(Connection& conn) {
   // The connection may be mid-call on the stack: destroy it after this batch.
   const std::uint64_t id = conn.id();
   const bool rejected = conn.rejected();
-  const bool header_pending = conn.awaiting_header();
+  const bool opening = conn.opening();
   loop_.defer([this, id] { connections_.erase(id); });
-  events_.closed(index_, id, rejected, header_pending);
+  events_.closed(index_, id, rejected, opening);
 }
 
 void Worker::stop() {
@@ -118,11 +123,12 @@ void Worker::stop() {
   });
 }
 
-void Worker::drop_if_awaiting_header(std::uint64_t id) {
+void Worker::drop_if_opening(std::uint64_t id) {
   loop_.queue_in_loop([this, id] {
     const auto it = connections_.find(id);
-    if (it != connections_.end() && it->second->awaiting_header())
-      it->second->close(CloseReason::ProxyTimeout);
+    if (it == connections_.end() || !it->second->opening()) return;
+    it->second->close(it->second->awaiting_header() ? CloseReason::ProxyTimeout
+                                                    : CloseReason::TlsTimeout);
   });
 }
 

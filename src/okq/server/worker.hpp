@@ -18,23 +18,25 @@
 #include "okq/event/event_loop.hpp"
 #include "okq/log/log.hpp"
 #include "okq/net/fd.hpp"
+#include "okq/server/listener.hpp"
 
 namespace okq::server {
 
 class Worker {
  public:
   // What the owner hears, on the worker's thread: a connection has ended
-  // (turned away, or still awaiting its PROXY header), or a connection's
-  // PROXY header has ended (whole or invalid).
+  // (turned away, or still opening: awaiting its PROXY header or TLS
+  // handshake), or a connection is open (neither awaited any more).
   struct Events {
-    std::function<void(std::size_t worker, std::uint64_t id, bool rejected, bool header_pending)>
-        closed;
-    std::function<void(std::uint64_t id)> header_ended;
+    std::function<void(std::size_t worker, std::uint64_t id, bool rejected, bool opening)> closed;
+    std::function<void(std::uint64_t id)> opened;
   };
 
-  // `upstream` (may be null; must outlive the worker): relay every client there.
+  // `upstream` (may be null; must outlive the worker): relay every client
+  // there. `tls` (may be null; must outlive it): what TLS clients get.
   Worker(std::size_t index, const ConnectionLimits& limits, Logger& log, std::string_view backend,
-         Events events, const net::SocketAddress* upstream = nullptr);
+         Events events, const net::SocketAddress* upstream = nullptr,
+         const TlsContextSlot* tls = nullptr);
   ~Worker();  // stops and joins the thread if it runs
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -43,12 +45,13 @@ class Worker {
   void join();   // after quit()
 
   // Any thread. Serve `fd` (or, unless `admit`, answer `reject_line` and
-  // close), after its PROXY header if `proxy`.
+  // close), after its PROXY header and over TLS as `entrance` says.
   void serve(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-             std::string_view reject_line, bool proxy = false);
+             std::string_view reject_line, Entrance entrance = {});
   void stop();  // every connection: answer what has arrived, then close
-  // Any thread: closes connection `id` if it still awaits its PROXY header.
-  void drop_if_awaiting_header(std::uint64_t id);
+  // Any thread: closes connection `id` if it still awaits its PROXY header
+  // or TLS handshake.
+  void drop_if_opening(std::uint64_t id);
   void close_all(CloseReason why);  // every connection, at once
   void quit() { loop_.stop(); }     // the loop ends (its connections are closed first)
   // Any thread: runs `fn` on this worker's loop, in its turn.
@@ -64,7 +67,7 @@ class Worker {
 
  private:
   void serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
-                     const std::string& reject_line, bool proxy);
+                     const std::string& reject_line, Entrance entrance);
   void closed_in_loop(Connection& conn);
 
   std::size_t index_;

@@ -72,7 +72,9 @@ void Stage::on_input(std::string_view bytes, Time now) {
 void Stage::on_eof(Time now) {
   now_ = now;
   if (inner_.closed()) return;
-  if (handshaking()) return inner_.close(CloseReason::PeerClosed);  // never a client message
+  // Gone before the handshake ended (a client that refused our certificate,
+  // a scanner): no message of its was read.
+  if (handshaking()) return inner_.close(CloseReason::TlsHandshakeFailed);
   if (eof_given_) return;
   // A FIN without close_notify: the line protocol frames its own messages,
   // so nothing can have been cut short unseen; it ends as a FIN does.
