@@ -94,8 +94,12 @@ void Context::load_identity(const Settings& s) {
   check_readable(s.key, "the key");
   if (SSL_CTX_use_certificate_chain_file(ctx_, s.cert.c_str()) != 1)
     fail("cannot load the certificate " + s.cert);
-  if (SSL_CTX_use_PrivateKey_file(ctx_, s.key.c_str(), SSL_FILETYPE_PEM) != 1)
-    fail("cannot load the key " + s.key);
+  if (SSL_CTX_use_PrivateKey_file(ctx_, s.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const std::string why = drain_errors();
+    if (why.find("mismatch") != std::string::npos)
+      throw Error("the key " + s.key + " does not match the certificate " + s.cert);
+    throw Error("cannot load the key " + s.key + ": " + why);
+  }
   if (SSL_CTX_check_private_key(ctx_) != 1)
     fail("the key " + s.key + " does not match the certificate " + s.cert);
   if (X509* cert = SSL_CTX_get0_certificate(ctx_)) {
