@@ -39,6 +39,9 @@ struct Options {
   std::string message = "PING";
   std::string io = "auto";
   bool json = false, quiet = false, reconnect = false;
+  bool tls = false, tls_resume = false;
+  tls::Settings tls_settings;
+  std::string tls_server_name;
 };
 
 // The signal that interrupted the run (0: none). A second one ends it at once.
@@ -101,6 +104,27 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "allows it, else epoll) | epoll | io_uring")
       ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
       ->capture_default_str();
+  const char* g = "TLS";
+  app.add_flag("--tls", o.tls, "Speak TLS (any --protocol), checking the server's certificate")
+      ->group(g);
+  app.add_option("--tls-ca", o.tls_settings.ca,
+                 "CA certificates (PEM) the server's must verify to (default: the system's)")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-server-name", o.tls_server_name,
+                 "The name sent (SNI) and checked (default: the host given)")
+      ->type_name("NAME")
+      ->group(g);
+  app.add_option("--tls-cert", o.tls_settings.cert, "A client certificate to present, PEM")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-key", o.tls_settings.key, "Its private key, PEM")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_flag("--tls-resume", o.tls_resume,
+               "A connection opened again resumes its last TLS session (with "
+               "--reconnect-interval: resumed handshakes, not full ones)")
+      ->group(g);
   app.add_flag("--json", o.json, "Print the result as one JSON object");
   app.add_flag("-q,--quiet", o.quiet, "No progress line");
   try {
@@ -217,7 +241,16 @@ int choose_backend(const Options& o, bool& io_uring) {
 int connect_threads(const Options& o, const bench::Exchange& exchange, bool io_uring,
                     std::vector<std::unique_ptr<bench::LoadThread>>& threads) {
   try {
-    const auto target = net::resolve(net::parse_endpoint(o.address, "127.0.0.1"), false).front();
+    const auto endpoint = net::parse_endpoint(o.address, "127.0.0.1");
+    const auto target = net::resolve(endpoint, false).front();
+    std::shared_ptr<const tls::Context> context;
+    if (o.tls) {
+      try {
+        context = tls::Context::client(o.tls_settings);
+      } catch (const tls::Error& e) {
+        throw net::Error(net::Call::Connect, o.address, e.what());
+      }
+    }
     for (std::size_t i = 0; i < o.threads; ++i) {
       bench::LoadPlan plan;
       plan.target = target;
@@ -228,6 +261,9 @@ int connect_threads(const Options& o, const bench::Exchange& exchange, bool io_u
       plan.reconnect_interval = o.reconnect_interval;
       plan.reconnect = o.reconnect;
       plan.io_uring = io_uring;
+      plan.tls = context;
+      plan.server_name = o.tls_server_name.empty() ? endpoint.host : o.tls_server_name;
+      plan.tls_resume = o.tls_resume;
       plan.rate =
           o.rate * static_cast<double>(plan.connections) / static_cast<double>(o.connections);
       threads.push_back(std::make_unique<bench::LoadThread>(exchange, plan));

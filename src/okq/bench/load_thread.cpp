@@ -12,6 +12,7 @@
 #include "okq/driver/drivers.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/socket.hpp"
+#include "okq/tls/stage.hpp"
 
 namespace okq::bench {
 namespace {
@@ -33,16 +34,29 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 
 // A Conn as its driver sees it: the driver moves the Conn's bytes and says
 // when the socket is gone.
+// With TLS, its stream is a tls::Stage in front of the Conn.
 class LoadThread::Carrier : public server::Link {
  public:
-  Carrier(server::EventLoop& loop, std::span<char> buffer, Conn& conn)
+  Carrier(server::EventLoop& loop, std::span<char> buffer, Conn& conn, const LoadPlan& plan)
       : Link(loop, buffer), conn_(conn) {
     stream_ = &conn;
+    if (!plan.tls) return;
+    tls_ = std::make_unique<tls::Stage>(conn, plan.tls, kHandshakeTimeout, loop.now(),
+                                        plan.server_name,
+                                        plan.tls_resume ? conn.session.get() : nullptr);
+    stream_ = tls_.get();
   }
-  void report_closed() noexcept override { conn_.thread->socket_closed(conn_); }
+  void report_closed() noexcept override {
+    // Kept for the next socket (--tls-resume) once this one ended cleanly.
+    if (tls_ && tls_->channel().handshake_done() && !tls_->channel().failed())
+      if (SSL_SESSION* s = tls_->channel().session()) conn_.session.reset(s, SSL_SESSION_free);
+    conn_.thread->socket_closed(conn_);
+  }
 
  private:
+  static constexpr std::chrono::seconds kHandshakeTimeout{10};
   Conn& conn_;
+  std::unique_ptr<tls::Stage> tls_;
 };
 
 LoadThread::LoadThread(const Exchange& exchange, LoadPlan plan)
@@ -74,8 +88,41 @@ void LoadThread::connect() {
     conns_.back()->index = i;
     open(*conns_.back());
   }
-  for (std::size_t i = 0; i < plan_.idle_connections; ++i)
-    idle_.push_back(net::connect_to(plan_.target, std::chrono::seconds(10)));
+  for (std::size_t i = 0; i < plan_.idle_connections; ++i) open_idle();
+}
+
+// A blocking handshake: the server holds an idle TLS connection as it
+// would after any handshake.
+void LoadThread::open_idle() {
+  idle_.push_back(net::connect_to(plan_.target, std::chrono::seconds(10)));
+  if (!plan_.tls) return;
+  const int fd = idle_.back().get();
+  auto channel = std::make_unique<tls::Channel>(plan_.tls, plan_.server_name);
+  std::string plain;
+  char buf[kReadChunk];
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!channel->established() && !channel->failed() && Clock::now() < deadline) {
+    auto& owed = channel->owed();
+    for (auto w = owed.pending(); !w.empty(); w = owed.pending()) {
+      const ssize_t n = net::send_some(fd, w.data(), w.size());
+      if (n < 0 && n != -EAGAIN) throw net::Error(net::Call::Send, plan_.target.to_string(), static_cast<int>(-n));
+      if (n > 0) owed.consume(static_cast<std::size_t>(n));
+    }
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+      throw net::Error(net::Call::Connect, plan_.target.to_string(), "TLS handshake: connection closed");
+    if (n > 0) channel->receive(std::string_view(buf, static_cast<std::size_t>(n)), plain);
+  }
+  auto& owed = channel->owed();
+  for (auto w = owed.pending(); !w.empty(); w = owed.pending()) {
+    const ssize_t n = net::send_some(fd, w.data(), w.size());
+    if (n <= 0) break;
+    owed.consume(static_cast<std::size_t>(n));
+  }
+  if (!channel->established())
+    throw net::Error(net::Call::Connect, plan_.target.to_string(),
+                     "TLS " + (channel->error().empty() ? std::string("handshake timed out") : channel->error()));
+  idle_tls_.push_back(std::move(channel));
 }
 
 // Connects `c` (blocking, at most `timeout`). Throws net::Error.
@@ -87,9 +134,10 @@ void LoadThread::open(Conn& c, std::chrono::milliseconds timeout) {
 void LoadThread::attach(Conn& c) {
   const std::span<char> buffer(read_buffer_);
   if (server::UringPoller* ring = loop_.uring())
-    c.link = std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), *ring, loop_, buffer, c);
+    c.link = std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), *ring, loop_, buffer, c,
+                                                        plan_);
   else
-    c.link = std::make_unique<server::OnEpoll<Carrier>>(std::move(c.fd), loop_, buffer, c);
+    c.link = std::make_unique<server::OnEpoll<Carrier>>(std::move(c.fd), loop_, buffer, c, plan_);
 }
 
 bool LoadThread::may_send() const noexcept {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "okq/proto/line_splitter.hpp"
 #include "okq/proto/output_buffer.hpp"
 #include "okq/session/stream.hpp"
+#include "okq/tls/channel.hpp"
 
 namespace okq::bench {
 
@@ -46,6 +48,11 @@ struct LoadPlan {
   // had not had answered count as lost.
   bool reconnect = false;
   bool io_uring = false;  // else epoll
+  // Speak TLS with this context (null: plaintext), checking `server_name`;
+  // with `tls_resume`, each connection opened again resumes its last session.
+  std::shared_ptr<const tls::Context> tls;
+  std::string server_name;
+  bool tls_resume = false;
 };
 
 // Live figures, read by the progress line from another thread.
@@ -95,6 +102,7 @@ class LoadThread {
     bool reopening = false;       // ... ended to be opened again (--reconnect-interval)
     bool broken = false;          // broken, and not (yet) opened again
     std::chrono::milliseconds backoff{0};
+    std::shared_ptr<SSL_SESSION> session;  // --tls-resume: the last socket's
 
     bool wants_input() const noexcept override { return !closed_; }
     bool discards_input() const noexcept override { return false; }
@@ -124,6 +132,7 @@ class LoadThread {
   bool reopen(Conn& c);  // false: the server is not there
   void retry(Conn& c);   // --reconnect: after its backoff
   void open(Conn& c, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  void open_idle();  // one --idle connection (its TLS handshake done, with --tls)
   void schedule(Clock::time_point now);
   Clock::time_point due_time(std::uint64_t seq) const noexcept;  // open loop
   void arm_due_timer();
@@ -138,6 +147,7 @@ class LoadThread {
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<server::Link>> retired_;  // drivers done with, destroyed next
   std::vector<net::Fd> idle_;
+  std::vector<std::unique_ptr<tls::Channel>> idle_tls_;  // their TLS, once its handshake is done
   Clock::time_point start_{};
   std::uint64_t next_seq_ = 0;  // open loop: index of the next request to fall due
   std::uint64_t issued_ = 0;    // requests sent or due, toward max_requests
