@@ -50,6 +50,7 @@ struct Options {
   server::Program program;                           // started again by an upgrade (SIGUSR2)
   std::chrono::milliseconds upgrade_timeout{10000};  // for the new process's READY
   std::size_t fd_limit = 0;                          // RLIMIT_NOFILE, raised
+  tls::Settings upstream_tls;                        // --upstream-ca, -cert, -key
 };
 
 int exit_code_for(net::Call call) {
@@ -216,8 +217,33 @@ void add_relay(CLI::App& app, Options& o) {
       ->group(g)
       ->excludes("--classic");
   cli::add_duration(app, "--upstream-timeout", s.upstream_timeout, 0.001, 3600.0,
-                    "Seconds the upstream may take to connect or to send a reply it owes "
-                    "before the client gets 'ERR upstream unavailable'")
+                    "Seconds the upstream may take to connect (its TLS handshake included) or "
+                    "to send a reply it owes before the client gets 'ERR upstream unavailable'")
+      ->group(g);
+  auto* on = app.add_flag_callback(
+                    "--upstream-tls", [&s] { s.upstream_tls.emplace(); },
+                    "Speak TLS to the upstream, checking its certificate")
+                 ->group(g);
+  // Filled in after parsing: the flags below may come before --upstream-tls.
+  app.add_option("--upstream-ca", o.upstream_tls.ca,
+                 "CA certificates (PEM) the upstream's must verify to (default: the system's)")
+      ->type_name("FILE")
+      ->needs(on)
+      ->group(g);
+  app.add_option("--upstream-server-name", s.upstream_server_name,
+                 "The name sent (SNI) and checked in the upstream's certificate (default: the "
+                 "--upstream host)")
+      ->type_name("NAME")
+      ->needs(on)
+      ->group(g);
+  app.add_option("--upstream-cert", o.upstream_tls.cert,
+                 "A client certificate to present to the upstream, PEM")
+      ->type_name("FILE")
+      ->needs(on)
+      ->group(g);
+  app.add_option("--upstream-key", o.upstream_tls.key, "Its private key, PEM")
+      ->type_name("FILE")
+      ->needs(on)
       ->group(g);
 }
 
@@ -298,6 +324,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   // relays that loop through each other fill up and answer ERR within moments.
   if (s.upstream && app.count("--max-connections") == 0)
     s.max_connections = std::clamp<std::size_t>(s.max_connections / 2, 1, kMaxRelayDefault);
+  if (s.upstream_tls) *s.upstream_tls = o.upstream_tls;
   o.level = trace ? server::Level::Trace : verbose ? server::Level::Verbose : server::Level::Info;
   return o;
 }
@@ -389,6 +416,8 @@ int bind_server(const Options& o, const std::optional<server::UpgradeRole>& role
     made->bind();
   } catch (const net::Error& e) {  // the step is the call that failed
     return fail(log, to_file, exit_code_for(e.call()), e.what());
+  } catch (const tls::Error& e) {  // --upstream-tls: its CA or client certificate
+    return fail(log, to_file, kExitConfig, e.what());
   }
   if (const int code = step(log, to_file, kExitConfig, [&] { made->load_tls(); })) return code;
   return step(log, to_file, kExitUsage, [&] { made->refuse_relaying_to_itself(); });

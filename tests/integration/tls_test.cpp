@@ -283,3 +283,28 @@ TEST(Tls, OkqClientSpeaksTlsAndChecksTheName) {
 
 }  // namespace
 }  // namespace okq::test
+
+namespace okq::test {
+namespace {
+
+TEST(Tls, TheRelayCrossesToAnUpstreamOverTlsAndRefusesOneItCannotVerify) {
+  const Certs& k = certs();
+  // The upstream asks for a client certificate: the relay presents its own.
+  TestServer upstream(tls_args({"--tls-ca", k.ca, "--tls-verify-client", "required"}), true);
+  const std::string to = "127.0.0.1:" + std::to_string(upstream.port());
+  TestServer relay({"--upstream", to, "--upstream-tls", "--upstream-ca", k.ca, "--upstream-cert",
+                    k.client_cert, "--upstream-key", k.client_key});
+  RawClient c(relay.port());
+  c.send(repeat("m\n", 200) + "Q\n");
+  EXPECT_EQ(c.read_to_eof(), repeat("OK\n", 200) + "Q\n");
+
+  TestServer wrong({"--upstream", to, "--upstream-tls", "--upstream-ca", k.stranger_ca});
+  RawClient refused(wrong.port());
+  refused.send("m\n");
+  EXPECT_EQ(refused.read_to_eof(), "ERR upstream unavailable\n");
+  refused.close();  // the server logs the end once it has the client's FIN
+  EXPECT_TRUE(wrong.process().wait_stderr("certificate verify failed")) << wrong.process().err();
+}
+
+}  // namespace
+}  // namespace okq::test

@@ -32,7 +32,7 @@ void Connection::expect_proxy_header() {
   stream_ = gate_.get();
 }
 
-void Connection::relay_to(const net::SocketAddress& to) {
+void Connection::relay_to(const UpstreamTarget& to) {
   auto relay = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
                                        session_.output(), ctx_.loop.now());
   relay_ = relay.get();
@@ -43,9 +43,10 @@ void Connection::relay_to(const net::SocketAddress& to) {
   }
   session_.answer_with(std::move(relay));
   upstream_ = std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, *relay_,
-                                         [this] { upstream_changed(); });
-  ctx_.log.log(Level::Verbose, "conn {}: relaying to {}", id_, to.to_string());
-  upstream_->connect(to);
+                                         [this] { upstream_changed(); }, to.tls, to.server_name);
+  ctx_.log.log(Level::Verbose, "conn {}: relaying to {}{}", id_, to.address.to_string(),
+               to.tls ? " over TLS" : "");
+  upstream_->connect(to.address);
   session_.on_answers();  // a connect refused at once
 }
 

@@ -41,6 +41,13 @@ struct ConnectionLimits {
 // reload swaps it; connections keep the one they were made with).
 using TlsContextSlot = std::atomic<std::shared_ptr<const tls::Context>>;
 
+// --upstream: where to relay, and over TLS how (null: plaintext).
+struct UpstreamTarget {
+  net::SocketAddress address;
+  std::shared_ptr<const tls::Context> tls;
+  std::string server_name;  // sent (SNI) and checked
+};
+
 // What every connection of one loop shares.
 struct ConnectionContext {
   EventLoop& loop;
@@ -48,7 +55,7 @@ struct ConnectionContext {
   ConnectionLimits limits;
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
-  const net::SocketAddress* upstream = nullptr;             // --upstream: relay every client there
+  const UpstreamTarget* upstream = nullptr;                 // --upstream: relay every client there
   LogBurst invalid_headers{};                               // the loop's: one line a second at most
   LogBurst header_timeouts{};                               // likewise
   LogBurst handshake_failures{};                            // likewise
@@ -74,7 +81,7 @@ class Connection : public Link {
   bool opening() const noexcept { return awaiting_header() || (tls_ && tls_->handshaking()); }
   // Before start(): relay this client's messages to `to` (--upstream) and
   // its replies back, instead of answering them.
-  void relay_to(const net::SocketAddress& to);
+  void relay_to(const UpstreamTarget& to);
   // Instead of start(): answer `line` (e.g. "ERR too many connections\n") and close.
   void reject(std::string_view line);
 

@@ -15,8 +15,14 @@ constexpr int kReadsPerWakeup = 16;
 
 }  // namespace
 
-Upstream::Upstream(EventLoop& loop, std::span<char> buffer, Relay& relay, OnChange on_change)
-    : loop_(loop), buffer_(buffer), relay_(relay), on_change_(std::move(on_change)) {}
+Upstream::Upstream(EventLoop& loop, std::span<char> buffer, Relay& relay, OnChange on_change,
+                   std::shared_ptr<const tls::Context> tls, std::string server_name)
+    : loop_(loop),
+      buffer_(buffer),
+      relay_(relay),
+      on_change_(std::move(on_change)),
+      tls_context_(std::move(tls)),
+      server_name_(std::move(server_name)) {}
 
 Upstream::~Upstream() {
   close();
@@ -37,14 +43,19 @@ void Upstream::connect(const net::SocketAddress& to) {
   } catch (const net::Error& e) {
     return fail(e.err());
   }
-  if (!connecting_) relay_.on_connected(loop_.now());
+  if (!connecting_) connected();
   update();
+}
+
+void Upstream::connected() {
+  if (!tls_context_) return relay_.on_connected(loop_.now());
+  tls_ = std::make_unique<tls::Channel>(tls_context_, server_name_);  // the ClientHello, owed
 }
 
 void Upstream::update() {
   if (!fd_) return;
   if (relay_.done()) return close();
-  if (!connecting_) write();
+  if (!connecting_) tls_ ? write_tls() : write();
   set_interest();
 }
 
@@ -57,10 +68,10 @@ void Upstream::on_ready(Ready ready) {
     }
     if (!ready.writable && !ready.hangup) return;
     connecting_ = false;
-    relay_.on_connected(loop_.now());
+    connected();
   }
   if (ready.readable || ready.hangup) read();
-  if (fd_ && ready.hangup && !relay_.wants_input()) {
+  if (fd_ && ready.hangup && !relay_.wants_input() && !(tls_ && !tls_->established())) {
     // Reported whatever the interest: an error ends the relay now; a clean
     // end waits, unwatched, until the client has taken what it owes.
     if (const int err = net::socket_error(fd_.get()); err != 0)
@@ -73,17 +84,38 @@ void Upstream::on_ready(Ready ready) {
 }
 
 void Upstream::read() {
-  for (int i = 0; i < kReadsPerWakeup && fd_ && relay_.wants_input(); ++i) {
+  const auto reading = [this] {
+    return fd_ && (relay_.wants_input() || (tls_ && tls_->state() == tls::Channel::State::Handshake));
+  };
+  for (int i = 0; i < kReadsPerWakeup && reading(); ++i) {
     const ssize_t n = net::recv_some(fd_.get(), buffer_.data(), buffer_.size());
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) return fail(static_cast<int>(-n));
     if (n == 0) {
+      if (tls_ && !tls_->established()) return fail("the upstream closed in the TLS handshake");
       relay_.on_eof();
       return close();
     }
-    relay_.on_input(std::string_view(buffer_.data(), static_cast<std::size_t>(n)), loop_.now());
+    take(std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
     if (static_cast<std::size_t>(n) < buffer_.size()) return;
   }
+}
+
+void Upstream::take(std::string_view bytes) {
+  if (!tls_) return relay_.on_input(bytes, loop_.now());
+  const bool was_handshaking = !tls_->established();
+  // One buffer a thread: an idle relay holds none.
+  thread_local std::string plain;
+  plain.clear();
+  const auto state = tls_->receive(bytes, plain);
+  if (state == tls::Channel::State::Failed) return fail("TLS " + tls_->error());
+  if (was_handshaking && tls_->established()) relay_.on_connected(loop_.now());
+  if (!plain.empty()) relay_.on_input(plain, loop_.now());
+  if (state == tls::Channel::State::PeerClosed) {
+    relay_.on_eof();
+    return close();
+  }
+  write_tls();  // a handshake flight, or what the relay owes now that it may
 }
 
 void Upstream::write() {
@@ -99,10 +131,41 @@ void Upstream::write() {
   }
 }
 
+// Over TLS: the relay's bytes encrypted once the handshake is over, our
+// close_notify before FIN.
+void Upstream::write_tls() {
+  if (!fd_) return;
+  if (tls_->established()) {
+    for (auto owed = relay_.owed(); !owed.empty(); owed = relay_.owed()) {
+      tls_->send(owed);
+      relay_.on_sent(owed.size());
+    }
+    if (relay_.wants_fin()) tls_->close_notify();
+  }
+  auto& cipher = tls_->owed();
+  for (auto w = cipher.pending(); !w.empty(); w = cipher.pending()) {
+    const ssize_t n = net::send_some(fd_.get(), w.data(), w.size());
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+    if (n < 0) return fail(static_cast<int>(-n));
+    cipher.consume(static_cast<std::size_t>(n));
+  }
+  if (tls_->close_notify_sent() && relay_.wants_fin()) {
+    ::shutdown(fd_.get(), SHUT_WR);
+    relay_.on_fin_sent();
+  }
+}
+
+bool Upstream::wants_write() noexcept {
+  if (connecting_) return true;
+  if (!tls_) return !relay_.owed().empty();
+  return !tls_->owed().empty() || (tls_->established() && !relay_.owed().empty());
+}
+
 void Upstream::set_interest() {
   if (!fd_) return;
-  const Interest want{.read = !connecting_ && relay_.wants_input(),
-                      .write = connecting_ || !relay_.owed().empty()};
+  const bool handshaking = tls_ && tls_->state() == tls::Channel::State::Handshake;
+  const Interest want{.read = !connecting_ && (relay_.wants_input() || handshaking),
+                      .write = wants_write()};
   if (hung_up_ && !want.read && !want.write) {
     if (registered_) loop_.remove(fd_.get());
     registered_ = false;
@@ -116,8 +179,10 @@ void Upstream::set_interest() {
   interest_ = want;
 }
 
-void Upstream::fail(int err) {
-  relay_.on_failed(std::strerror(err));
+void Upstream::fail(int err) { fail(std::string(std::strerror(err))); }
+
+void Upstream::fail(const std::string& why) {
+  relay_.on_failed(why);
   close();
 }
 

@@ -79,7 +79,14 @@ Server::~Server() = default;  // each Worker stops and joins its own thread
 void Server::bind() {
   // Resolved once, before any worker runs: a name that does not resolve is a
   // start-up error, not a failure per client.
-  if (options_.upstream) upstream_ = net::resolve(*options_.upstream, false).front();
+  if (options_.upstream) {
+    upstream_.address = net::resolve(*options_.upstream, false).front();
+    if (options_.upstream_tls) {
+      upstream_.tls = tls::Context::client(*options_.upstream_tls);
+      upstream_.server_name = options_.upstream_server_name.empty() ? options_.upstream->host
+                                                                    : options_.upstream_server_name;
+    }
+  }
   // A passed socket named "proxy", "tls", "proxy-tls" or "metrics" (an
   // upgrade names them; a socket unit may, with FileDescriptorName=) is
   // that, and so is one at a --proxy-listen, --tls-listen,
@@ -170,8 +177,8 @@ void Server::log_certificate(const char* what, const tls::Context& context) {
 void Server::refuse_relaying_to_itself() const {
   if (!options_.upstream) return;
   for (const auto& l : listeners_)
-    if (net::reaches(upstream_, l->address()))
-      throw std::invalid_argument("--upstream " + upstream_.to_string() +
+    if (net::reaches(upstream_.address, l->address()))
+      throw std::invalid_argument("--upstream " + upstream_.address.to_string() +
                                   " is this server's own listener " + l->address().to_string() +
                                   ": the relay would loop");
 }
@@ -219,7 +226,8 @@ void Server::announce() {
   if (metrics_)
     log_.log(Level::Info, "metrics on http://{}/metrics",
              metrics_->listener().address().to_string());
-  if (options_.upstream) log_.log(Level::Info, "relaying to {}", upstream_.to_string());
+  if (options_.upstream) log_.log(Level::Info, "relaying to {}{}", upstream_.address.to_string(),
+                                    upstream_.tls ? " over TLS" : "");
   Worker& first = *workers_.front();
   if (!first.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", first.fallback());

@@ -49,6 +49,10 @@ struct ServerOptions {
   // instead of answering them; resolved by bind().
   std::optional<net::Endpoint> upstream;
   std::chrono::milliseconds upstream_timeout{5000};
+  // --upstream-tls: speak TLS to it (its CA, a client certificate), checking
+  // `upstream_server_name` ("": the upstream's host).
+  std::optional<tls::Settings> upstream_tls;
+  std::string upstream_server_name;
   int backlog = 4096;
   int unix_mode = -1;  // permissions of unix socket files; -1: from the umask
   proto::CodecOptions codec;
@@ -175,7 +179,7 @@ class Server {
   std::uint64_t rejected_ = 0;  // ever turned away at --max-connections
   double start_time_ = 0;       // seconds since the epoch
   std::unique_ptr<MetricsEndpoint> metrics_;
-  net::SocketAddress upstream_;  // --upstream, resolved (read by workers once they run)
+  UpstreamTarget upstream_;  // --upstream, resolved (read by workers once they run)
 };
 
 }  // namespace okq::server

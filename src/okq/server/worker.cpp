@@ -15,7 +15,7 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 }  // namespace
 
 Worker::Worker(std::size_t index, const ConnectionLimits& limits, Logger& log,
-               std::string_view backend, Events events, const net::SocketAddress* upstream,
+               std::string_view backend, Events events, const UpstreamTarget* upstream,
                const TlsContextSlot* tls)
     : index_(index),
       log_(log),

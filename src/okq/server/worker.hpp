@@ -35,7 +35,7 @@ class Worker {
   // `upstream` (may be null; must outlive the worker): relay every client
   // there. `tls` (may be null; must outlive it): what TLS clients get.
   Worker(std::size_t index, const ConnectionLimits& limits, Logger& log, std::string_view backend,
-         Events events, const net::SocketAddress* upstream = nullptr,
+         Events events, const UpstreamTarget* upstream = nullptr,
          const TlsContextSlot* tls = nullptr);
   ~Worker();  // stops and joins the thread if it runs
   Worker(const Worker&) = delete;
