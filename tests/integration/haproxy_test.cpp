@@ -17,9 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "certs.hpp"
 #include "okq.hpp"
 #include "process.hpp"
 #include "tcp.hpp"
+#include "tls_client.hpp"
 
 namespace okq::test {
 namespace {
@@ -318,6 +320,53 @@ TEST(HAProxy, DrainingABackendLosesNothing) {
   EXPECT_EQ(json_field(out, "errors"), 0u) << out;
   EXPECT_EQ(json_field(out, "sent"), json_field(out, "answered")) << out;
   EXPECT_GT(json_field(out, "reconnects"), 30u) << out;
+}
+
+// TLS both sides: HAProxy terminates the client's TLS and re-encrypts to
+// okq's --proxy-tls-listen with a PROXY v2 header first (send-proxy-v2 ssl),
+// checking okq's certificate; its health checks (check-ssl
+// check-send-proxy: a LOCAL header, then a handshake) pass.
+TEST(HAProxy, ReEncryptsToOkqWithProxyV2AndTlsHealthChecks) {
+  ASSERT_TRUE(have_haproxy()) << "haproxy is missing: `make deps` installs Debian's haproxy";
+  const Certs& k = certs();
+  TestServer okq({"-v", "--proxy-tls-listen", "127.0.0.1:0", "--tls-cert", k.server_cert,
+                  "--tls-key", k.server_key},
+                 true);
+  const std::string dir = private_dir("haproxy-tls");
+  write_file(dir + "/front.pem", read_file(k.server_cert) + read_file(k.server_key));
+  std::unique_ptr<Process> haproxy;
+  std::uint16_t front = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {  // a free port may be taken before HAProxy binds it
+    front = unused_port();
+    write_file(dir + "/tls.cfg",
+               "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n"
+               "  timeout server 30s\n"
+               "frontend tls_in\n  bind 127.0.0.2:" + std::to_string(front) + " ssl crt " + dir +
+                   "/front.pem\n  default_backend okq\n"
+                   "backend okq\n  server okq1 127.0.0.1:" + std::to_string(okq.port()) +
+                   " send-proxy-v2 ssl verify required ca-file " + k.ca +
+                   " verifyhost localhost sni str(localhost) check check-ssl check-send-proxy "
+                   "inter 200ms rise 1 fall 1\n");
+    haproxy = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/sbin/haproxy", "-db", "-f", dir + "/tls.cfg"});
+    if (okq.process().wait_stderr("LOCAL (a health check)", 3s)) break;
+  }
+  ASSERT_TRUE(okq.process().wait_stderr("LOCAL (a health check)"))
+      << haproxy->out() << haproxy->err() << okq.process().err();
+  // Another check after that one: the first passed (fall 1 would have marked it down).
+  const auto checks = occurrences(okq.process().err(), "LOCAL (a health check)");
+  for (int i = 0; i < 100 && occurrences(okq.process().err(), "LOCAL (a health check)") <= checks; ++i)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(occurrences(okq.process().err(), "TLS handshake failed"), 0u) << okq.process().err();
+
+  TlsClientOptions o;
+  o.ca = k.ca;
+  TlsClient c(front, o, 10s, "127.0.0.2");  // HAProxy's front
+  ASSERT_TRUE(c.ok()) << c.error() << haproxy->err();
+  c.send(repeat("hello\n", 100) + "Q\n");
+  EXPECT_EQ(c.read_to_eof(), repeat("OK\n", 100) + "Q\n");
+  EXPECT_TRUE(okq.process().wait_stderr("PROXY v2: client 127.0.0.1:")) << okq.process().err();
+  haproxy->signal(SIGTERM);
 }
 
 }  // namespace

@@ -37,12 +37,12 @@ void set_timeout(int fd, std::chrono::milliseconds t) {
 }  // namespace
 
 TlsClient::TlsClient(std::uint16_t port, const TlsClientOptions& o,
-                     std::chrono::milliseconds timeout) {
+                     std::chrono::milliseconds timeout, const std::string& ip) {
   fd_ = net::Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
   if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     throw std::runtime_error("TlsClient: cannot connect");
   set_timeout(fd_.get(), timeout);

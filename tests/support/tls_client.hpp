@@ -26,10 +26,11 @@ struct TlsClientOptions {
 
 class TlsClient {
  public:
-  // Connects to 127.0.0.1:port and does the handshake. ok() says whether it
+  // Connects to ip:port (IPv4) and does the handshake. ok() says whether it
   // succeeded; error() why not.
   TlsClient(std::uint16_t port, const TlsClientOptions& options,
-            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+            std::chrono::milliseconds timeout = std::chrono::seconds(10),
+            const std::string& ip = "127.0.0.1");
   ~TlsClient();
   TlsClient(const TlsClient&) = delete;
   TlsClient& operator=(const TlsClient&) = delete;
