@@ -55,6 +55,7 @@ TEST(ManPages, ServerHelpReadsInSections) {
        std::vector<std::pair<std::string, std::string>>{{"Listeners:", "--listen"},
                                                         {"Protocol and limits:", "--max-line"},
                                                         {"PROXY protocol", "--proxy-listen"},
+                                                        {"TLS:", "--tls-listen"},
                                                         {"Relay", "--upstream"},
                                                         {"Process:", "--pidfile"},
                                                         {"Logging:", "--log-file"}}) {
