@@ -4,6 +4,7 @@
 // suites refused, client certificates, plaintext and silence on a TLS port,
 // a reload under live connections, PROXY then TLS, and the metrics.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -304,6 +305,62 @@ TEST(Tls, TheRelayCrossesToAnUpstreamOverTlsAndRefusesOneItCannotVerify) {
   EXPECT_EQ(refused.read_to_eof(), "ERR upstream unavailable\n");
   refused.close();  // the server logs the end once it has the client's FIN
   EXPECT_TRUE(wrong.process().wait_stderr("certificate verify failed")) << wrong.process().err();
+}
+
+}  // namespace
+}  // namespace okq::test
+
+namespace okq::test {
+namespace {
+
+// This kernel has no TLS module; one that has it is told the stage keeps TLS.
+TEST(Tls, KernelTlsAskedForIsSaidOnceAndTlsStaysInOkq) {
+  TestServer server(tls_args({"--tls-ktls"}), true);
+  EXPECT_TRUE(server.process().wait_stderr("--tls-ktls: ")) << server.process().err();
+  EXPECT_NE(server.process().err().find("; TLS stays in okq"), std::string::npos);
+  if (server.process().err().find("the kernel has no TLS") != std::string::npos)
+    GTEST_SKIP() << "no kernel TLS here (" << server.process().err().substr(
+                        server.process().err().find("the kernel has no TLS")) << ")";
+  TlsClient c(server.port(), trusting());
+  ASSERT_TRUE(c.ok()) << c.error();
+}
+
+}  // namespace
+}  // namespace okq::test
+
+namespace okq::test {
+namespace {
+
+// After --user, SIGHUP reads the TLS files as that user: said at start when
+// it cannot, and it works when it can.
+TEST(Tls, UnderUserTheReloadReadsTheFilesAsThatUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  const Certs& k = certs();
+  {
+    const std::string dir = private_dir("tls-unreadable");  // 0700, root's
+    std::filesystem::copy_file(k.server_cert, dir + "/cert.pem");
+    std::filesystem::copy_file(k.server_key, dir + "/key.pem");
+    TestServer server(tls_args({"--user", "nobody"}, dir + "/cert.pem", dir + "/key.pem"), true);
+    EXPECT_TRUE(server.process().wait_stderr("as user nobody the TLS files cannot be read again"))
+        << server.process().err();
+  }
+  const std::string dir = private_dir("tls-readable");
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
+                                        std::filesystem::perms::group_exec |
+                                        std::filesystem::perms::others_exec);
+  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  std::filesystem::copy_file(k.server_cert, cert);
+  std::filesystem::copy_file(k.server_key, key);
+  ASSERT_EQ(::chown(key.c_str(), 65534, 65534), 0);  // nobody's, 0600
+  TestServer server(tls_args({"--user", "nobody"}, cert, key), true);
+  std::filesystem::copy_file(k.server2_cert, cert, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(k.server2_key, key, std::filesystem::copy_options::overwrite_existing);
+  server.process().signal(SIGHUP);
+  ASSERT_TRUE(server.process().wait_stderr("TLS certificate reloaded")) << server.process().err();
+  TlsClient c(server.port(), trusting());
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.serial(), "2002");
+  EXPECT_EQ(server.process().err().find("cannot be read again"), std::string::npos);
 }
 
 }  // namespace

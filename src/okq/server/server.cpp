@@ -146,6 +146,14 @@ void Server::load_tls() {
   auto context = tls::Context::server(options_.tls);
   log_certificate("TLS certificate", *context);
   tls_.store(std::move(context));
+  if (!options_.tls.ktls) return;
+  // Kernel TLS takes over a socket's records once OpenSSL hands it the keys,
+  // which it does only for a socket BIO; okq's stage runs over its own
+  // buffers (one stage for both backends).
+  const std::string missing = tls::kernel_tls_unavailable();
+  log_.log(Level::Info, "--tls-ktls: {}; TLS stays in okq",
+           missing.empty() ? "the kernel has TLS, but okq's TLS stage runs over its own buffers"
+                           : "the kernel has no TLS (" + missing + ")");
 }
 
 bool Server::reload_tls() {

@@ -1,7 +1,12 @@
 // context.cpp -- making an SSL_CTX from okq's TLS settings.
 #include "okq/tls/context.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
@@ -47,8 +52,7 @@ SSL_CTX* new_context(const SSL_METHOD* method, const Settings& s) {
   if (!ctx) fail("cannot make a TLS context");
   SSL_CTX_set_min_proto_version(ctx, s.min_version);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                               (s.ktls ? SSL_OP_ENABLE_KTLS : 0));
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // Idle connections give their record buffers back (memcached does too).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 || SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
@@ -72,6 +76,27 @@ std::string drain_errors() {
     out += colon == std::string::npos ? text : text.substr(colon + 1);
   }
   return out;
+}
+
+std::string kernel_tls_unavailable() {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  std::string why;
+  if (listener < 0 || client < 0 ||
+      ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    why = std::string("cannot make a loopback connection to try: ") + std::strerror(errno);
+  else if (::setsockopt(client, IPPROTO_TCP, TCP_ULP, "tls", 3) != 0)
+    why = std::string("setsockopt TCP_ULP \"tls\": ") + std::strerror(errno);
+  if (client >= 0) ::close(client);
+  if (listener >= 0) ::close(listener);
+  return why;
 }
 
 VerifyClient parse_verify_client(const std::string& text) {

@@ -27,7 +27,7 @@ struct Settings {
   std::string ca;    // PEM bundle: what the peer's certificate must verify against
   VerifyClient verify_client = VerifyClient::None;  // server only
   int min_version = TLS1_2_VERSION;                 // TLS1_2_VERSION or TLS1_3_VERSION
-  bool ktls = false;                                // SSL_OP_ENABLE_KTLS (server)
+  bool ktls = false;  // --tls-ktls asked for (what the kernel has is said at start)
 };
 
 // A setting or file that cannot make a context: the reason names the file
@@ -38,6 +38,10 @@ struct Error : std::runtime_error {
 
 // OpenSSL's queued errors as one line ("" if none), the queue emptied.
 std::string drain_errors();
+
+// Whether the kernel can carry TLS (setsockopt TCP_ULP "tls" on a loopback
+// connection): "" if it can, else why not.
+std::string kernel_tls_unavailable();
 
 // Parses "none" | "optional" | "required" and "1.2" | "1.3"; throws
 // std::invalid_argument naming what it takes.
