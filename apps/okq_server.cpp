@@ -335,7 +335,8 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
 void on_hangup(server::Logger& log, server::Server& server) {
   if (server.serves_tls()) server.reload_tls();
   if (!log.has_file()) {
-    if (!server.serves_tls()) log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
+    if (!server.serves_tls())
+      log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
   } else if (log.reopen()) {
     log.log(server::Level::Info, "Hangup: log file reopened");
   }

@@ -336,15 +336,18 @@ TEST(HAProxy, ReEncryptsToOkqWithProxyV2AndTlsHealthChecks) {
   write_file(dir + "/front.pem", read_file(k.server_cert) + read_file(k.server_key));
   std::unique_ptr<Process> haproxy;
   std::uint16_t front = 0;
-  for (int attempt = 0; attempt < 3; ++attempt) {  // a free port may be taken before HAProxy binds it
+  for (int attempt = 0; attempt < 3;
+       ++attempt) {  // a free port may be taken before HAProxy binds it
     front = unused_port();
     write_file(dir + "/tls.cfg",
                "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n"
                "  timeout server 30s\n"
-               "frontend tls_in\n  bind 127.0.0.2:" + std::to_string(front) + " ssl crt " + dir +
+               "frontend tls_in\n  bind 127.0.0.2:" +
+                   std::to_string(front) + " ssl crt " + dir +
                    "/front.pem\n  default_backend okq\n"
-                   "backend okq\n  server okq1 127.0.0.1:" + std::to_string(okq.port()) +
-                   " send-proxy-v2 ssl verify required ca-file " + k.ca +
+                   "backend okq\n  server okq1 127.0.0.1:" +
+                   std::to_string(okq.port()) + " send-proxy-v2 ssl verify required ca-file " +
+                   k.ca +
                    " verifyhost localhost sni str(localhost) check check-ssl check-send-proxy "
                    "inter 200ms rise 1 fall 1\n");
     haproxy = std::make_unique<Process>(
@@ -355,7 +358,8 @@ TEST(HAProxy, ReEncryptsToOkqWithProxyV2AndTlsHealthChecks) {
       << haproxy->out() << haproxy->err() << okq.process().err();
   // Another check after that one: the first passed (fall 1 would have marked it down).
   const auto checks = occurrences(okq.process().err(), "LOCAL (a health check)");
-  for (int i = 0; i < 100 && occurrences(okq.process().err(), "LOCAL (a health check)") <= checks; ++i)
+  for (int i = 0; i < 100 && occurrences(okq.process().err(), "LOCAL (a health check)") <= checks;
+       ++i)
     std::this_thread::sleep_for(20ms);
   EXPECT_EQ(occurrences(okq.process().err(), "TLS handshake failed"), 0u) << okq.process().err();
 

@@ -25,7 +25,8 @@ namespace {
 std::vector<std::string> tls_args(std::vector<std::string> extra = {},
                                   const std::string& cert = certs().server_cert,
                                   const std::string& key = certs().server_key) {
-  std::vector<std::string> args{"--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key};
+  std::vector<std::string> args{"--tls-listen", "127.0.0.1:0", "--tls-cert",
+                                cert,           "--tls-key",   key};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -181,7 +182,8 @@ TEST(Tls, SigHupReloadsTheCertificateUnder200LiveConnectionsAndABrokenKeyKeepsTh
   for (auto& c : live) c->send("before\n");
   for (auto& c : live) ASSERT_EQ(c->read_exact(3), "OK\n");
 
-  std::filesystem::copy_file(k.server2_cert, cert, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(k.server2_cert, cert,
+                             std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(k.server2_key, key, std::filesystem::copy_options::overwrite_existing);
   server.process().signal(SIGHUP);
   ASSERT_TRUE(server.process().wait_stderr("TLS certificate reloaded")) << server.process().err();
@@ -195,7 +197,8 @@ TEST(Tls, SigHupReloadsTheCertificateUnder200LiveConnectionsAndABrokenKeyKeepsTh
 
   write_file(key, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n");
   server.process().signal(SIGHUP);
-  ASSERT_TRUE(server.process().wait_stderr("TLS reload failed, still serving certificate serial 2002"))
+  ASSERT_TRUE(
+      server.process().wait_stderr("TLS reload failed, still serving certificate serial 2002"))
       << server.process().err();
   TlsClient still(server.port(), trusting());
   ASSERT_TRUE(still.ok()) << still.error();
@@ -270,16 +273,15 @@ TEST(Tls, OkqClientSpeaksTlsAndChecksTheName) {
   ok.close_stdin();
   EXPECT_EQ(ok.wait(), 0) << ok.err();
   EXPECT_EQ(ok.out(), repeat("Server: OK\n", 50));
-  Process wrong({client_bin(), "--tls", "--tls-ca", certs().ca, "--tls-server-name",
-                 "example.com", address});
+  Process wrong(
+      {client_bin(), "--tls", "--tls-ca", certs().ca, "--tls-server-name", "example.com", address});
   wrong.close_stdin();
   EXPECT_EQ(wrong.wait(), 2);
   EXPECT_NE(wrong.err().find("hostname mismatch"), std::string::npos) << wrong.err();
   Process stranger({client_bin(), "--tls", "--tls-ca", certs().stranger_ca, address});
   stranger.close_stdin();
   EXPECT_EQ(stranger.wait(), 2);
-  EXPECT_NE(stranger.err().find("certificate verify failed"), std::string::npos)
-      << stranger.err();
+  EXPECT_NE(stranger.err().find("certificate verify failed"), std::string::npos) << stranger.err();
 }
 
 }  // namespace
@@ -319,8 +321,10 @@ TEST(Tls, KernelTlsAskedForIsSaidOnceAndTlsStaysInOkq) {
   EXPECT_TRUE(server.process().wait_stderr("--tls-ktls: ")) << server.process().err();
   EXPECT_NE(server.process().err().find("; TLS stays in okq"), std::string::npos);
   if (server.process().err().find("the kernel has no TLS") != std::string::npos)
-    GTEST_SKIP() << "no kernel TLS here (" << server.process().err().substr(
-                        server.process().err().find("the kernel has no TLS")) << ")";
+    GTEST_SKIP() << "no kernel TLS here ("
+                 << server.process().err().substr(
+                        server.process().err().find("the kernel has no TLS"))
+                 << ")";
   TlsClient c(server.port(), trusting());
   ASSERT_TRUE(c.ok()) << c.error();
 }
@@ -353,7 +357,8 @@ TEST(Tls, UnderUserTheReloadReadsTheFilesAsThatUser) {
   std::filesystem::copy_file(k.server_key, key);
   ASSERT_EQ(::chown(key.c_str(), 65534, 65534), 0);  // nobody's, 0600
   TestServer server(tls_args({"--user", "nobody"}, cert, key), true);
-  std::filesystem::copy_file(k.server2_cert, cert, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(k.server2_cert, cert,
+                             std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(k.server2_key, key, std::filesystem::copy_options::overwrite_existing);
   server.process().signal(SIGHUP);
   ASSERT_TRUE(server.process().wait_stderr("TLS certificate reloaded")) << server.process().err();

@@ -22,7 +22,8 @@ void issue(const std::string& dir, const std::string& name, const std::string& s
      "' -keyout " + p + ".key -out " + p + ".csr 2>/dev/null");
   write_file(p + ".ext", ext);
   const std::string signer =
-      ca.empty() ? "-signkey " + p + ".key" : "-CA " + dir + "/" + ca + ".pem -CAkey " + dir + "/" + ca + ".key";
+      ca.empty() ? "-signkey " + p + ".key"
+                 : "-CA " + dir + "/" + ca + ".pem -CAkey " + dir + "/" + ca + ".key";
   sh("openssl x509 -req -days 30 -in " + p + ".csr " + signer + " -set_serial " + serial +
      " -extfile " + p + ".ext -out " + p + ".pem 2>/dev/null");
 }

@@ -46,9 +46,8 @@ TlsClient::TlsClient(std::uint16_t port, const TlsClientOptions& o,
   if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     throw std::runtime_error("TlsClient: cannot connect");
   set_timeout(fd_.get(), timeout);
-  if (!o.preamble.empty() &&
-      ::send(fd_.get(), o.preamble.data(), o.preamble.size(), MSG_NOSIGNAL) !=
-          static_cast<ssize_t>(o.preamble.size()))
+  if (!o.preamble.empty() && ::send(fd_.get(), o.preamble.data(), o.preamble.size(),
+                                    MSG_NOSIGNAL) != static_cast<ssize_t>(o.preamble.size()))
     throw std::runtime_error("TlsClient: cannot send the preamble");
   ctx_ = SSL_CTX_new(TLS_client_method());
   SSL_CTX_load_verify_locations(ctx_, o.ca.c_str(), nullptr);
@@ -80,7 +79,9 @@ TlsClient::~TlsClient() {
   SSL_CTX_free(ctx_);
 }
 
-std::string TlsClient::version() const { return SSL_get_version(ssl_); }
+std::string TlsClient::version() const {
+  return SSL_get_version(ssl_);
+}
 
 std::string TlsClient::serial() const {
   X509* cert = SSL_get0_peer_certificate(ssl_);
@@ -93,9 +94,13 @@ std::string TlsClient::serial() const {
   return out;
 }
 
-bool TlsClient::resumed() const { return SSL_session_reused(ssl_) == 1; }
+bool TlsClient::resumed() const {
+  return SSL_session_reused(ssl_) == 1;
+}
 
-SSL_SESSION* TlsClient::session() const { return SSL_get1_session(ssl_); }
+SSL_SESSION* TlsClient::session() const {
+  return SSL_get1_session(ssl_);
+}
 
 void TlsClient::send(std::string_view bytes) {
   while (!bytes.empty()) {
@@ -116,7 +121,8 @@ std::string TlsClient::read_until(std::size_t n, std::chrono::milliseconds timeo
   while (out.size() < n && !eof_ && Clock::now() < deadline) {
     if (SSL_pending(ssl_) == 0) {
       pollfd p{fd_.get(), POLLIN, 0};
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) continue;
     }
     char buf[16384];

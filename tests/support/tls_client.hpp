@@ -15,12 +15,12 @@
 namespace okq::test {
 
 struct TlsClientOptions {
-  std::string ca;                 // verify the server against this (required)
-  std::string cert, key;          // a client certificate, if any
-  int min_version = 0;            // e.g. TLS1_2_VERSION; 0: OpenSSL's default
+  std::string ca;         // verify the server against this (required)
+  std::string cert, key;  // a client certificate, if any
+  int min_version = 0;    // e.g. TLS1_2_VERSION; 0: OpenSSL's default
   int max_version = 0;
-  std::string ciphers;            // TLS 1.2 and older suites; "": OpenSSL's default
-  std::string preamble;           // sent in plaintext before the handshake (a PROXY header)
+  std::string ciphers;             // TLS 1.2 and older suites; "": OpenSSL's default
+  std::string preamble;            // sent in plaintext before the handshake (a PROXY header)
   SSL_SESSION* session = nullptr;  // resume this one
 };
 
@@ -46,7 +46,8 @@ class TlsClient {
   // Our close_notify, then FIN: we send no more; the server still answers.
   void shutdown_write();
   // Plaintext until `n` bytes, the server's end or the deadline.
-  std::string read_exact(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::string read_exact(std::size_t n,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Plaintext until the server's end (close_notify or FIN) or the deadline.
   std::string read_to_eof(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool eof() const noexcept { return eof_; }

@@ -38,11 +38,15 @@ std::shared_ptr<const Context> client_context(int version = 0) {
 }
 
 // What the driver would do: every byte the stage owes, taken whole.
-std::string take(server::Stream& s, Time now) { return drain(s, now); }
+std::string take(server::Stream& s, Time now) {
+  return drain(s, now);
+}
 
 struct Pair {
   explicit Pair(int version = 0)
-      : l(limits()), session(l, t0), stage(session, server_context(), 3s, t0),
+      : l(limits()),
+        session(l, t0),
+        stage(session, server_context(), 3s, t0),
         client(client_context(version), "127.0.0.1") {}
 
   // Client to server, cut at `split` (0: whole); the server's answer back.

@@ -105,12 +105,14 @@ void LoadThread::open_idle() {
     auto& owed = channel->owed();
     for (auto w = owed.pending(); !w.empty(); w = owed.pending()) {
       const ssize_t n = net::send_some(fd, w.data(), w.size());
-      if (n < 0 && n != -EAGAIN) throw net::Error(net::Call::Send, plan_.target.to_string(), static_cast<int>(-n));
+      if (n < 0 && n != -EAGAIN)
+        throw net::Error(net::Call::Send, plan_.target.to_string(), static_cast<int>(-n));
       if (n > 0) owed.consume(static_cast<std::size_t>(n));
     }
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
-      throw net::Error(net::Call::Connect, plan_.target.to_string(), "TLS handshake: connection closed");
+      throw net::Error(net::Call::Connect, plan_.target.to_string(),
+                       "TLS handshake: connection closed");
     if (n > 0) channel->receive(std::string_view(buf, static_cast<std::size_t>(n)), plain);
   }
   auto& owed = channel->owed();
@@ -121,7 +123,8 @@ void LoadThread::open_idle() {
   }
   if (!channel->established())
     throw net::Error(net::Call::Connect, plan_.target.to_string(),
-                     "TLS " + (channel->error().empty() ? std::string("handshake timed out") : channel->error()));
+                     "TLS " + (channel->error().empty() ? std::string("handshake timed out")
+                                                        : channel->error()));
   idle_tls_.push_back(std::move(channel));
 }
 
@@ -134,8 +137,8 @@ void LoadThread::open(Conn& c, std::chrono::milliseconds timeout) {
 void LoadThread::attach(Conn& c) {
   const std::span<char> buffer(read_buffer_);
   if (server::UringPoller* ring = loop_.uring())
-    c.link = std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), *ring, loop_, buffer, c,
-                                                        plan_);
+    c.link =
+        std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), *ring, loop_, buffer, c, plan_);
   else
     c.link = std::make_unique<server::OnEpoll<Carrier>>(std::move(c.fd), loop_, buffer, c, plan_);
 }

@@ -65,7 +65,8 @@ bool wait(std::vector<pollfd>& fds, std::optional<Clock::time_point> deadline) {
 // Line framing with up to `pipeline` messages in flight.
 class Conversation {
  public:
-  Conversation(const ClientOptions& o, Wire& wire) : o_(o), wire_(wire), name_(o.server.to_string()) {}
+  Conversation(const ClientOptions& o, Wire& wire)
+      : o_(o), wire_(wire), name_(o.server.to_string()) {}
 
   void run() {
     while (!done_) {
@@ -74,7 +75,8 @@ class Conversation {
       std::vector<pollfd> fds;
       const bool want_input = !input_eof_ && queued_.size() < o_.pipeline;
       if (want_input) fds.push_back({o_.in_fd, POLLIN, 0});
-      fds.push_back({wire_.fd(), static_cast<short>(POLLIN | (wire_.wants_write() ? POLLOUT : 0)), 0});
+      fds.push_back(
+          {wire_.fd(), static_cast<short>(POLLIN | (wire_.wants_write() ? POLLOUT : 0)), 0});
       if (!wait(fds, deadline()))
         throw net::Error(net::Call::Recv, name_,
                          in_flight_ > 0 ? "timed out waiting for a reply"
@@ -206,7 +208,7 @@ class Conversation {
   proto::LineSplitter lines_;    // stdin
   proto::LineSplitter replies_;  // socket
   std::deque<std::string> queued_;
-  std::string output_;           // bytes to print
+  std::string output_;  // bytes to print
   std::size_t in_flight_ = 0;
   std::uint64_t lines_read_ = 0;
   std::string input_error_;  // why input stopped early ("" if it did not)
@@ -311,7 +313,8 @@ void run(const ClientOptions& options) {
       throw net::Error(net::Call::Connect, options.server.to_string(), e.what());
     }
   }
-  const std::string name = options.tls_server_name.empty() ? options.server.host : options.tls_server_name;
+  const std::string name =
+      options.tls_server_name.empty() ? options.server.host : options.tls_server_name;
   Wire wire(std::move(sock), options.server.to_string(), std::move(context), name);
   std::optional<Clock::time_point> deadline;
   if (options.timeout.count() > 0) deadline = Clock::now() + options.timeout;

@@ -42,8 +42,8 @@ void Connection::relay_to(const UpstreamTarget& to) {
     });
   }
   session_.answer_with(std::move(relay));
-  upstream_ = std::make_unique<Upstream>(ctx_.loop, ctx_.read_buffer, *relay_,
-                                         [this] { upstream_changed(); }, to.tls, to.server_name);
+  upstream_ = std::make_unique<Upstream>(
+      ctx_.loop, ctx_.read_buffer, *relay_, [this] { upstream_changed(); }, to.tls, to.server_name);
   ctx_.log.log(Level::Verbose, "conn {}: relaying to {}{}", id_, to.address.to_string(),
                to.tls ? " over TLS" : "");
   upstream_->connect(to.address);

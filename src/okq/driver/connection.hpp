@@ -8,8 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,12 +55,12 @@ struct ConnectionContext {
   ConnectionLimits limits;
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
-  const UpstreamTarget* upstream = nullptr;                 // --upstream: relay every client there
-  LogBurst invalid_headers{};                               // the loop's: one line a second at most
-  LogBurst header_timeouts{};                               // likewise
-  LogBurst handshake_failures{};                            // likewise
-  std::function<void(std::uint64_t id)> on_opened{};        // no header or handshake awaited now
-  const TlsContextSlot* tls = nullptr;                      // a server with TLS listeners
+  const UpstreamTarget* upstream = nullptr;           // --upstream: relay every client there
+  LogBurst invalid_headers{};                         // the loop's: one line a second at most
+  LogBurst header_timeouts{};                         // likewise
+  LogBurst handshake_failures{};                      // likewise
+  std::function<void(std::uint64_t id)> on_opened{};  // no header or handshake awaited now
+  const TlsContextSlot* tls = nullptr;                // a server with TLS listeners
 };
 
 // One client of okq-server: its chain of streams on a Link, and what the

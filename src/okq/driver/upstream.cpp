@@ -85,7 +85,8 @@ void Upstream::on_ready(Ready ready) {
 
 void Upstream::read() {
   const auto reading = [this] {
-    return fd_ && (relay_.wants_input() || (tls_ && tls_->state() == tls::Channel::State::Handshake));
+    return fd_ &&
+           (relay_.wants_input() || (tls_ && tls_->state() == tls::Channel::State::Handshake));
   };
   for (int i = 0; i < kReadsPerWakeup && reading(); ++i) {
     const ssize_t n = net::recv_some(fd_.get(), buffer_.data(), buffer_.size());
@@ -179,7 +180,9 @@ void Upstream::set_interest() {
   interest_ = want;
 }
 
-void Upstream::fail(int err) { fail(std::string(std::strerror(err))); }
+void Upstream::fail(int err) {
+  fail(std::string(std::strerror(err)));
+}
 
 void Upstream::fail(const std::string& why) {
   relay_.on_failed(why);

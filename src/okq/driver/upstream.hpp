@@ -8,8 +8,8 @@
 
 #include <functional>
 #include <memory>
-#include <string>
 #include <span>
+#include <string>
 
 #include "okq/event/event_loop.hpp"
 #include "okq/net/address.hpp"

@@ -18,11 +18,11 @@ struct InheritedSocket {
 
 // The names okq-server gives (and a socket unit may give, with
 // FileDescriptorName=) to what a listening socket is for.
-inline constexpr const char* kProxySocketName = "proxy";      // a --proxy-listen listener
-inline constexpr const char* kTlsSocketName = "tls";          // a --tls-listen listener
+inline constexpr const char* kProxySocketName = "proxy";         // a --proxy-listen listener
+inline constexpr const char* kTlsSocketName = "tls";             // a --tls-listen listener
 inline constexpr const char* kProxyTlsSocketName = "proxy-tls";  // a --proxy-tls-listen listener
-inline constexpr const char* kMetricsSocketName = "metrics";  // the --metrics listener
-inline constexpr const char* kPlainSocketName = "okq";        // any other
+inline constexpr const char* kMetricsSocketName = "metrics";     // the --metrics listener
+inline constexpr const char* kPlainSocketName = "okq";           // any other
 
 // A listening socket to pass on (an upgrade), with its name, and whether
 // its unix socket file goes with it (this process created the file; one a

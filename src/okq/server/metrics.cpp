@@ -58,8 +58,7 @@ void render_tls(std::string& out, const MetricsSnapshot& s) {
   sample(out, "okq_tls_handshakes_total", resumed, "result=\"resumed\"");
   sample(out, "okq_tls_handshakes_total", closes(s, CloseReason::TlsHandshakeFailed),
          "result=\"failed\"");
-  sample(out, "okq_tls_handshakes_total", closes(s, CloseReason::TlsTimeout),
-         "result=\"timeout\"");
+  sample(out, "okq_tls_handshakes_total", closes(s, CloseReason::TlsTimeout), "result=\"timeout\"");
   single(out, "okq_tls_certificate_not_after", "gauge",
          "When the certificate new handshakes present expires, in seconds since the Unix epoch.",
          s.tls_not_after);

@@ -174,7 +174,8 @@ bool Server::reload_tls() {
 void Server::log_certificate(const char* what, const tls::Context& context) {
   const std::time_t expires = static_cast<std::time_t>(context.not_after());
   char when[32] = "?";
-  if (std::tm tm{}; gmtime_r(&expires, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+  if (std::tm tm{}; gmtime_r(&expires, &tm))
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
   log_.log(Level::Info, "{}: {}, serial {}, expires {}", what, options_.tls.cert, context.serial(),
            when);
 }
@@ -192,8 +193,9 @@ void Server::refuse_relaying_to_itself() const {
 }
 
 void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, Entrance entrance) {
-  const std::string flag = std::string(entrance.proxy ? (entrance.tls ? "--proxy-tls-listen " : "--proxy-listen ")
-                                                      : (entrance.tls ? "--tls-listen " : "-l "));
+  const std::string flag =
+      std::string(entrance.proxy ? (entrance.tls ? "--proxy-tls-listen " : "--proxy-listen ")
+                                 : (entrance.tls ? "--tls-listen " : "-l "));
   for (const auto& ep : endpoints) {
     for (const auto& addr : net::resolve(ep, /*passive=*/true)) {
       // The kernel would say "Address already in use", which sends the reader
@@ -224,8 +226,8 @@ void Server::bind_addresses(const std::vector<net::Endpoint>& endpoints, Entranc
 void Server::announce() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     log_.log(Level::Info, "listening on {}{}{}", listeners_[i]->address().to_string(),
-             listeners_[i]->proxy() ? (listeners_[i]->tls() ? " (PROXY protocol, then TLS)"
-                                                            : " (PROXY protocol)")
+             listeners_[i]->proxy()
+                 ? (listeners_[i]->tls() ? " (PROXY protocol, then TLS)" : " (PROXY protocol)")
              : listeners_[i]->tls() ? " (TLS)"
                                     : "",
              i >= inherited_count_     ? ""
@@ -234,8 +236,9 @@ void Server::announce() {
   if (metrics_)
     log_.log(Level::Info, "metrics on http://{}/metrics",
              metrics_->listener().address().to_string());
-  if (options_.upstream) log_.log(Level::Info, "relaying to {}{}", upstream_.address.to_string(),
-                                    upstream_.tls ? " over TLS" : "");
+  if (options_.upstream)
+    log_.log(Level::Info, "relaying to {}{}", upstream_.address.to_string(),
+             upstream_.tls ? " over TLS" : "");
   Worker& first = *workers_.front();
   if (!first.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", first.fallback());
@@ -402,8 +405,7 @@ void Server::retire() {
 std::vector<PassedSocket> Server::listener_fds() const {
   std::vector<PassedSocket> fds;
   for (const auto& l : listeners_)
-    if (l->fd() >= 0)
-      fds.push_back({l->fd(), socket_name(l->entrance()), l->owns_file()});
+    if (l->fd() >= 0) fds.push_back({l->fd(), socket_name(l->entrance()), l->owns_file()});
   if (metrics_ && metrics_->listener().fd() >= 0)
     fds.push_back(
         {metrics_->listener().fd(), kMetricsSocketName, metrics_->listener().owns_file()});

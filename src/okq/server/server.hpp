@@ -174,7 +174,7 @@ class Server {
   std::map<std::uint64_t, std::size_t> opening_;
   std::set<std::uint64_t> evicted_;  // dropped to make room, already off the books
   LogBurst opening_budget_log_;
-  TlsContextSlot tls_;  // what new TLS handshakes use (null: no TLS listener)
+  TlsContextSlot tls_;          // what new TLS handshakes use (null: no TLS listener)
   std::uint64_t accepted_ = 0;  // ever admitted
   std::uint64_t rejected_ = 0;  // ever turned away at --max-connections
   double start_time_ = 0;       // seconds since the epoch

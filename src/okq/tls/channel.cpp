@@ -98,7 +98,9 @@ Channel::Channel(std::shared_ptr<const Context> context, std::string_view server
   handshake();  // the ClientHello, owed at once
 }
 
-Channel::~Channel() { SSL_free(ssl_); }
+Channel::~Channel() {
+  SSL_free(ssl_);
+}
 
 Channel::State Channel::receive(std::string_view cipher, std::string& plain) {
   if (!first_byte_seen_ && !cipher.empty()) {
@@ -170,11 +172,17 @@ void Channel::failure(int ret, const char* during) {
   error_ = std::string(during) + ": " + error_;
 }
 
-bool Channel::resumed() const noexcept { return SSL_session_reused(ssl_) == 1; }
+bool Channel::resumed() const noexcept {
+  return SSL_session_reused(ssl_) == 1;
+}
 
-const char* Channel::version() const noexcept { return SSL_get_version(ssl_); }
+const char* Channel::version() const noexcept {
+  return SSL_get_version(ssl_);
+}
 
-const char* Channel::cipher() const noexcept { return SSL_get_cipher_name(ssl_); }
+const char* Channel::cipher() const noexcept {
+  return SSL_get_cipher_name(ssl_);
+}
 
 std::string Channel::peer_subject() const {
   X509* cert = SSL_get0_peer_certificate(ssl_);
@@ -184,6 +192,8 @@ std::string Channel::peer_subject() const {
   return buf;
 }
 
-SSL_SESSION* Channel::session() const noexcept { return SSL_get1_session(ssl_); }
+SSL_SESSION* Channel::session() const noexcept {
+  return SSL_get1_session(ssl_);
+}
 
 }  // namespace okq::tls

@@ -53,7 +53,9 @@ class Channel {
   const proto::OutputBuffer& owed() const noexcept { return out_; }
 
   State state() const noexcept { return state_; }
-  bool established() const noexcept { return state_ == State::Established || state_ == State::PeerClosed; }
+  bool established() const noexcept {
+    return state_ == State::Established || state_ == State::PeerClosed;
+  }
   bool failed() const noexcept { return state_ == State::Failed; }
   // The handshake completed (whatever came after).
   bool handshake_done() const noexcept { return handshake_done_; }

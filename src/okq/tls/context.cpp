@@ -5,9 +5,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -37,7 +37,8 @@ constexpr unsigned char kSessionIdContext[] = "okq";
 // own words for a missing file are "system lib").
 void check_readable(const std::string& path, const char* what) {
   std::FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) throw Error(std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
+  if (!f)
+    throw Error(std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
   std::fclose(f);
 }
 
@@ -55,7 +56,8 @@ SSL_CTX* new_context(const SSL_METHOD* method, const Settings& s) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // Idle connections give their record buffers back (memcached does too).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
-  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 || SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
     SSL_CTX_free(ctx);
     fail("cannot set the TLS cipher suites");
   }
@@ -112,7 +114,9 @@ int parse_min_version(const std::string& text) {
   throw std::invalid_argument("takes 1.2 or 1.3, not " + text);
 }
 
-Context::~Context() { SSL_CTX_free(ctx_); }
+Context::~Context() {
+  SSL_CTX_free(ctx_);
+}
 
 void Context::load_identity(const Settings& s) {
   check_readable(s.cert, "the certificate");

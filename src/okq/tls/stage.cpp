@@ -115,8 +115,7 @@ std::string_view Stage::owed() noexcept {
 
 std::size_t Stage::owed_bytes() const noexcept {
   if (tail_dropped() || aborted_) return 0;
-  const std::size_t plain =
-      channel_.established() && !channel_.failed() ? inner_.owed_bytes() : 0;
+  const std::size_t plain = channel_.established() && !channel_.failed() ? inner_.owed_bytes() : 0;
   return channel_.owed().size() + plain + (needs_notify() ? 1 : 0);
 }
 
