@@ -86,4 +86,15 @@ TEST(OutputBuffer, ConsumingMoreThanTheWindowStopsAtIt) {
 }
 
 }  // namespace
+TEST(OutputBuffer, ShrinkGivesBackWhatAnEmptyBufferHolds) {
+  OutputBuffer out;
+  out.append(std::string(2000, 'x'));
+  out.shrink();
+  EXPECT_EQ(out.size(), 2000u) << "not while anything is owed";
+  out.consume(out.pending().size());
+  EXPECT_GT(out.capacity(), 0u);
+  out.shrink();
+  EXPECT_EQ(out.capacity(), OutputBuffer().capacity()) << "no more than a new one";
+}
+
 }  // namespace okq::proto

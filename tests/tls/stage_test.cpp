@@ -211,5 +211,18 @@ TEST(TlsStage, OwedCiphertextIsBoundedWhateverTheSessionOwes) {
   EXPECT_EQ(plain.size(), 300000u);
 }
 
+TEST(TlsStage, AnIdleConnectionKeepsNoneOfItsHandshakesFlight) {
+  Pair p;
+  p.settle();
+  ASSERT_TRUE(p.client.established());
+  p.client.send("a\n");
+  p.to_server(p.from_client());
+  std::string plain;
+  p.client.receive(take(p.stage, t0), plain);
+  EXPECT_EQ(plain, "OK\n");
+  // The certificate chain and tickets took over a kilobyte; a reply's record ~30 bytes.
+  EXPECT_LT(p.stage.channel().owed().capacity(), 256u);
+}
+
 }  // namespace
 }  // namespace okq::tls

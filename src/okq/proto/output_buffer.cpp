@@ -27,6 +27,14 @@ std::string_view OutputBuffer::pending() noexcept {
   return std::string_view(inflight_).substr(written_);
 }
 
+void OutputBuffer::shrink() noexcept {
+  if (!empty()) return;
+  inflight_.clear();
+  written_ = 0;
+  std::string().swap(inflight_);
+  std::string().swap(back_);
+}
+
 void OutputBuffer::consume(std::size_t n) noexcept {
   pending();  // the window the caller saw (or would have)
   written_ += std::min(n, inflight_.size() - written_);

@@ -27,6 +27,9 @@ class OutputBuffer {
 
   std::size_t size() const noexcept { return inflight_.size() - written_ + back_.size(); }
   bool empty() const noexcept { return size() == 0; }
+  // Nothing owed: the memory held is given back, whatever its size (a
+  // connection going quiet after a burst it will not repeat).
+  void shrink() noexcept;
   // Memory held, for tests and limits.
   std::size_t capacity() const noexcept { return inflight_.capacity() + back_.capacity(); }
 

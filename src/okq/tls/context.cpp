@@ -151,6 +151,9 @@ std::shared_ptr<const Context> Context::server(const Settings& s) {
   c->load_identity(s);
   SSL_CTX* ctx = c->ctx_;
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
+  // Resumption is by tickets (stateless: any worker, no memory kept per
+  // session); OpenSSL's cache of up to 20,480 sessions would hold each one.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   if (!s.ca.empty()) {
     check_readable(s.ca, "the CA file");
     if (SSL_CTX_load_verify_locations(ctx, s.ca.c_str(), nullptr) != 1)

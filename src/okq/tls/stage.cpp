@@ -123,6 +123,12 @@ void Stage::on_sent(std::size_t n, Time now) {
   now_ = now;
   channel_.owed().consume(n);
   pump(now);
+  // The handshake's flight (certificate chain, tickets) is the largest
+  // thing most connections ever owe: not kept for replies a few bytes long.
+  if (!flight_released_ && channel_.established() && channel_.owed().empty()) {
+    flight_released_ = true;
+    channel_.owed().shrink();
+  }
 }
 
 bool Stage::wants_fin() const noexcept {

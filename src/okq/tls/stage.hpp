@@ -65,6 +65,7 @@ class Stage final : public server::Stream {
   bool aborted_ = false;              // closed at once: nothing more is written
   bool stopping_ = false;
   bool stop_passed_ = false;
+  bool flight_released_ = false;
   std::size_t stop_budget_ = 0;  // ciphertext that had arrived when the stop began, unread
 };
 
