@@ -20,6 +20,7 @@
 #include "okq/net/address.hpp"
 #include "okq/net/error.hpp"
 #include "okq/net/fd.hpp"
+#include "okq/tls/context.hpp"
 
 namespace okq::cli {
 
@@ -172,6 +173,29 @@ inline CLI::Option* add_endpoints(CLI::App& app, const std::string& name,
           },
           help)
       ->type_name("ADDR");
+}
+
+// A client's TLS flags (okq-client, okq-bench), in their own "TLS" group:
+// --tls (`speaks` says what of), the CA and name the server's certificate is
+// checked against, and a client certificate. Returns the --tls flag.
+inline CLI::Option* add_tls_client(CLI::App& app, bool& on, tls::Settings& settings,
+                                   std::string& server_name, const std::string& speaks) {
+  const char* g = "TLS";
+  auto* flag = app.add_flag("--tls", on, speaks + ", checking the server's certificate")->group(g);
+  app.add_option("--tls-ca", settings.ca,
+                 "CA certificates (PEM) the server's must verify to (default: the system's)")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-server-name", server_name,
+                 "The name sent (SNI) and checked in the server's certificate (default: the "
+                 "host given)")
+      ->type_name("NAME")
+      ->group(g);
+  app.add_option("--tls-cert", settings.cert, "A client certificate to present, PEM")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_option("--tls-key", settings.key, "Its private key, PEM")->type_name("FILE")->group(g);
+  return flag;
 }
 
 }  // namespace okq::cli

@@ -104,27 +104,12 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "allows it, else epoll) | epoll | io_uring")
       ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
       ->capture_default_str();
-  const char* g = "TLS";
-  app.add_flag("--tls", o.tls, "Speak TLS (any --protocol), checking the server's certificate")
-      ->group(g);
-  app.add_option("--tls-ca", o.tls_settings.ca,
-                 "CA certificates (PEM) the server's must verify to (default: the system's)")
-      ->type_name("FILE")
-      ->group(g);
-  app.add_option("--tls-server-name", o.tls_server_name,
-                 "The name sent (SNI) and checked (default: the host given)")
-      ->type_name("NAME")
-      ->group(g);
-  app.add_option("--tls-cert", o.tls_settings.cert, "A client certificate to present, PEM")
-      ->type_name("FILE")
-      ->group(g);
-  app.add_option("--tls-key", o.tls_settings.key, "Its private key, PEM")
-      ->type_name("FILE")
-      ->group(g);
+  cli::add_tls_client(app, o.tls, o.tls_settings, o.tls_server_name,
+                      "Speak TLS (any --protocol)");
   app.add_flag("--tls-resume", o.tls_resume,
                "A connection opened again resumes its last TLS session (with "
                "--reconnect-interval: resumed handshakes, not full ones)")
-      ->group(g);
+      ->group("TLS");
   app.add_flag("--json", o.json, "Print the result as one JSON object");
   app.add_flag("-q,--quiet", o.quiet, "No progress line");
   try {

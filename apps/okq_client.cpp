@@ -46,25 +46,8 @@ std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
       ->capture_default_str();
   bool tls = false;
   tls::Settings tls_settings;
-  const char* g = "TLS";
-  app.add_flag("--tls", tls, "Speak TLS (1.2 or 1.3), checking the server's certificate")
-      ->excludes(classic)
-      ->group(g);
-  app.add_option("--tls-ca", tls_settings.ca,
-                 "CA certificates (PEM) the server's must verify to (default: the system's)")
-      ->type_name("FILE")
-      ->group(g);
-  app.add_option("--tls-server-name", o.tls_server_name,
-                 "The name sent (SNI) and checked in the server's certificate (default: the "
-                 "host given)")
-      ->type_name("NAME")
-      ->group(g);
-  app.add_option("--tls-cert", tls_settings.cert, "A client certificate to present, PEM")
-      ->type_name("FILE")
-      ->group(g);
-  app.add_option("--tls-key", tls_settings.key, "Its private key, PEM")
-      ->type_name("FILE")
-      ->group(g);
+  cli::add_tls_client(app, tls, tls_settings, o.tls_server_name, "Speak TLS (1.2 or 1.3)")
+      ->excludes(classic);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -370,3 +370,30 @@ TEST(Tls, UnderUserTheReloadReadsTheFilesAsThatUser) {
 
 }  // namespace
 }  // namespace okq::test
+
+namespace okq::test {
+namespace {
+
+// okq-bench over TLS: every reply checked, a handshake per request with
+// --reconnect-interval 1, and resumed ones with --tls-resume (as the
+// server's metrics count them).
+TEST(Tls, OkqBenchMeasuresFullAndResumedHandshakes) {
+  TestServer server(tls_args({"--metrics", "127.0.0.1:0"}), true);
+  const auto metrics = metrics_port(server.process());
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  Process full({bench_bin(), "--tls", "--tls-ca", certs().ca, "-c", "4", "-n", "200", "-P", "1",
+                "--reconnect-interval", "1", "--json", "-q", address});
+  ASSERT_EQ(full.wait(30s), 0) << full.out() << full.err();
+  EXPECT_EQ(json_field(full.out(), "answered"), 200u);
+  EXPECT_GE(json_field(full.out(), "reconnects"), 190u);
+  scrape_until(metrics, "okq_tls_handshakes_total{result=\"resumed\"}", 0);
+  Process resumed({bench_bin(), "--tls", "--tls-ca", certs().ca, "--tls-resume", "-c", "4", "-n",
+                   "200", "--reconnect-interval", "1", "--json", "-q", address});
+  ASSERT_EQ(resumed.wait(30s), 0) << resumed.out() << resumed.err();
+  EXPECT_EQ(json_field(resumed.out(), "answered"), 200u);
+  const auto text = scrape(metrics);
+  EXPECT_GE(metric_value(text, "okq_tls_handshakes_total{result=\"resumed\"}"), 190) << text;
+}
+
+}  // namespace
+}  // namespace okq::test

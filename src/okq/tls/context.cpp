@@ -154,6 +154,9 @@ std::shared_ptr<const Context> Context::server(const Settings& s) {
   // Resumption is by tickets (stateless: any worker, no memory kept per
   // session); OpenSSL's cache of up to 20,480 sessions would hold each one.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  // One ticket a full handshake (OpenSSL's default is two): a client resumes
+  // one connection with it, and each ticket costs the server an encryption.
+  SSL_CTX_set_num_tickets(ctx, 1);
   if (!s.ca.empty()) {
     check_readable(s.ca, "the CA file");
     if (SSL_CTX_load_verify_locations(ctx, s.ca.c_str(), nullptr) != 1)
