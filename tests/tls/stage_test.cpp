@@ -131,12 +131,17 @@ TEST(TlsStage, OneByteAtATimeWholeConversation) {
 }
 
 TEST(TlsStage, PlaintextOnATlsPortClosesWithoutAWord) {
-  Pair p;
-  p.stage.on_input("hello\n", t0);
-  EXPECT_TRUE(p.stage.closed());
-  EXPECT_EQ(p.stage.owed_bytes(), 0u) << "not even an alert for a peer that never spoke TLS";
-  EXPECT_EQ(p.session.reason(), CloseReason::TlsHandshakeFailed);
-  EXPECT_EQ(p.session.messages(), 0u);
+  // A line, and bytes that look like a TLS record but not a handshake one
+  // (OpenSSL would answer those with an alert).
+  for (const std::string& bytes :
+       {std::string("hello\n"), std::string("\x17\x03\x03\x00\x05hello", 10)}) {
+    Pair p;
+    p.stage.on_input(bytes, t0);
+    EXPECT_TRUE(p.stage.closed());
+    EXPECT_EQ(p.stage.owed_bytes(), 0u) << "not even an alert for a peer that never spoke TLS";
+    EXPECT_EQ(p.session.reason(), CloseReason::TlsHandshakeFailed);
+    EXPECT_EQ(p.session.messages(), 0u);
+  }
 }
 
 TEST(TlsStage, AHandshakeNotFinishedInTimeCloses) {
