@@ -104,8 +104,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "allows it, else epoll) | epoll | io_uring")
       ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
       ->capture_default_str();
-  cli::add_tls_client(app, o.tls, o.tls_settings, o.tls_server_name,
-                      "Speak TLS (any --protocol)");
+  cli::add_tls_client(app, o.tls, o.tls_settings, o.tls_server_name, "Speak TLS (any --protocol)");
   app.add_flag("--tls-resume", o.tls_resume,
                "A connection opened again resumes its last TLS session (with "
                "--reconnect-interval: resumed handshakes, not full ones)")

@@ -64,6 +64,13 @@ TEST(Tls, PipelinedMessagesHalfCloseAndQAreByteExactOverTls13And12) {
     EXPECT_EQ(c.read_to_eof(), repeat("OK\n", 500));
     EXPECT_TRUE(c.eof());
 
+    TlsClient notify(server.port(), trusting(version));
+    ASSERT_TRUE(notify.ok()) << notify.error();
+    notify.send(lines);
+    notify.close_notify();  // no FIN: the close_notify alone is the end of the messages
+    EXPECT_EQ(notify.read_to_eof(), repeat("OK\n", 500));
+    EXPECT_TRUE(notify.eof());
+
     TlsClient q(server.port(), trusting(version));
     ASSERT_TRUE(q.ok()) << q.error();
     q.send("a\nQuit\nnever answered\n");

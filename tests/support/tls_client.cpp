@@ -46,8 +46,11 @@ TlsClient::TlsClient(std::uint16_t port, const TlsClientOptions& o,
   if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     throw std::runtime_error("TlsClient: cannot connect");
   set_timeout(fd_.get(), timeout);
-  if (!o.preamble.empty() && ::send(fd_.get(), o.preamble.data(), o.preamble.size(),
-                                    MSG_NOSIGNAL) != static_cast<ssize_t>(o.preamble.size()))
+  // MSG_MORE: the preamble leaves with the ClientHello, in one segment, so
+  // the server reads both at once (it must not read past the header).
+  if (!o.preamble.empty() &&
+      ::send(fd_.get(), o.preamble.data(), o.preamble.size(), MSG_NOSIGNAL | MSG_MORE) !=
+          static_cast<ssize_t>(o.preamble.size()))
     throw std::runtime_error("TlsClient: cannot send the preamble");
   ctx_ = SSL_CTX_new(TLS_client_method());
   SSL_CTX_load_verify_locations(ctx_, o.ca.c_str(), nullptr);
@@ -108,6 +111,10 @@ void TlsClient::send(std::string_view bytes) {
     if (n <= 0) throw std::runtime_error("TlsClient: write failed: " + errors());
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
+}
+
+void TlsClient::close_notify() {
+  SSL_shutdown(ssl_);
 }
 
 void TlsClient::shutdown_write() {

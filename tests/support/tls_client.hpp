@@ -20,7 +20,7 @@ struct TlsClientOptions {
   int min_version = 0;    // e.g. TLS1_2_VERSION; 0: OpenSSL's default
   int max_version = 0;
   std::string ciphers;             // TLS 1.2 and older suites; "": OpenSSL's default
-  std::string preamble;            // sent in plaintext before the handshake (a PROXY header)
+  std::string preamble;            // sent in plaintext with the ClientHello (a PROXY header)
   SSL_SESSION* session = nullptr;  // resume this one
 };
 
@@ -45,6 +45,8 @@ class TlsClient {
   void send(std::string_view bytes);
   // Our close_notify, then FIN: we send no more; the server still answers.
   void shutdown_write();
+  // Our close_notify alone, the socket left open both ways.
+  void close_notify();
   // Plaintext until `n` bytes, the server's end or the deadline.
   std::string read_exact(std::size_t n,
                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
