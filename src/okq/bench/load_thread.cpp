@@ -61,7 +61,7 @@ class LoadThread::Carrier : public server::Link {
 
 LoadThread::LoadThread(const Exchange& exchange, LoadPlan plan)
     : exchange_(exchange),
-      plan_(plan),
+      plan_(std::move(plan)),
       loop_(plan_.io_uring ? "io_uring" : "epoll"),
       read_buffer_(kReadChunk) {}
 
