@@ -56,6 +56,15 @@ std::size_t share(std::size_t total, std::size_t parts, std::size_t i) {
   return total / parts + (i < total % parts ? 1 : 0);
 }
 
+// --tls and the rest: what okq-client has, and resumption.
+void add_tls(CLI::App& app, Options& o) {
+  cli::add_tls_client(app, o.tls, o.tls_settings, o.tls_server_name, "Speak TLS (any --protocol)");
+  app.add_flag("--tls-resume", o.tls_resume,
+               "A connection opened again resumes its last TLS session (with "
+               "--reconnect-interval: resumed handshakes, not full ones)")
+      ->group("TLS");
+}
+
 std::variant<Options, int> parse_options(int argc, char** argv) {
   Options o;
   std::string protocol_name = "okq";
@@ -104,11 +113,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                  "allows it, else epoll) | epoll | io_uring")
       ->check(CLI::IsMember({"auto", "epoll", "io_uring"}))
       ->capture_default_str();
-  cli::add_tls_client(app, o.tls, o.tls_settings, o.tls_server_name, "Speak TLS (any --protocol)");
-  app.add_flag("--tls-resume", o.tls_resume,
-               "A connection opened again resumes its last TLS session (with "
-               "--reconnect-interval: resumed handshakes, not full ones)")
-      ->group("TLS");
+  add_tls(app, o);
   app.add_flag("--json", o.json, "Print the result as one JSON object");
   app.add_flag("-q,--quiet", o.quiet, "No progress line");
   try {

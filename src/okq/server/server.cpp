@@ -77,16 +77,7 @@ Server::Server(ServerOptions options, Logger& log)
 Server::~Server() = default;  // each Worker stops and joins its own thread
 
 void Server::bind() {
-  // Resolved once, before any worker runs: a name that does not resolve is a
-  // start-up error, not a failure per client.
-  if (options_.upstream) {
-    upstream_.address = net::resolve(*options_.upstream, false).front();
-    if (options_.upstream_tls) {
-      upstream_.tls = tls::Context::client(*options_.upstream_tls);
-      upstream_.server_name = options_.upstream_server_name.empty() ? options_.upstream->host
-                                                                    : options_.upstream_server_name;
-    }
-  }
+  resolve_upstream();
   // A passed socket named "proxy", "tls", "proxy-tls" or "metrics" (an
   // upgrade names them; a socket unit may, with FileDescriptorName=) is
   // that, and so is one at a --proxy-listen, --tls-listen,
@@ -138,6 +129,17 @@ void Server::bind() {
   bind_addresses(options_.proxy_listen, {.proxy = true, .tls = false});
   bind_addresses(options_.tls_listen, {.proxy = false, .tls = true});
   bind_addresses(options_.proxy_tls_listen, {.proxy = true, .tls = true});
+}
+
+// --upstream's address, and its TLS context: read once, before any worker
+// runs (a name that does not resolve is a start-up error, not a failure per client).
+void Server::resolve_upstream() {
+  if (!options_.upstream) return;
+  upstream_.address = net::resolve(*options_.upstream, false).front();
+  if (!options_.upstream_tls) return;
+  upstream_.tls = tls::Context::client(*options_.upstream_tls);
+  upstream_.server_name = options_.upstream_server_name.empty() ? options_.upstream->host
+                                                                : options_.upstream_server_name;
 }
 
 void Server::load_tls() {

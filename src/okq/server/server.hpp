@@ -141,6 +141,7 @@ class Server {
 
  private:
   void accept(net::Fd client, const Listener& from);
+  void resolve_upstream();
   void bind_addresses(const std::vector<net::Endpoint>& endpoints, Entrance entrance);
   void log_certificate(const char* what, const tls::Context& context);
   bool trusted_proxy(const net::SocketAddress& peer) const noexcept;
