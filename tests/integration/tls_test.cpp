@@ -404,3 +404,27 @@ TEST(Tls, OkqBenchMeasuresFullAndResumedHandshakes) {
 
 }  // namespace
 }  // namespace okq::test
+
+namespace okq::test {
+namespace {
+
+// A TLS client over --max-connections gets our FIN, not a handshake (the
+// work an overloaded server must not do); an idle one is closed at
+// --idle-timeout like any other.
+TEST(Tls, TurnedAwayAtTheLimitAndClosedWhenIdle) {
+  TestServer server(tls_args({"--max-connections", "1", "--idle-timeout", "1"}), true);
+  TlsClient first(server.port(), trusting());
+  ASSERT_TRUE(first.ok()) << first.error();
+  first.send("a\n");
+  ASSERT_EQ(first.read_exact(3), "OK\n");
+  TlsClient second(server.port(), trusting());
+  EXPECT_FALSE(second.ok()) << "handshaken over the limit";
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(first.read_to_eof(5s), "");
+  EXPECT_TRUE(first.eof()) << "the idle TLS connection was not closed";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_TRUE(server.process().wait_stderr("turning new clients away"));
+}
+
+}  // namespace
+}  // namespace okq::test

@@ -17,10 +17,12 @@
 #include <string>
 #include <thread>
 
+#include "certs.hpp"
 #include "okq.hpp"
 #include "okq/net/fd.hpp"
 #include "process.hpp"
 #include "tcp.hpp"
+#include "tls_client.hpp"
 
 namespace okq::test {
 namespace {
@@ -222,6 +224,36 @@ TEST(Upgrade, ProxyAndMetricsListenersKeepWhatTheyAre) {
   // The old process has exited: the new one answers, and counts only the two
   // connections made since.
   EXPECT_EQ(metric_value(after, "okq_connections_accepted_total"), 2) << after;
+  ASSERT_EQ(::kill(next, SIGTERM), 0);
+  EXPECT_EQ(wait_pid(next, 10s), 0);
+}
+
+// A TLS listener stays one across an upgrade (passed on named "tls"), and
+// the new process loads the certificate itself.
+TEST(Upgrade, ATlsListenerStaysTls) {
+  become_subreaper();
+  const std::string pidfile = private_dir("upgrade-tls") + "/okq.pid";
+  TestServer server({"--pidfile", pidfile, "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                     certs().server_cert, "--tls-key", certs().server_key},
+                    true);
+  const pid_t old = server.process().pid();
+  ASSERT_EQ(::kill(old, SIGUSR2), 0);
+  const pid_t next = next_pid(pidfile, old);
+  ASSERT_NE(next, 0) << server.process().err();
+  EXPECT_EQ(server.process().wait(10s, false), 0);
+  {
+    TlsClientOptions o;
+    o.ca = certs().ca;
+    TlsClient c(server.port(), o);
+    ASSERT_TRUE(c.ok()) << c.error();
+    c.send("hello\nQ\n");
+    EXPECT_EQ(c.read_to_eof(), "OK\nQ\n");
+  }
+  {
+    RawClient c(server.port());
+    c.send("hello\n");
+    EXPECT_EQ(c.read_to_eof(), "") << "still a TLS listener: plaintext gets nothing";
+  }
   ASSERT_EQ(::kill(next, SIGTERM), 0);
   EXPECT_EQ(wait_pid(next, 10s), 0);
 }
