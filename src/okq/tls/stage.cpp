@@ -92,6 +92,8 @@ void Stage::pump(Time now) {
       channel_.send(plain);
       inner_.on_sent(plain.size(), now);
     }
+    // SSL_write refused (OpenSSL out of memory): nothing more can be sent.
+    if (channel_.failed() && !inner_.closed()) inner_.close(CloseReason::TlsError);
   }
   if (inner_.closed() && tail_deadline_ == Time::max()) tail_deadline_ = now + timeout_;
 }
