@@ -96,35 +96,10 @@ void LoadThread::connect() {
 void LoadThread::open_idle() {
   idle_.push_back(net::connect_to(plan_.target, std::chrono::seconds(10)));
   if (!plan_.tls) return;
-  const int fd = idle_.back().get();
   auto channel = std::make_unique<tls::Channel>(plan_.tls, plan_.server_name);
-  std::string plain;
-  char buf[kReadChunk];
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (!channel->established() && !channel->failed() && Clock::now() < deadline) {
-    auto& owed = channel->owed();
-    for (auto w = owed.pending(); !w.empty(); w = owed.pending()) {
-      const ssize_t n = net::send_some(fd, w.data(), w.size());
-      if (n < 0 && n != -EAGAIN)
-        throw net::Error(net::Call::Send, plan_.target.to_string(), static_cast<int>(-n));
-      if (n > 0) owed.consume(static_cast<std::size_t>(n));
-    }
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
-      throw net::Error(net::Call::Connect, plan_.target.to_string(),
-                       "TLS handshake: connection closed");
-    if (n > 0) channel->receive(std::string_view(buf, static_cast<std::size_t>(n)), plain);
-  }
-  auto& owed = channel->owed();
-  for (auto w = owed.pending(); !w.empty(); w = owed.pending()) {
-    const ssize_t n = net::send_some(fd, w.data(), w.size());
-    if (n <= 0) break;
-    owed.consume(static_cast<std::size_t>(n));
-  }
-  if (!channel->established())
-    throw net::Error(net::Call::Connect, plan_.target.to_string(),
-                     "TLS " + (channel->error().empty() ? std::string("handshake timed out")
-                                                        : channel->error()));
+  const std::string why =
+      channel->handshake_over(idle_.back().get(), Clock::now() + std::chrono::seconds(10));
+  if (!why.empty()) throw net::Error(net::Call::Connect, plan_.target.to_string(), why);
   idle_tls_.push_back(std::move(channel));
 }
 

@@ -1,10 +1,8 @@
 // wire.cpp -- okq-client's socket, plain or TLS.
 #include "okq/client/wire.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 
 #include "okq/net/error.hpp"
@@ -25,39 +23,8 @@ Wire::Wire(net::Fd sock, std::string name, std::shared_ptr<const tls::Context> t
 
 void Wire::open(std::optional<Clock::time_point> deadline) {
   if (!channel_) return;
-  std::string plain;  // none comes before the handshake ends
-  while (channel_->state() == tls::Channel::State::Handshake) {
-    const bool writing = !channel_->owed().empty();
-    pollfd p{sock_.get(), static_cast<short>(writing ? POLLOUT : POLLIN), 0};
-    int ms = -1;
-    if (deadline) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
-      ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
-    }
-    const int rc = ::poll(&p, 1, ms);
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc < 0) throw net::Error(net::Call::Connect, name_, errno);
-    if (rc == 0) throw net::Error(net::Call::Connect, name_, "timed out in the TLS handshake");
-    if (writing) {
-      send();
-      continue;
-    }
-    char buf[kChunk];
-    const ssize_t n = net::recv_some(sock_.get(), buf, sizeof buf);
-    if (n == -EAGAIN || n == -EWOULDBLOCK) continue;
-    if (n < 0) throw net::Error(net::Call::Connect, name_, static_cast<int>(-n));
-    if (n == 0)
-      throw net::Error(net::Call::Connect, name_,
-                       "the server closed the connection in the TLS handshake");
-    channel_->receive(std::string_view(buf, static_cast<std::size_t>(n)), plain);
-  }
-  if (channel_->failed()) {
-    // The alert tells the server why (best effort: the socket may not take it).
-    const auto alert = channel_->owed().pending();
-    (void)net::send_some(sock_.get(), alert.data(), alert.size());
-    throw net::Error(net::Call::Connect, name_, "TLS " + channel_->error());
-  }
-  send();  // the last flight, if the handshake left one
+  if (const std::string why = channel_->handshake_over(sock_.get(), deadline); !why.empty())
+    throw net::Error(net::Call::Connect, name_, why);
 }
 
 bool Wire::wants_write() const noexcept {

@@ -4,9 +4,13 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 
 namespace okq::tls {
@@ -151,6 +155,48 @@ void Channel::send(std::string_view plain) {
     const int n = SSL_write(ssl_, plain.data(), len);
     if (n <= 0) return failure(n, "write");
     plain.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+int Channel::write_owed(int fd) noexcept {
+  for (auto w = out_.pending(); !w.empty(); w = out_.pending()) {
+    const ssize_t n = ::send(fd, w.data(), w.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+    out_.consume(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+std::string Channel::handshake_over(int fd,
+                                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  std::string plain;  // none: the peer has had nothing to answer yet
+  for (;;) {
+    if (const int err = write_owed(fd); err != 0) return std::strerror(err);
+    if (state_ == State::Failed) return "TLS " + error_;
+    if (state_ != State::Handshake && out_.empty()) return "";
+    // Reading while the handshake waits on the peer; else the last flight.
+    const bool reading = state_ == State::Handshake && out_.empty();
+    pollfd p{fd, static_cast<short>(reading ? POLLIN : POLLOUT), 0};
+    int ms = -1;
+    if (deadline) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          *deadline - std::chrono::steady_clock::now());
+      ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+    }
+    const int rc = ::poll(&p, 1, ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return std::strerror(errno);
+    if (rc == 0) return "timed out in the TLS handshake";
+    if (!reading) continue;
+    char buf[kRecord];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (n < 0) return std::strerror(errno);
+    if (n == 0)
+      return std::string(context_->is_server() ? "the client" : "the server") +
+             " closed the connection in the TLS handshake";
+    receive(std::string_view(buf, static_cast<std::size_t>(n)), plain);
   }
 }
 

@@ -10,8 +10,10 @@
 
 #include <openssl/ssl.h>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +46,12 @@ class Channel {
   // Plaintext to send once established: encrypted onto owed(). The whole of
   // it is taken (it is only called while established).
   void send(std::string_view plain);
+  // The whole handshake over `fd` (connected, non-blocking), waiting in
+  // poll until it is over or `deadline` passes, its last flight written:
+  // for a client that waits for it before it sends anything (okq-client,
+  // okq-bench's idle connections), so no plaintext can come with it. ""
+  // once established, else why not (an alert for the peer written first).
+  std::string handshake_over(int fd, std::optional<std::chrono::steady_clock::time_point> deadline);
   // Our close_notify onto owed() (once; after a failure, nothing).
   void close_notify();
   bool close_notify_sent() const noexcept { return notify_sent_; }
@@ -77,6 +85,7 @@ class Channel {
   void handshake();
   void read_plain(std::string& plain);
   void failure(int ret, const char* during);
+  int write_owed(int fd) noexcept;  // what the socket takes now: 0, or the errno
 
   std::shared_ptr<const Context> context_;
   SSL* ssl_ = nullptr;
