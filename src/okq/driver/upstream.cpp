@@ -143,13 +143,8 @@ void Upstream::write_tls() {
     }
     if (relay_.wants_fin()) tls_->close_notify();
   }
-  auto& cipher = tls_->owed();
-  for (auto w = cipher.pending(); !w.empty(); w = cipher.pending()) {
-    const ssize_t n = net::send_some(fd_.get(), w.data(), w.size());
-    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
-    if (n < 0) return fail(static_cast<int>(-n));
-    cipher.consume(static_cast<std::size_t>(n));
-  }
+  if (const int err = tls_->write_owed(fd_.get()); err != 0) return fail(err);
+  if (!tls_->owed().empty()) return;  // the socket is full: on writability
   if (tls_->close_notify_sent() && relay_.wants_fin()) {
     ::shutdown(fd_.get(), SHUT_WR);
     relay_.on_fin_sent();

@@ -56,6 +56,9 @@ class Channel {
   void close_notify();
   bool close_notify_sent() const noexcept { return notify_sent_; }
 
+  // Writes what of owed() the socket `fd` (non-blocking) takes now: 0 (what
+  // is left waits for writability), or the errno that ended it.
+  int write_owed(int fd) noexcept;
   // Ciphertext owed to the peer: the handshake's flights, records, alerts.
   proto::OutputBuffer& owed() noexcept { return out_; }
   const proto::OutputBuffer& owed() const noexcept { return out_; }
@@ -85,7 +88,6 @@ class Channel {
   void handshake();
   void read_plain(std::string& plain);
   void failure(int ret, const char* during);
-  int write_owed(int fd) noexcept;  // what the socket takes now: 0, or the errno
 
   std::shared_ptr<const Context> context_;
   SSL* ssl_ = nullptr;
