@@ -4,9 +4,12 @@
 BUILD     ?= build
 BUILDTYPE ?= RelWithDebInfo
 JOBS      ?= $(shell nproc)
+# gcc-multilib and nasm: the i386 nolibc programs, and the tutorial's own
+# 32-bit programs that the tests run them against.
 PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
              libbenchmark-dev strace systemd logrotate liburing-dev pkg-config \
-             dpkg-dev lintian haproxy prometheus libssl-dev openssl
+             dpkg-dev lintian haproxy prometheus libssl-dev openssl \
+             gcc-multilib nasm
 # Only `make bench` needs these: the servers okq is compared with, and the chart.
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox linux-perf
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

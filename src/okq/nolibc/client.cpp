@@ -1,4 +1,5 @@
-// client.cpp -- okq-client-nolibc: the tutorial's client on raw system calls.
+// client.cpp -- okq-client-nolibc (x86-64) and okq-client-nolibc-i386: the
+// tutorial's client on raw system calls.
 // Connects to 127.0.0.1:4242 (or the A.B.C.D[:PORT] given); each read of up
 // to 20 bytes of standard input is sent as exactly 20 bytes, zero-padded;
 // one read of up to 20 bytes is the reply, printed as "Server: REPLY" (NULs
@@ -35,23 +36,24 @@ void print_reply(const char* reply, long n) {
 extern "C" [[noreturn]] void okq_main(long* stack) {
   const char* target = first_argument(stack);
   SockaddrIn addr = seed_address();
-  const long fd = sys(kSocket, kAfInet, kSockStream, 0);
+  const long fd = arch::socket(kAfInet, kSockStream, 0);
   if (fd < 0) fail("Problem with socket!\n", 1);
   if (!parse_address(target ? target : "127.0.0.1", addr)) fail("Problem with inet_aton!\n", 3);
-  if (sys_retry(kConnect, fd, reinterpret_cast<long>(&addr), sizeof addr) < 0)
+  if (retry([&] { return arch::connect(fd, &addr, sizeof addr); }) < 0)
     fail("Problem with connect!\n", 2);
-  char frame[kFrame], reply[kFrame];
+  char frame[kFrame],
+      reply[kFrame] = {};  // zeroed once: the analyzer cannot see the kernel fill it
   for (;;) {
     memset(frame, 0, sizeof frame);  // never stale bytes from the last message
-    const long got = sys_retry(kRead, 0, reinterpret_cast<long>(frame), kFrame);
+    const long got = retry([&] { return arch::read(0, frame, kFrame); });
     if (got <= 0) break;  // end of input: nothing is owed in lockstep
     if (!send_all(fd, frame, kFrame)) fail("Problem with send!\n", 4);
-    const long n = sys_retry(kRecvfrom, fd, reinterpret_cast<long>(reply), kFrame, 0, 0, 0);
+    const long n = retry([&] { return arch::recv(fd, reply, kFrame, 0); });
     if (n <= 0) fail("Problem with recv!\n", 5);  // 0: closed before Q
     print_reply(reply, n);
     if (reply[0] == 'Q') break;
   }
-  sys(kShutdown, fd, 1);  // SHUT_WR
-  sys(kClose, fd);
+  arch::shutdown(fd, kShutWr);
+  arch::close(fd);
   exit(0);
 }

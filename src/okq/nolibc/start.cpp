@@ -1,13 +1,25 @@
 // start.cpp -- what a C library would provide: _start, memset, memcpy.
 #include "okq/nolibc/sys.hpp"
 
+#if defined(__x86_64__)
 asm(".globl _start\n"
     "_start:\n"
     "  xor %rbp, %rbp\n"
-    "  mov %rsp, %rdi\n"  // argc, argv... for okq_main
+    "  mov %rsp, %rdi\n"  // argc, argv... for okq_main, in its first register
     "  and $-16, %rsp\n"  // the ABI's stack alignment for the call
     "  call okq_main\n"
     "  hlt\n");
+#else
+asm(".globl _start\n"
+    "_start:\n"
+    "  xor %ebp, %ebp\n"
+    "  mov %esp, %eax\n"  // argc, argv...
+    "  and $-16, %esp\n"  // 16-byte aligned at the call, as GCC assumes
+    "  sub $12, %esp\n"
+    "  push %eax\n"  // okq_main's one argument, on the stack (cdecl)
+    "  call okq_main\n"
+    "  hlt\n");
+#endif
 
 extern "C" void* memset(void* d, int c, okq::nolibc::size_t n) {
   auto* p = static_cast<volatile unsigned char*>(d);  // volatile: not turned back into memset

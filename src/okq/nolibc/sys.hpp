@@ -1,60 +1,37 @@
-// sys.hpp -- the kernel, called directly: the x86-64 `syscall` instruction
-// with the numbers the tutorial lists (socket 41 ... listen 50), a hand-made
-// htons and dotted-quad parser, and the few bytes-and-strings helpers a
-// program without a C library needs. Freestanding: no libc, no exceptions.
+// sys.hpp -- the kernel, called directly (arch/x86_64.hpp: `syscall`, one
+// system call per network function; arch/i386.hpp: `int 0x80` and
+// sys_socketcall, as the tutorial's int 80h section shows), a hand-made htons
+// and dotted-quad parser, and the few bytes-and-strings helpers a program
+// without a C library needs. Freestanding: no libc, no exceptions.
 #pragma once
+
+#if defined(__x86_64__)
+#include "okq/nolibc/arch/x86_64.hpp"
+#elif defined(__i386__)
+#include "okq/nolibc/arch/i386.hpp"
+#else
+#error "okq's nolibc programs are for x86-64 and i386"
+#endif
 
 namespace okq::nolibc {
 
-using size_t = unsigned long;
+using arch::exit;
+using arch::size_t;
 
-enum Sys : long {
-  kRead = 0,
-  kWrite = 1,
-  kClose = 3,
-  kSocket = 41,
-  kConnect = 42,
-  kAccept = 43,
-  kSendto = 44,
-  kRecvfrom = 45,
-  kNanosleep = 35,
-  kShutdown = 48,
-  kBind = 49,
-  kListen = 50,
-  kSetsockopt = 54,
-  kExit = 60,
-};
-
-constexpr long kAfInet = 2, kSockStream = 1, kSolSocket = 1, kSoReuseaddr = 2;
+constexpr long kAfInet = 2, kSockStream = 1, kSolSocket = 1, kSoReuseaddr = 2, kShutWr = 1;
 constexpr long kMsgNosignal = 0x4000;  // a vanished peer is an error, not SIGPIPE
 constexpr long kEintr = 4;
 // accept(2) failures that last (out of descriptors or memory): retrying at
 // once would spin, since the connection stays queued.
 constexpr long kEmfile = 24, kEnfile = 23, kEnobufs = 105, kEnomem = 12;
 
-inline long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  long ret;
-  register long r10 asm("r10") = d;
-  register long r8 asm("r8") = e;
-  register long r9 asm("r9") = f;
-  asm volatile("syscall"
-               : "=a"(ret)
-               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-               : "rcx", "r11", "memory");
-  return ret;
-}
-
-// Retried while a signal interrupts it, like every okq wrapper.
-inline long sys_retry(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0,
-                      long f = 0) {
+// `call()` again while a signal interrupts it, like every okq wrapper.
+template <class Call>
+inline long retry(Call call) {
   long r;
-  do r = sys(n, a, b, c, d, e, f);
+  do r = call();
   while (r == -kEintr);
   return r;
-}
-
-[[noreturn]] inline void exit(int code) {
-  for (;;) sys(kExit, code);
 }
 
 struct SockaddrIn {
@@ -88,7 +65,7 @@ inline size_t length(const char* s) {
 
 inline void write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
-    const long w = sys_retry(kWrite, fd, reinterpret_cast<long>(p), static_cast<long>(n));
+    const long w = retry([&] { return arch::write(fd, p, static_cast<long>(n)); });
     if (w <= 0) return;
     p += w;
     n -= static_cast<size_t>(w);
@@ -99,8 +76,7 @@ inline void write_all(int fd, const char* p, size_t n) {
 // SIGPIPE; false if the peer is gone.
 inline bool send_all(long fd, const char* p, long n) {
   for (long sent = 0; sent < n;) {
-    const long w =
-        sys_retry(kSendto, fd, reinterpret_cast<long>(p + sent), n - sent, kMsgNosignal, 0, 0);
+    const long w = retry([&] { return arch::send(fd, p + sent, n - sent, kMsgNosignal); });
     if (w <= 0) return false;
     sent += w;
   }
