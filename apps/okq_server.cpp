@@ -19,6 +19,7 @@
 #include "okq/service/privileges.hpp"
 #include "okq/service/upgrade.hpp"
 #include "okq/version.hpp"
+#include "server_config.hpp"
 #include "server_options.hpp"
 
 namespace {
@@ -58,13 +59,18 @@ int fail(server::Logger& log, bool to_file, int code, const std::string& what) {
   return code;
 }
 
-// SIGHUP is logrotate's "reopen your log" and the certificate rotation's
-// "load them again"; with neither a log file nor TLS it is logged and
-// ignored. A reopen or reload that fails has said why itself.
-void on_hangup(server::Logger& log, server::Server& server) {
-  if (server.serves_tls()) server.reload_tls();
+// SIGHUP is `systemctl reload`'s "read the configuration again" (with
+// --config), logrotate's "reopen your log" and the certificate rotation's
+// "load them again"; with none of them it is logged and ignored. A reopen or
+// reload that fails has said why itself.
+void on_hangup(Options& current, server::Logger& log, server::Server& server,
+               server::Handover& handover) {
+  if (!current.config.empty())
+    server_cli::reload(current, server, log, handover);  // the TLS files too
+  else if (server.serves_tls())
+    server.reload_tls();
   if (!log.has_file()) {
-    if (!server.serves_tls())
+    if (!server.serves_tls() && current.config.empty())
       log.log(server::Level::Info, "Hangup: no log file to reopen; ignored");
   } else if (log.reopen()) {
     log.log(server::Level::Info, "Hangup: log file reopened");
@@ -195,8 +201,9 @@ int serve(const Options& o, server::Logger& log) {
   if (const int code = step(log, to_file, kExitOsError, [&] { server.start_workers(); }))
     return code;
   server::Handover handover(server, pid, log, o.program, o.upgrade_timeout);
+  Options current = o;  // what a reload changes
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
-    if (sig == SIGHUP) return on_hangup(log, server);
+    if (sig == SIGHUP) return on_hangup(current, log, server, handover);
     if (sig == SIGUSR2 && notifier)
       return log.log(server::Level::Error,
                      "SIGUSR2 ignored: under a service manager, restart the service instead");
@@ -220,6 +227,7 @@ int serve(const Options& o, server::Logger& log) {
 }
 
 int run(const Options& o) {
+  if (o.check_config) return server_cli::check_config(o);
   server::Logger log("okq-server");
   log.set_level(o.level);
   const bool to_file = !o.logfile.empty();

@@ -5,8 +5,13 @@
 
 #include <algorithm>
 #include <climits>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <sstream>
 
 #include "cli_checks.hpp"
+#include "config_file.hpp"
 #include "okq/net/error.hpp"
 #include "okq/version.hpp"
 
@@ -236,11 +241,53 @@ void add_logging(CLI::App& app, Options& o, bool& verbose, bool& trace) {
       ->group(g);
 }
 
-}  // namespace
+// The options a running server takes from a reload; the rest need an upgrade.
+const std::set<std::string>& live_options() {
+  static const std::set<std::string> names{"--max-line",
+                                           "--max-output",
+                                           "--idle-timeout",
+                                           "--proxy-timeout",
+                                           "--upstream-timeout",
+                                           "--tls-handshake-timeout",
+                                           "--max-connections",
+                                           "--proxy-from",
+                                           "--shutdown-timeout",
+                                           "--upgrade-timeout",
+                                           "--tls-cert",
+                                           "--tls-key",
+                                           "--tls-ca",
+                                           "--tls-verify-client",
+                                           "--tls-min-version",
+                                           "--verbose",
+                                           "--trace"};
+  return names;
+}
 
-std::variant<Options, int> parse_options(int argc, char** argv) {
+// --config and --check-config, in the Process group.
+void add_config(CLI::App& app, Options& o, const std::shared_ptr<ConfigFile>& file) {
+  const char* g = "Process";
+  app.config_formatter(file);
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.set_config("--config", "",
+                 "Read options from FILE: one key = value a line, every long option a key "
+                 "(listen = \"127.0.0.1:4242\", idle-timeout = 30); the command line wins; "
+                 "SIGHUP reads it again")
+      ->type_name("FILE")
+      ->group(g);
+  app.add_flag("--check-config", o.check_config,
+               "Check the command line, the --config file and the TLS files, print what "
+               "would be served, and exit (0, or 64 with the reason); binds nothing")
+      ->configurable(false)
+      ->group(g);
+}
+
+// The command line `args` (argv[0] first) and its --config file into
+// Options, or the exit code, with --help's text and mistakes written to
+// `out` and `err`.
+std::variant<Options, int> parse(const std::vector<std::string>& args, std::ostream& out,
+                                 std::ostream& err) {
   Options o;
-  o.program = server::this_program(argc, argv);
+  o.program.argv = args;
   auto& s = o.server;
   // Before the defaults are computed: many clients need many descriptors.
   o.fd_limit = net::raise_fd_limit();
@@ -257,12 +304,24 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   add_tls(app, o);
   add_relay(app, o);
   add_process(app, o);
+  auto file = std::make_shared<ConfigFile>(app);
+  add_config(app, o, file);
   add_logging(app, o, verbose, trace);
+  std::vector<const char*> argv(args.size());
+  std::transform(args.begin(), args.end(), argv.begin(), [](const auto& a) { return a.c_str(); });
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : kExitUsage;
+    const std::string config = app["--config"]->as<std::string>();
+    const std::string where = file->locate(e.what(), config, app, args);
+    if (where == e.what()) return app.exit(e, out, err) == 0 ? 0 : kExitUsage;
+    err << "okq-server: " << where << "\n";
+    return kExitUsage;
   }
+  o.config = app["--config"]->as<std::string>();
+  for (const CLI::Option* op : app.get_options())
+    if (op->count() > 0 && op->get_configurable() && op->get_name() != "--config")
+      o.given[op->get_name()] = op->results();
   // Each client of a relay holds two descriptors (its own and its
   // upstream's): the default leaves room for both, and is bounded so that
   // relays that loop through each other fill up and answer ERR within moments.
@@ -271,6 +330,44 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   if (s.upstream_tls) *s.upstream_tls = o.upstream_tls;
   o.level = trace ? server::Level::Trace : verbose ? server::Level::Verbose : server::Level::Info;
   return o;
+}
+
+}  // namespace
+
+std::variant<Options, int> parse_options(int argc, char** argv) {
+  auto parsed = parse(std::vector<std::string>(argv, argv + argc), std::cout, std::cerr);
+  if (auto* o = std::get_if<Options>(&parsed)) o->program = server::this_program(argc, argv);
+  return parsed;
+}
+
+std::variant<Options, std::string> parse_again(const server::Program& program) {
+  std::ostringstream out, err;
+  auto parsed = parse(program.argv, out, err);
+  if (auto* o = std::get_if<Options>(&parsed)) {
+    o->program = program;
+    return std::move(*o);
+  }
+  std::string why = err.str();
+  why = why.substr(0, why.find('\n'));
+  if (why.starts_with("okq-server: ")) why.erase(0, 12);
+  return why.empty() ? std::string("the command line no longer parses") : why;
+}
+
+std::vector<std::string> changed(const Options& before, const Options& after) {
+  std::set<std::string> names;
+  for (const auto& [name, values] : before.given) names.insert(name);
+  for (const auto& [name, values] : after.given) names.insert(name);
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    const auto a = before.given.find(name), b = after.given.find(name);
+    const bool in_a = a != before.given.end(), in_b = b != after.given.end();
+    if (in_a != in_b || (in_a && a->second != b->second)) out.push_back(name);
+  }
+  return out;
+}
+
+bool changes_live(const std::string& name) {
+  return live_options().count(name) > 0;
 }
 
 }  // namespace okq::server_cli

@@ -33,8 +33,10 @@ TEST(Deploy, SystemdUnitsVerifyAndScoreAsHardened) {
   const std::string dir = private_dir("units");
   write_file(dir + "/okq.socket", read_file(kDeploy + "/systemd/okq.socket"));
   // The unit names the installed binary; the test names the one just built.
-  write_file(dir + "/okq.service", replace_all(read_file(kDeploy + "/systemd/okq.service.in"),
-                                               "@BINDIR@/okq-server", server_bin()));
+  write_file(dir + "/okq.service",
+             replace_all(replace_all(read_file(kDeploy + "/systemd/okq.service.in"),
+                                     "@BINDIR@/okq-server", server_bin()),
+                         "@SYSCONFDIR@", kDeploy + "/config"));
   // Documentation=man:okq-server(1) is checked with man(1): give it the pages.
   ::mkdir((dir + "/man").c_str(), 0755);
   ::mkdir((dir + "/man/man1").c_str(), 0755);
@@ -185,7 +187,7 @@ bool is_file(const std::string& path, bool executable = false) {
 // The files the package and `make install` both carry, below `root`.
 // `bindir`: where the installed unit must say the server is.
 void expect_layout(const std::string& root, const std::string& etc, const std::string& units,
-                   const std::string& usr, const std::string& bindir) {
+                   const std::string& usr, const std::string& bindir, const std::string& confdir) {
   for (const char* prog : {"okq-server", "okq-client", "okq-bench"}) {
     EXPECT_TRUE(is_file(usr + "/bin/" + prog, true)) << prog;
     EXPECT_TRUE(is_file(usr + "/share/man/man1/" + prog + std::string(".1.gz"))) << prog;
@@ -193,7 +195,10 @@ void expect_layout(const std::string& root, const std::string& etc, const std::s
   EXPECT_TRUE(is_file(units + "/okq.service")) << units;
   const std::string unit = read_file(units + "/okq.service");
   EXPECT_NE(unit.find("\nExecStart=" + bindir + "/okq-server "), std::string::npos) << unit;
-  EXPECT_EQ(unit.find("@BINDIR@"), std::string::npos) << "a placeholder left in the unit: " << unit;
+  for (const char* placeholder : {"@BINDIR@", "@SYSCONFDIR@"})
+    EXPECT_EQ(unit.find(placeholder), std::string::npos) << placeholder << " left in: " << unit;
+  EXPECT_NE(unit.find(" --config " + confdir + "/okq.conf\n"), std::string::npos) << unit;
+  EXPECT_EQ(read_file(etc + "/okq/okq.conf"), read_file(kDeploy + "/config/okq.conf"));
   EXPECT_TRUE(is_file(units + "/okq.socket")) << units;
   EXPECT_EQ(read_file(etc + "/logrotate.d/okq"), read_file(kDeploy + "/logrotate/okq"));
   EXPECT_TRUE(is_file(usr + "/share/doc/okq/copyright")) << root;
@@ -213,7 +218,8 @@ std::filesystem::file_time_type newest_source() {
 
 // make deb (which make test runs first, lintian included) builds the package;
 // unpacked into a scratch root it has every file where Debian looks for it,
-// the unit starts the binary it installs, the logrotate file is a conffile,
+// the unit starts the binary it installs with the configuration it installs,
+// the logrotate file and okq.conf are conffiles,
 // the maintainer scripts enable and restart the units as dh_installsystemd's
 // do, the dependencies came from the binaries, and the installed server runs.
 TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
@@ -227,7 +233,8 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
       << "the package is older than its sources: run make deb";
   const std::string root = private_dir("deb");
   output_of({"/usr/bin/dpkg-deb", "-x", deb, root});
-  expect_layout(root, root + "/etc", root + "/lib/systemd/system", root + "/usr", "/usr/bin");
+  expect_layout(root, root + "/etc", root + "/lib/systemd/system", root + "/usr", "/usr/bin",
+                "/etc/okq");
   EXPECT_EQ(output_of({"/usr/bin/dpkg-deb", "-f", deb, "Package", "Version", "Architecture"}),
             "Package: okq\nVersion: " + std::string(kVersion) + "\nArchitecture: amd64\n");
   const std::string depends = output_of({"/usr/bin/dpkg-deb", "-f", deb, "Depends"});
@@ -236,7 +243,7 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
   EXPECT_NE(depends.find("init-system-helpers"), std::string::npos) << depends;
   const std::string control = root + "-control";
   output_of({"/usr/bin/dpkg-deb", "-e", deb, control});
-  EXPECT_EQ(read_file(control + "/conffiles"), "/etc/logrotate.d/okq\n");
+  EXPECT_EQ(read_file(control + "/conffiles"), "/etc/logrotate.d/okq\n/etc/okq/okq.conf\n");
   for (const char* script : {"postinst", "prerm", "postrm"})
     EXPECT_TRUE(is_file(control + "/" + script, true)) << script;
   const std::string postinst = read_file(control + "/postinst");
@@ -247,6 +254,9 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
   EXPECT_NE(read_file(control + "/postrm").find("deb-systemd-helper purge"), std::string::npos);
   EXPECT_EQ(output_of({root + "/usr/bin/okq-server", "--version"}),
             "okq-server " + std::string(kVersion) + "\n");
+  const std::string check = output_of(
+      {root + "/usr/bin/okq-server", "--check-config", "--config", root + "/etc/okq/okq.conf"});
+  EXPECT_NE(check.find("the configuration is valid"), std::string::npos) << check;
 }
 
 // make install PREFIX=P DESTDIR=D puts everything under D/P, and the unit
@@ -254,14 +264,15 @@ TEST(Deploy, DebianPackageInstallsWhereDebianLooks) {
 TEST(Deploy, InstallWithAPrefixStaysUnderItAndTheUnitNamesIt) {
   const std::string prefix = private_dir("prefix");
   output_of({OKQ_CMAKE, "--install", OKQ_BUILD_DIR, "--prefix", prefix});
-  expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix, prefix + "/bin");
+  expect_layout(prefix, prefix + "/etc", prefix + "/lib/systemd/system", prefix, prefix + "/bin",
+                prefix + "/etc/okq");
   EXPECT_EQ(output_of({prefix + "/bin/okq-client", "--version"}),
             "okq-client " + std::string(kVersion) + "\n");
   const std::string dest = private_dir("destdir");
   const std::string out = output_of({"/usr/bin/env", "DESTDIR=" + dest, OKQ_CMAKE, "--install",
                                      OKQ_BUILD_DIR, "--prefix", "/opt/okq"});
   expect_layout(dest, dest + "/opt/okq/etc", dest + "/opt/okq/lib/systemd/system",
-                dest + "/opt/okq", "/opt/okq/bin");
+                dest + "/opt/okq", "/opt/okq/bin", "/opt/okq/etc/okq");
   EXPECT_NE(out.find("logrotate reads /etc/logrotate.d only"), std::string::npos) << out;
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -35,8 +36,11 @@ class Logger {
   // was reopened; false if it cannot be, in which case the old one is kept
   // and the reason logged. Only with has_file().
   bool reopen() noexcept;
-  void set_level(Level level) noexcept { level_ = level; }
-  bool enabled(Level level) const noexcept { return level <= level_; }
+  // Any thread (a reload changes the level while workers log).
+  void set_level(Level level) noexcept { level_.store(level, std::memory_order_relaxed); }
+  bool enabled(Level level) const noexcept {
+    return level <= level_.load(std::memory_order_relaxed);
+  }
 
   template <class... Args>
   void log(Level level, fmt::format_string<Args...> format, Args&&... args) {
@@ -47,7 +51,7 @@ class Logger {
   void write_line(std::string_view text) noexcept;
 
   std::string name_;
-  Level level_ = Level::Info;
+  std::atomic<Level> level_{Level::Info};
   std::string path_;
   net::Fd file_;          // invalid: stderr
   bool created_ = false;  // open_file() made the file

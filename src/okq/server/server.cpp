@@ -43,6 +43,17 @@ std::size_t default_threads() noexcept {
   return static_cast<std::size_t>(std::max(1, CPU_COUNT(&set)));
 }
 
+namespace {
+
+ConnectionLimits limits_of(const ServerOptions& o) {
+  return {{o.codec, o.max_output, o.idle_timeout, kLingerTimeout},
+          o.proxy_timeout,
+          o.upstream_timeout,
+          o.tls_handshake_timeout};
+}
+
+}  // namespace
+
 Server::Server(ServerOptions options, Logger& log)
     : options_(std::move(options)),
       log_(log),
@@ -52,10 +63,7 @@ Server::Server(ServerOptions options, Logger& log)
       // listeners for a while, then reset them. Accepting costs one system
       // call per connection either way.
       loop_("epoll"),
-      limits_{{options_.codec, options_.max_output, options_.idle_timeout, kLingerTimeout},
-              options_.proxy_timeout,
-              options_.upstream_timeout,
-              options_.tls_handshake_timeout},
+      limits_(limits_of(options_)),
       start_time_(seconds_since_epoch()) {
   const std::size_t n = std::max<std::size_t>(1, options_.threads);
   for (std::size_t i = 0; i < n; ++i)
@@ -156,6 +164,22 @@ void Server::load_tls() {
   log_.log(Level::Info, "--tls-ktls: {}; TLS stays in okq",
            missing.empty() ? "the kernel has TLS, but okq's TLS stage runs over its own buffers"
                            : "the kernel has no TLS (" + missing + ")");
+}
+
+void Server::reconfigure(const ServerOptions& next) {
+  options_.codec.max_line = next.codec.max_line;
+  options_.max_output = next.max_output;
+  options_.idle_timeout = next.idle_timeout;
+  options_.proxy_timeout = next.proxy_timeout;
+  options_.upstream_timeout = next.upstream_timeout;
+  options_.tls_handshake_timeout = next.tls_handshake_timeout;
+  options_.max_connections = next.max_connections;
+  options_.proxy_from = next.proxy_from;
+  options_.shutdown_timeout = next.shutdown_timeout;
+  options_.tls = next.tls;
+  limits_ = limits_of(options_);
+  for (auto& worker : workers_) worker->set_limits(limits_);
+  reload_tls();
 }
 
 bool Server::reload_tls() {

@@ -99,6 +99,15 @@ class Server {
   // keep theirs. False if nothing was (re)loaded. Any thread.
   bool reload_tls();
   bool serves_tls() const noexcept { return tls_.load() != nullptr; }
+  // A reload (SIGHUP) of the settings a running server can change: from
+  // `next`, --max-line, --max-output, --idle-timeout, --proxy-timeout,
+  // --upstream-timeout, --tls-handshake-timeout (each worker's connections
+  // made from now on; open ones as Worker::set_limits says),
+  // --max-connections, --proxy-from, --shutdown-timeout, and the TLS files and
+  // their settings (loaded as reload_tls() does). Everything else in `next`
+  // is ignored: what needs new sockets, threads or loops needs an upgrade.
+  // The server's loop.
+  void reconfigure(const ServerOptions& next);
   // Logs "listening on ADDR" for each listener: call it once start-up can no
   // longer fail, from the process that serves.
   void announce();

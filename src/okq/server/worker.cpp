@@ -123,6 +123,10 @@ void Worker::stop() {
   });
 }
 
+void Worker::set_limits(const ConnectionLimits& limits) {
+  loop_.queue_in_loop([this, limits] { context_.limits = limits; });
+}
+
 void Worker::drop_if_opening(std::uint64_t id) {
   loop_.queue_in_loop([this, id] {
     const auto it = connections_.find(id);

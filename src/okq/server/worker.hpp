@@ -52,6 +52,10 @@ class Worker {
   // Any thread: closes connection `id` if it still awaits its PROXY header
   // or TLS handshake.
   void drop_if_opening(std::uint64_t id);
+  // Any thread: the limits connections made from now on are served with;
+  // open ones read max_output, idle_timeout and linger_timeout from them as
+  // they go, and keep their codec (--max-line) and their opening timeouts.
+  void set_limits(const ConnectionLimits& limits);
   void close_all(CloseReason why);  // every connection, at once
   void quit() { loop_.stop(); }     // the loop ends (its connections are closed first)
   // Any thread: runs `fn` on this worker's loop, in its turn.

@@ -95,6 +95,8 @@ class Handover {
   // The server is stopping: a new process that has not said READY is ended
   // (it would otherwise hold the listeners with nobody accepting).
   void stop();
+  // For the upgrades started from now on (a reload's --upgrade-timeout).
+  void set_ready_timeout(std::chrono::milliseconds timeout) noexcept { ready_timeout_ = timeout; }
 
  private:
   void failed(const std::string& why);
