@@ -9,7 +9,7 @@ JOBS      ?= $(shell nproc)
 PACKAGES  := cmake ninja-build g++ make libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
              libbenchmark-dev strace systemd logrotate liburing-dev pkg-config \
              dpkg-dev lintian haproxy prometheus libssl-dev openssl \
-             gcc-multilib nasm
+             gcc-multilib nasm libedit-dev tmux
 # Only `make bench` needs these: the servers okq is compared with, and the chart.
 BENCH_PACKAGES := python3 redis-server redis-tools memcached gnuplot-nox linux-perf
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

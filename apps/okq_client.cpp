@@ -56,6 +56,7 @@ std::variant<client::ClientOptions, int> parse_options(int argc, char** argv) {
   if (tls) o.tls = tls_settings;
   o.timeout = cli::to_millis(timeout);
   o.escape_controls = ::isatty(o.out_fd) == 1;
+  o.interactive = !o.classic && ::isatty(o.in_fd) == 1 && o.escape_controls;
   try {
     o.server = net::parse_endpoint(address, "127.0.0.1");
   } catch (const net::Error& e) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "okq/client/line_editor.hpp"
 #include "okq/client/wire.hpp"
 #include "okq/net/socket.hpp"
 #include "okq/proto/line_splitter.hpp"
@@ -65,13 +66,19 @@ bool wait(std::vector<pollfd>& fds, std::optional<Clock::time_point> deadline) {
 // Line framing with up to `pipeline` messages in flight.
 class Conversation {
  public:
-  Conversation(const ClientOptions& o, Wire& wire)
-      : o_(o), wire_(wire), name_(o.server.to_string()) {}
+  Conversation(const ClientOptions& o, Wire& wire, LineEditor* editor)
+      : o_(o), wire_(wire), editor_(editor), name_(o.server.to_string()) {}
 
   void run() {
     while (!done_) {
       queue_messages();
       flush_output();
+      // At a terminal the next line is asked for once every reply is in
+      // and every message sent, so a prompt never meets a reply.
+      if (editor_ && !input_eof_ && in_flight_ == 0 && queued_.empty() && !wire_.wants_write()) {
+        read_terminal();
+        continue;
+      }
       std::vector<pollfd> fds;
       const bool want_input = !input_eof_ && queued_.size() < o_.pipeline;
       if (want_input) fds.push_back({o_.in_fd, POLLIN, 0});
@@ -96,6 +103,17 @@ class Conversation {
   std::optional<Clock::time_point> deadline() const {
     if (o_.timeout.count() == 0 || (in_flight_ == 0 && !half_closed_)) return std::nullopt;
     return last_progress_ + o_.timeout;
+  }
+
+  void read_terminal() {
+    const auto line = editor_->read_line();
+    if (!line) {
+      input_eof_ = true;  // Ctrl-D
+      return;
+    }
+    ++lines_read_;
+    if (line->size() > o_.max_line) return refuse_input();
+    queued_.push_back(*line);
   }
 
   void read_stdin() {
@@ -204,6 +222,7 @@ class Conversation {
 
   const ClientOptions& o_;
   Wire& wire_;
+  LineEditor* editor_;  // null: the input is read as bytes, as it comes
   std::string name_;
   proto::LineSplitter lines_;    // stdin
   proto::LineSplitter replies_;  // socket
@@ -319,7 +338,10 @@ void run(const ClientOptions& options) {
   std::optional<Clock::time_point> deadline;
   if (options.timeout.count() > 0) deadline = Clock::now() + options.timeout;
   wire.open(deadline);
-  Conversation(options, wire).run();
+  std::optional<LineEditor> editor;
+  if (options.interactive)
+    editor.emplace(options.server.to_string() + "> ", default_history_file());
+  Conversation(options, wire, editor ? &*editor : nullptr).run();
 }
 
 }  // namespace okq::client

@@ -22,6 +22,9 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{0};  // connect, each reply, the close after EOF; 0 = none
   std::size_t max_line = 4096;           // longest reply accepted (line framing)
   bool escape_controls = false;          // show control bytes as \xNN (stdout is a terminal)
+  // A person types the lines (stdin and stdout are a terminal, line framing):
+  // line editing and a history (LineEditor), one message at a time.
+  bool interactive = false;
   bool classic = false;
   std::size_t classic_size = 20;
   std::optional<tls::Settings> tls;  // speak TLS (its CA, a client certificate)
