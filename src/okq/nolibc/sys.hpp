@@ -13,6 +13,27 @@
 #error "okq's nolibc programs are for x86-64 and i386"
 #endif
 
+// The file calls, the same on both: only their numbers differ.
+namespace okq::nolibc::arch {
+
+inline long read(long fd, void* p, long n) {
+  return sys(kRead, fd, reinterpret_cast<long>(p), n);
+}
+inline long write(long fd, const void* p, long n) {
+  return sys(kWrite, fd, reinterpret_cast<long>(p), n);
+}
+inline long close(long fd) {
+  return sys(kClose, fd);
+}
+inline long nanosleep(const long* duration) {
+  return sys(kNanosleep, reinterpret_cast<long>(duration), 0);
+}
+[[noreturn]] inline void exit(int code) {
+  for (;;) sys(kExit, code);
+}
+
+}  // namespace okq::nolibc::arch
+
 namespace okq::nolibc {
 
 using arch::exit;

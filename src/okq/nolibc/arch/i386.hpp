@@ -46,22 +46,6 @@ inline long socketcall(Socketcall call, const long (&args)[N]) {
   return sys(kSocketcall, call, reinterpret_cast<long>(args));
 }
 
-inline long read(long fd, void* p, long n) {
-  return sys(kRead, fd, reinterpret_cast<long>(p), n);
-}
-inline long write(long fd, const void* p, long n) {
-  return sys(kWrite, fd, reinterpret_cast<long>(p), n);
-}
-inline long close(long fd) {
-  return sys(kClose, fd);
-}
-inline long nanosleep(const long* duration) {
-  return sys(kNanosleep, reinterpret_cast<long>(duration), 0);
-}
-[[noreturn]] inline void exit(int code) {
-  for (;;) sys(kExit, code);
-}
-
 inline long socket(long domain, long type, long protocol) {
   const long args[] = {domain, type, protocol};
   return socketcall(kSocket, args);

@@ -36,22 +36,6 @@ inline long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e =
   return ret;
 }
 
-inline long read(long fd, void* p, long n) {
-  return sys(kRead, fd, reinterpret_cast<long>(p), n);
-}
-inline long write(long fd, const void* p, long n) {
-  return sys(kWrite, fd, reinterpret_cast<long>(p), n);
-}
-inline long close(long fd) {
-  return sys(kClose, fd);
-}
-inline long nanosleep(const long* duration) {
-  return sys(kNanosleep, reinterpret_cast<long>(duration), 0);
-}
-[[noreturn]] inline void exit(int code) {
-  for (;;) sys(kExit, code);
-}
-
 inline long socket(long domain, long type, long protocol) {
   return sys(kSocket, domain, type, protocol);
 }
