@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "okq/service/privileges.hpp"
 #include "okq/tls/context.hpp"
 
 namespace okq::server_cli {
@@ -76,6 +77,7 @@ int check_config(const Options& o) {
     if (!s.tls_listen.empty() || !s.proxy_tls_listen.empty() || !s.tls.cert.empty())
       tls::Context::server(s.tls);
     if (s.upstream_tls) tls::Context::client(*s.upstream_tls);
+    if (!o.user.empty()) server::lookup_identity(o.user, o.group);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "okq-server: %s\n", e.what());
     return kExitUsage;

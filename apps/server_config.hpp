@@ -18,7 +18,8 @@ void reload(Options& current, server::Server& server, server::Logger& log,
             server::Handover& handover);
 
 // --check-config: what `o` would serve on standard output, the TLS files
-// loaded; 0, or kExitUsage with the reason on standard error.
+// loaded and --user / --group looked up; 0, or kExitUsage with the reason on
+// standard error.
 int check_config(const Options& o);
 
 }  // namespace okq::server_cli

@@ -89,7 +89,9 @@ TEST(Config, MistakesNameTheFileTheLineAndTheKey) {
 TEST(Config, AReloadChangesTheIdleTimeoutUnderLoadAndDropsNothing) {
   const auto file = config_file("okq.conf", "idle-timeout = 60\n");
   TestServer server({"--config", file});
-  RawClient before(server.port());  // opened under the old timeout, and idle
+  RawClient before(server.port());  // served under the old timeout (its reply says so), then idle
+  before.send("hi\n");
+  ASSERT_EQ(before.read_exact(3), "OK\n");
   Process bench({bench_bin(), "-c", "8", "-P", "4", "-d", "3", "--json", "-q", server.address()});
   write_file(file, "idle-timeout = 0.3\n");
   server.process().signal(SIGHUP);
@@ -155,6 +157,9 @@ TEST(Config, CheckConfigPrintsWhatItWouldServeAndBindsNothing) {
   EXPECT_EQ(tls.err(),
             "okq-server: cannot read the certificate /nonexistent.pem: No such file or "
             "directory\n");
+  Process user({server_bin(), "--check-config", "--user", "no-such-user-okq"});
+  EXPECT_EQ(user.wait(), 64);
+  EXPECT_NE(user.err().find("no-such-user-okq"), std::string::npos) << user.err();
 }
 
 // deploy/config/okq.conf (the package's /etc/okq/okq.conf) names every
