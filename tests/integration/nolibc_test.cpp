@@ -31,6 +31,9 @@ struct Pair {
   unsigned short machine;
 };
 
+// How gtest names a pair in a test's description: by its machine.
+void PrintTo(const Pair& pair, std::ostream* os) { *os << pair.arch; }
+
 std::vector<Pair> pairs() {
 #ifdef OKQ_NOLIBC_BINS
   return {{"x86_64", OKQ_NOLIBC_SERVER, OKQ_NOLIBC_CLIENT, ELFCLASS64, EM_X86_64},
