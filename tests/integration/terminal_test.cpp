@@ -19,7 +19,10 @@ namespace {
 // running `command`, killed when done.
 class Terminal {
  public:
-  Terminal(const std::string& dir, const std::string& command) : socket_(dir + "/tmux") {
+  // A socket of its own each time: a server still exiting after the last
+  // one's kill-server would take the new session and go down with it.
+  Terminal(const std::string& dir, const std::string& command)
+      : socket_(dir + "/tmux-" + std::to_string(++made_)) {
     Process start({"/usr/bin/tmux", "-S", socket_, "-f", "/dev/null", "new-session", "-d", "-x",
                    "120", "-y", "30", command});
     const auto code = start.wait(10s, /*collect_output=*/false);  // its server keeps the pipes
@@ -56,6 +59,7 @@ class Terminal {
   }
 
  private:
+  static inline int made_ = 0;
   std::string socket_;
   bool started_ = false;
   std::string why_;
