@@ -32,7 +32,9 @@ struct Pair {
 };
 
 // How gtest names a pair in a test's description: by its machine.
-void PrintTo(const Pair& pair, std::ostream* os) { *os << pair.arch; }
+void PrintTo(const Pair& pair, std::ostream* os) {
+  *os << pair.arch;
+}
 
 std::vector<Pair> pairs() {
 #ifdef OKQ_NOLIBC_BINS
