@@ -80,6 +80,9 @@ std::size_t default_max_connections(std::size_t fds) noexcept;
 // The --threads default: the CPUs this process may run on (sched_getaffinity).
 std::size_t default_threads() noexcept;
 
+// What each worker's connections are served with, from `options`.
+ConnectionLimits connection_limits(const ServerOptions& options);
+
 class Server {
  public:
   Server(ServerOptions options, Logger& log);
