@@ -201,7 +201,7 @@ int serve(const Options& o, server::Logger& log) {
   if (const int code = step(log, to_file, kExitOsError, [&] { server.start_workers(); }))
     return code;
   server::Handover handover(server, pid, log, o.program, o.upgrade_timeout);
-  Options current = o;  // what a reload changes
+  Options current = o;  // what the next reload is compared with
   server::SignalWatcher signals(server.loop(), {SIGTERM, SIGINT, SIGHUP, SIGUSR2}, [&](int sig) {
     if (sig == SIGHUP) return on_hangup(current, log, server, handover);
     if (sig == SIGUSR2 && notifier)

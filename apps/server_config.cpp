@@ -27,7 +27,7 @@ std::vector<std::string> listening(const Options& o) {
   add("proxy", s.proxy_listen);
   add("tls", s.tls_listen);
   add("proxy-tls", s.proxy_tls_listen);
-  if (lines.empty() && s.proxy_listen.empty())
+  if (lines.empty())
     lines.push_back("plain      the sockets a service manager passes, else 0.0.0.0:4242");
   if (s.metrics) lines.push_back(fmt::format("{:<10} {}", "metrics", s.metrics->to_string()));
   if (s.upstream)
@@ -46,27 +46,24 @@ void reload(Options& current, server::Server& server, server::Logger& log,
     return;
   }
   Options& next = std::get<Options>(parsed);
-  std::vector<std::string> applied, held;
+  std::vector<std::string> applied;
   for (const auto& name : changed(current, next)) {
-    (changes_live(name) ? applied : held).push_back(name);
-    if (changes_live(name)) {
-      if (const auto it = next.given.find(name); it != next.given.end())
-        current.given[name] = it->second;
-      else
-        current.given.erase(name);
+    if (!changes_live(name)) {
+      log.log(server::Level::Error, "{} changed in {}: needs an upgrade (SIGUSR2); left as it was",
+              name, current.config);
+      continue;
     }
+    applied.push_back(name);
+    if (const auto it = next.given.find(name); it != next.given.end())
+      current.given[name] = it->second;
+    else
+      current.given.erase(name);
   }
-  for (const auto& name : held)
-    log.log(server::Level::Error, "{} changed in {}: needs an upgrade (SIGUSR2); left as it was",
-            name, current.config);
   // Every live setting from `next`, whether it changed or not: the same
   // values again are no change, and the TLS files are read again either way.
   server.reconfigure(next.server);
   log.set_level(next.level);
   handover.set_ready_timeout(next.upgrade_timeout);
-  current.level = next.level;
-  current.upgrade_timeout = next.upgrade_timeout;
-  current.server.tls = next.server.tls;
   log.log(server::Level::Info, "configuration reloaded from {}: {}", current.config,
           applied.empty() ? std::string("no setting changed") : "changed " + joined(applied));
 }

@@ -13,7 +13,8 @@ namespace okq::server_cli {
 // change live is applied (Server::reconfigure, the log level,
 // --upgrade-timeout) and logged by name; what cannot is logged as needing an
 // upgrade and left as it was; a file that does not parse changes nothing and
-// says why in one line. `current` becomes what now applies.
+// says why in one line. `current.given` becomes what now applies: the
+// next reload is compared with it.
 void reload(Options& current, server::Server& server, server::Logger& log,
             server::Handover& handover);
 

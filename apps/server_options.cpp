@@ -287,7 +287,6 @@ void add_config(CLI::App& app, Options& o, const std::shared_ptr<ConfigFile>& fi
 std::variant<Options, int> parse(const std::vector<std::string>& args, std::ostream& out,
                                  std::ostream& err) {
   Options o;
-  o.program.argv = args;
   auto& s = o.server;
   // Before the defaults are computed: many clients need many descriptors.
   o.fd_limit = net::raise_fd_limit();
