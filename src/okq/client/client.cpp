@@ -111,9 +111,7 @@ class Conversation {
       input_eof_ = true;  // Ctrl-D
       return;
     }
-    ++lines_read_;
-    if (line->size() > o_.max_line) return refuse_input();
-    queued_.push_back(*line);
+    take_line(*line);
   }
 
   void read_stdin() {
@@ -127,10 +125,7 @@ class Conversation {
       return;
     }
     lines_.feed(std::string_view(buf, static_cast<std::size_t>(n)), [this](std::string_view line) {
-      if (!input_error_.empty()) return;
-      ++lines_read_;
-      if (line.size() > o_.max_line) return refuse_input();
-      queued_.emplace_back(line);
+      if (input_error_.empty()) take_line(line);
     });
     // A line without end (`< /dev/zero`) must not grow without limit.
     if (input_error_.empty() && lines_.tail().size() > o_.max_line) {
@@ -138,6 +133,13 @@ class Conversation {
       refuse_input();
     }
     if (!input_error_.empty()) lines_.clear_tail();
+  }
+
+  // One line of input: queued, or past --max-line the end of the input.
+  void take_line(std::string_view line) {
+    ++lines_read_;
+    if (line.size() > o_.max_line) return refuse_input();
+    queued_.emplace_back(line);
   }
 
   // A line the server would refuse is not sent: what came before it is
