@@ -8,22 +8,22 @@ namespace okq::server {
 // operation per timeout period per connection, not one per message.
 void Link::arm_timer() {
   const auto at = stream_->deadline();
-  if (at >= timer_at_) return;  // the armed timer comes first; it re-arms itself
-  if (timer_ != 0) loop_.cancel(timer_);
-  timer_at_ = at;
-  timer_ = at == Time::max() ? 0 : loop_.run_at(at, [this] {
-    timer_ = 0;
-    timer_at_ = Time::max();
-    stream_->on_timer(loop_.now());
-    timer_fired();
-    resume();
-  });
+  if (timer_off_ || (armed() && at >= when())) return;  // it comes first; it re-arms itself
+  if (at == Time::max())
+    loop_.disarm(*this);
+  else
+    loop_.arm(*this, at);
+}
+
+void Link::expired() {
+  stream_->on_timer(loop_.now());
+  timer_fired();
+  resume();
 }
 
 void Link::cancel_timer() noexcept {
-  if (timer_ != 0) loop_.cancel(timer_);
-  timer_ = 0;
-  timer_at_ = Time::min();  // never armed again
+  loop_.disarm(*this);
+  timer_off_ = true;
 }
 
 }  // namespace okq::server

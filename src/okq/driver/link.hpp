@@ -19,11 +19,11 @@
 
 namespace okq::server {
 
-class Link {
+class Link : private Timer {
  public:
   using Time = Stream::Time;
 
-  virtual ~Link() = default;
+  virtual ~Link() { loop_.disarm(*this); }
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
@@ -54,8 +54,8 @@ class Link {
     error_ = err;
     stream_->close(CloseReason::IoError);
   }
-  void arm_timer();  // at the stream's deadline: on_timer, timer_fired(), then resume()
-  void cancel_timer() noexcept;
+  void arm_timer();              // at the stream's deadline: on_timer, timer_fired(), then resume()
+  void cancel_timer() noexcept;  // and never armed again
   // The socket is gone: the owner logs the end, counts it, lets go of the
   // connection. Called once.
   virtual void report_closed() noexcept = 0;
@@ -76,8 +76,8 @@ class Link {
   int error_ = 0;                // errno behind an IoError, for the log
 
  private:
-  EventLoop::TimerId timer_ = 0;
-  Time timer_at_ = Time::max();
+  void expired() override;
+  bool timer_off_ = false;  // cancel_timer() was called
 };
 
 }  // namespace okq::server

@@ -66,20 +66,36 @@ void EventLoop::remove(int fd) noexcept {
   poller_->remove(fd);
 }
 
+// run_at's timer: the function, and its entry in callbacks_ to let go of.
+class EventLoop::Callback final : public Timer {
+ public:
+  Callback(EventLoop& loop, TimerId id, std::function<void()> fn)
+      : loop_(loop), id_(id), fn_(std::move(fn)) {}
+  ~Callback() { loop_.disarm(*this); }
+
+ private:
+  void expired() override {
+    auto fn = std::move(fn_);
+    loop_.callbacks_.erase(id_);  // this is gone now
+    fn();
+  }
+
+  EventLoop& loop_;
+  TimerId id_;
+  std::function<void()> fn_;
+};
+
 EventLoop::TimerId EventLoop::run_at(Clock::time_point when, std::function<void()> fn) {
   assert_in_loop_thread();
   const TimerId id = next_timer_++;
-  timers_.emplace(Due{when, id}, std::move(fn));
-  when_.emplace(id, when);
+  auto& callback = callbacks_[id] = std::make_unique<Callback>(*this, id, std::move(fn));
+  arm(*callback, when);
   return id;
 }
 
 void EventLoop::cancel(TimerId id) noexcept {
   assert_in_loop_thread();
-  const auto it = when_.find(id);
-  if (it == when_.end()) return;  // fired or cancelled already
-  timers_.erase(Due{it->second, id});
-  when_.erase(it);
+  callbacks_.erase(id);  // nothing if it fired or was cancelled already
 }
 
 void EventLoop::defer(std::function<void()> fn) {
@@ -152,19 +168,13 @@ std::chrono::nanoseconds EventLoop::poll_timeout() const {
   using std::chrono::nanoseconds;
   if (!deferred_.empty()) return nanoseconds(0);
   if (timers_.empty()) return nanoseconds(-1);
-  const auto wait = timers_.begin()->first.first - Clock::now();
+  const auto wait = timers_.next() - Clock::now();
   return wait <= Clock::duration::zero() ? nanoseconds(0)
                                          : std::chrono::duration_cast<nanoseconds>(wait);
 }
 
 void EventLoop::run_due_timers() {
-  while (!timers_.empty() && timers_.begin()->first.first <= now_) {
-    const auto it = timers_.begin();
-    auto fn = std::move(it->second);
-    when_.erase(it->first.second);
-    timers_.erase(it);
-    fn();  // may arm or cancel others
-  }
+  timers_.run_due(now_);
 }
 
 void EventLoop::run_deferred() {

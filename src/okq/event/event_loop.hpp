@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "okq/event/poller.hpp"
+#include "okq/event/timer.hpp"
 #include "okq/net/fd.hpp"
 
 namespace okq::server {
@@ -51,9 +51,14 @@ class EventLoop {
   [[nodiscard]] int modify(int fd, Interest interest, EventHandler* handler) noexcept;
   void remove(int fd) noexcept;
 
-  // Loop thread only. Runs `fn` once at `when`. O(log n) to arm and to
-  // cancel; a cancelled timer is gone at once, so connections that come and
-  // go leave nothing behind.
+  // Loop thread only. `timer` expires at `when` (moved there if armed); it
+  // is the caller's, embedded in what it times, and disarmed before it goes.
+  // O(log n) to arm, move and disarm, with nothing allocated.
+  void arm(Timer& timer, Clock::time_point when) { timers_.arm(timer, when); }
+  void disarm(Timer& timer) noexcept { timers_.disarm(timer); }
+
+  // Loop thread only. Runs `fn` once at `when` (a Timer the loop holds); a
+  // cancelled one is gone at once.
   TimerId run_at(Clock::time_point when, std::function<void()> fn);
   void cancel(TimerId id) noexcept;
 
@@ -104,9 +109,9 @@ class EventLoop {
   Clock::time_point now_ = Clock::now();
   std::vector<Poller::Event> ready_;
 
-  using Due = std::pair<Clock::time_point, TimerId>;  // ids break ties: arming order
-  std::map<Due, std::function<void()>> timers_;
-  std::unordered_map<TimerId, Clock::time_point> when_;  // for cancel
+  class Callback;
+  TimerHeap timers_;
+  std::unordered_map<TimerId, std::unique_ptr<Callback>> callbacks_;  // run_at's, for cancel
   TimerId next_timer_ = 1;
   std::vector<std::function<void()>> deferred_;
 
