@@ -86,15 +86,23 @@ TEST(OutputBuffer, ConsumingMoreThanTheWindowStopsAtIt) {
 }
 
 }  // namespace
-TEST(OutputBuffer, ShrinkGivesBackWhatAnEmptyBufferHolds) {
+TEST(OutputBuffer, HoldsNothingWhileNothingIsOwedAndSteadyTrafficReusesItsWindows) {
   OutputBuffer out;
+  EXPECT_EQ(out.capacity(), 0u);
+  out.back();  // asked for, nothing appended (a partial message)
+  out.shrink();
+  EXPECT_EQ(out.capacity(), 0u);
   out.append(std::string(2000, 'x'));
   out.shrink();
   EXPECT_EQ(out.size(), 2000u) << "not while anything is owed";
+  const auto* first = out.pending().data();
   out.consume(out.pending().size());
-  EXPECT_GT(out.capacity(), 0u);
-  out.shrink();
-  EXPECT_EQ(out.capacity(), OutputBuffer().capacity()) << "no more than a new one";
+  EXPECT_EQ(out.capacity(), 0u) << "all written: the windows went back";
+  // The next reply, here or on another buffer of this thread, takes them again.
+  OutputBuffer other;
+  other.append(std::string(1500, 'y'));
+  EXPECT_EQ(other.pending().data(), first) << "allocated anew instead of reusing a spare";
+  other.consume(1500);
 }
 
 }  // namespace okq::proto

@@ -1,22 +1,29 @@
-// output_buffer.hpp -- OutputBuffer: bytes owed to one peer, appended at the
-// back and written from the front. The bytes being written (the in-flight
-// part) never move until they are all written, whatever is appended
-// meanwhile, so an asynchronous send (io_uring) may point into them. What it
-// holds stays within about twice the owed bytes whatever the peer does, and
-// memory grown by a burst is given back once it is written. No sockets here.
+// output_buffer.hpp -- OutputBuffer: the bytes owed to a peer, in order, in
+// two windows that trade places (the one being written stays put while
+// replies are appended to the other). It holds them only while something is
+// owed: once all is written the windows go back to the thread's spares, for
+// the next buffer that owes something, so an idle connection keeps one null
+// pointer and steady traffic allocates nothing.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace okq::proto {
 
 class OutputBuffer {
  public:
+  OutputBuffer() = default;
+  OutputBuffer(OutputBuffer&&) noexcept = default;
+  OutputBuffer& operator=(OutputBuffer&&) noexcept = default;
+  ~OutputBuffer() = default;
+
   // Where replies are appended (a Codec's `out`).
-  std::string& back() noexcept { return back_; }
-  void append(std::string_view bytes) { back_.append(bytes); }
+  std::string& back() { return windows().back; }
+  void append(std::string_view bytes) { back().append(bytes); }
 
   // The next bytes to write, oldest first. They stay at the same address,
   // unchanged, until consume() has taken all of them; what is appended
@@ -25,18 +32,29 @@ class OutputBuffer {
   // `n` bytes of pending() were written.
   void consume(std::size_t n) noexcept;
 
-  std::size_t size() const noexcept { return inflight_.size() - written_ + back_.size(); }
+  std::size_t size() const noexcept {
+    return w_ ? w_->inflight.size() - w_->written + w_->back.size() : 0;
+  }
   bool empty() const noexcept { return size() == 0; }
-  // Nothing owed: the memory held is given back, whatever its size (a
-  // connection going quiet after a burst it will not repeat).
+  // Nothing owed: the windows go back to the spares (back() was asked for
+  // and nothing was appended), and a burst's memory with them.
   void shrink() noexcept;
   // Memory held, for tests and limits.
-  std::size_t capacity() const noexcept { return inflight_.capacity() + back_.capacity(); }
+  std::size_t capacity() const noexcept {
+    return w_ ? w_->inflight.capacity() + w_->back.capacity() : 0;
+  }
 
  private:
-  std::string inflight_;     // frozen: being written
-  std::size_t written_ = 0;  // of inflight_
-  std::string back_;         // appended since inflight_ was frozen
+  struct Windows {
+    std::string inflight;     // frozen: being written
+    std::size_t written = 0;  // of inflight
+    std::string back;         // appended since inflight was frozen
+  };
+  Windows& windows();
+  // The windows of the buffers on this thread that owe nothing now.
+  static std::vector<std::unique_ptr<Windows>>& spares() noexcept;
+
+  std::unique_ptr<Windows> w_;  // null while nothing is owed
 };
 
 }  // namespace okq::proto

@@ -51,6 +51,7 @@ void Session::on_input(std::string_view bytes, Time now) {
   if (!bytes.empty() && responder_->feed(bytes, now) == proto::Verdict::Close)
     finish_input(CloseReason::ProtocolEnd);
   if (responder_->messages() != before) last_progress_ = now;
+  out_.shrink();  // a partial message owes nothing yet: no buffer held for it
   if (stopping_ && state_ == SessionState::Reading) {
     stop_budget_ -= std::min(stop_budget_, bytes.size());
     if (stop_budget_ == 0) finish_input(CloseReason::ServerShutdown);
