@@ -47,7 +47,8 @@ TEST(EpollDriver, AFailedRegistrationClosesThatConnectionOnly) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   int closed = 0;
-  OnEpoll<Connection> conn(net::Fd{fds[0]}, 1, "peer", ctx, [&](Connection&) { ++closed; });
+  ctx.on_closed = [&](Connection&) { ++closed; };
+  OnEpoll<Connection> conn(net::Fd{fds[0]}, 1, "peer", ctx);
   conn.start();  // throws nothing: the failure is this connection's alone
   EXPECT_EQ(closed, 1);
   EXPECT_EQ(conn.state(), SessionState::Closed);

@@ -5,14 +5,12 @@
 
 namespace okq::server {
 
-Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx,
-                       OnClosed on_closed)
+Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx)
     : Link(ctx.loop, ctx.read_buffer),
       id_(id),
       peer_(std::move(peer)),
       ctx_(ctx),
-      session_(ctx.limits.session, ctx.loop.now()),
-      on_closed_(std::move(on_closed)) {
+      session_(ctx.limits.session, ctx.loop.now()) {
   stream_ = &session_;
   if (ctx_.log.enabled(Level::Trace)) {
     session_.set_observer([this](std::string_view message) {
@@ -21,32 +19,39 @@ Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ct
   }
 }
 
+Connection::Stages& Connection::stages() {
+  if (!more_) more_ = std::make_unique<Stages>();
+  return *more_;
+}
+
 void Connection::expect_tls() {
-  tls_ = std::make_unique<tls::Stage>(session_, ctx_.tls->load(), ctx_.limits.handshake_timeout,
-                                      ctx_.loop.now());
-  stream_ = tls_.get();
+  stages().tls = std::make_unique<tls::Stage>(session_, ctx_.tls->load(),
+                                              ctx_.limits.handshake_timeout, ctx_.loop.now());
+  stream_ = tls();
 }
 
 void Connection::expect_proxy_header() {
-  gate_ = std::make_unique<HeaderGate>(*stream_, ctx_.limits.header_timeout, ctx_.loop.now());
-  stream_ = gate_.get();
+  stages().gate =
+      std::make_unique<HeaderGate>(*stream_, ctx_.limits.header_timeout, ctx_.loop.now());
+  stream_ = gate();
 }
 
 void Connection::relay_to(const UpstreamTarget& to) {
-  auto relay = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
+  auto owned = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
                                        session_.output(), ctx_.loop.now());
-  relay_ = relay.get();
+  stages().relay = owned.get();
   if (ctx_.log.enabled(Level::Trace)) {
-    relay_->set_reply_observer([this](std::string_view reply) {
+    relay()->set_reply_observer([this](std::string_view reply) {
       ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
     });
   }
-  session_.answer_with(std::move(relay));
-  upstream_ = std::make_unique<Upstream>(
-      ctx_.loop, ctx_.read_buffer, *relay_, [this] { upstream_changed(); }, to.tls, to.server_name);
+  session_.answer_with(std::move(owned));
+  stages().upstream = std::make_unique<Upstream>(
+      ctx_.loop, ctx_.read_buffer, *relay(), [this] { upstream_changed(); }, to.tls,
+      to.server_name);
   ctx_.log.log(Level::Verbose, "conn {}: relaying to {}{}", id_, to.address.to_string(),
                to.tls ? " over TLS" : "");
-  upstream_->connect(to.address);
+  upstream()->connect(to.address);
   session_.on_answers();  // a connect refused at once
 }
 
@@ -55,8 +60,8 @@ void Connection::relay_to(const UpstreamTarget& to) {
 // dead upstream ends it) the session takes in at once, not at the leg's next
 // event, which may never come.
 void Connection::sync_upstream() {
-  if (!upstream_) return;
-  upstream_->update();
+  if (!upstream()) return;
+  upstream()->update();
   session_.on_answers();
 }
 
@@ -75,8 +80,8 @@ void Connection::input(std::string_view bytes, Session::Time now) {
   stream_->on_input(bytes, now);
   ctx_.counters.bytes_in.add(bytes.size());
   ctx_.counters.messages.add(session_.messages() - before);
-  if (gate_ && !gate_->awaiting()) header_ended();
-  if (tls_ && !handshake_reported_ && !tls_->handshaking()) handshake_ended();
+  if (gate() && !gate()->awaiting()) header_ended();
+  if (tls() && !handshake_reported_ && !tls()->handshaking()) handshake_ended();
   sync_upstream();
 }
 
@@ -96,7 +101,7 @@ void Connection::sent(std::size_t n) {
 // The header's addresses are the peer's bytes (a v2 unix path may hold any):
 // escaped before they reach a log line, so no client can forge one.
 void Connection::header_ended() {
-  const auto* parser = &gate_->parser();
+  const auto* parser = &gate()->parser();
   std::uint64_t held = 0;
   if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
     if (ctx_.invalid_headers.admit(ctx_.loop.now(), held))
@@ -113,14 +118,14 @@ void Connection::header_ended() {
     peer_ = source + " via " + peer_;
   }
   // Whole or invalid, the header is over: the gate leaves the chain.
-  stream_ = tls_ ? static_cast<Stream*>(tls_.get()) : &session_;
-  gate_.reset();
+  stream_ = tls() ? static_cast<Stream*>(tls()) : &session_;
+  more_->gate.reset();
   opened_if_ready();
 }
 
 void Connection::handshake_ended() {
   handshake_reported_ = true;
-  const auto& channel = tls_->channel();
+  const auto& channel = tls()->channel();
   if (channel.handshake_done()) {
     (channel.resumed() ? ctx_.counters.tls_resumed : ctx_.counters.tls_full).add();
     if (ctx_.log.enabled(Level::Verbose)) {
@@ -153,12 +158,12 @@ void Connection::report_closed() noexcept {
   if (reported_) return;
   reported_ = true;
   cancel_timer();
-  if (upstream_) upstream_->close();
+  if (upstream()) upstream()->close();
   const auto reason = session_.reason();
   ctx_.counters.count_close(reason);
   std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
-  if (relay_ && reason == CloseReason::UpstreamUnavailable) why += " (" + relay_->failure() + ")";
-  if (tls_ && tls_->channel().failed()) why += " (" + escape(tls_->channel().error()) + ")";
+  if (relay() && reason == CloseReason::UpstreamUnavailable) why += " (" + relay()->failure() + ")";
+  if (tls() && tls()->channel().failed()) why += " (" + escape(tls()->channel().error()) + ")";
   // A PROXY client that never finished its header (a misconfigured
   // balancer) and an upstream that failed are worth an operator's eye; the
   // rest is the normal course of things.
@@ -173,7 +178,7 @@ void Connection::report_closed() noexcept {
       reason == CloseReason::UpstreamUnavailable;
   ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages{}",
                id_, peer_, why, session_.messages(), held_back(held));
-  on_closed_(*this);
+  ctx_.on_closed(*this);
 }
 
 }  // namespace okq::server

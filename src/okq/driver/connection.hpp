@@ -26,6 +26,8 @@
 
 namespace okq::server {
 
+class Connection;
+
 struct ConnectionLimits {
   SessionLimits session;
   // How long a PROXY listener's client has to send its whole header.
@@ -61,24 +63,24 @@ struct ConnectionContext {
   LogBurst handshake_failures{};                      // likewise
   std::function<void(std::uint64_t id)> on_opened{};  // no header or handshake awaited now
   const TlsContextSlot* tls = nullptr;                // a server with TLS listeners
+  // A connection reported itself closed: its owner lets go of it.
+  std::function<void(Connection&)> on_closed{};
 };
 
 // One client of okq-server: its chain of streams on a Link, and what the
 // server asks of it. Made concrete for a backend by OnEpoll / OnUring.
 class Connection : public Link {
  public:
-  using OnClosed = std::function<void(Connection&)>;
-
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
   void expect_proxy_header();
   // Before start() and expect_proxy_header(): the client speaks TLS.
   void expect_tls();
   // Still waiting for its PROXY header (a slow or silent client).
-  bool awaiting_header() const noexcept { return gate_ && gate_->awaiting(); }
+  bool awaiting_header() const noexcept { return gate() && gate()->awaiting(); }
   // Still waiting for its PROXY header or its TLS handshake: what the
   // server's budget for connections not yet open counts.
-  bool opening() const noexcept { return awaiting_header() || (tls_ && tls_->handshaking()); }
+  bool opening() const noexcept { return awaiting_header() || (tls() && tls()->handshaking()); }
   // Before start(): relay this client's messages to `to` (--upstream) and
   // its replies back, instead of answering them.
   void relay_to(const UpstreamTarget& to);
@@ -97,7 +99,7 @@ class Connection : public Link {
   void report_closed() noexcept override;  // logs the end and tells the owner, once
 
  protected:
-  Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx, OnClosed on_closed);
+  Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx);
 
  private:
   void timer_fired() override;
@@ -107,18 +109,27 @@ class Connection : public Link {
   void upstream_changed();  // the relay's leg moved: the session takes it in, then resume()
   void sync_upstream();     // the client's side moved: the leg follows, the session takes it in
 
+  // What a plain client does without: held apart, so it costs one pointer.
+  struct Stages {
+    std::unique_ptr<tls::Stage> tls;     // a TLS listener's transport
+    std::unique_ptr<HeaderGate> gate;    // a PROXY listener's, until its header is whole
+    Relay* relay = nullptr;              // --upstream: the session's responder
+    std::unique_ptr<Upstream> upstream;  // the relay's leg; closed with the client's
+  };
+  Stages& stages();
+  tls::Stage* tls() const noexcept { return more_ ? more_->tls.get() : nullptr; }
+  HeaderGate* gate() const noexcept { return more_ ? more_->gate.get() : nullptr; }
+  Relay* relay() const noexcept { return more_ ? more_->relay : nullptr; }
+  Upstream* upstream() const noexcept { return more_ ? more_->upstream.get() : nullptr; }
+
   std::uint64_t id_;
   std::string peer_;
   ConnectionContext& ctx_;
   Session session_;
-  std::unique_ptr<tls::Stage> tls_;   // a TLS listener's transport
-  std::unique_ptr<HeaderGate> gate_;  // a PROXY listener's, until its header is whole
-  Relay* relay_ = nullptr;            // --upstream: the session's responder
-  OnClosed on_closed_;
+  std::unique_ptr<Stages> more_;  // destroyed before the session its stages stand on
   bool reported_ = false;
   bool handshake_reported_ = false;
   bool opened_reported_ = false;
-  std::unique_ptr<Upstream> upstream_;  // the relay's leg (--upstream); closed with the client's
 };
 
 }  // namespace okq::server

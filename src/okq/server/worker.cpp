@@ -24,6 +24,7 @@ Worker::Worker(std::size_t index, const ConnectionLimits& limits, Logger& log,
       read_buffer_(kReadBufferSize),
       context_{loop_, log_, limits, read_buffer_, counters_, upstream} {
   context_.on_opened = [this](std::uint64_t id) { events_.opened(id); };
+  context_.on_closed = [this](Connection& c) { closed_in_loop(c); };
   context_.tls = tls;
 }
 
@@ -86,14 +87,12 @@ void Worker::serve(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
 
 void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                            const std::string& reject_line, Entrance entrance) {
-  auto on_closed = [this](Connection& c) { closed_in_loop(c); };
   std::unique_ptr<Connection> conn;
   if (UringPoller* ring = loop_.uring())
-    conn = std::make_unique<OnUring<Connection>>(std::move(fd), *ring, id, std::move(peer),
-                                                 context_, on_closed);
+    conn =
+        std::make_unique<OnUring<Connection>>(std::move(fd), *ring, id, std::move(peer), context_);
   else
-    conn = std::make_unique<OnEpoll<Connection>>(std::move(fd), id, std::move(peer), context_,
-                                                 on_closed);
+    conn = std::make_unique<OnEpoll<Connection>>(std::move(fd), id, std::move(peer), context_);
   auto& ref = *conn;
   connections_.emplace(id, std::move(conn));
   // One turned away gets its ERR line at once (a TLS client only our FIN:
