@@ -127,12 +127,15 @@ TEST(LineCodec, NothingOwedAtEofWithoutFragment) {
 
 TEST(LineCodec, ObserverSeesEachMessage) {
   LineCodec codec(4096);
-  std::vector<std::string> seen;
-  codec.set_observer([&](std::string_view m) { seen.emplace_back(m); });
+  struct Seen final : MessageObserver {
+    std::vector<std::string> lines;
+    void message(std::string_view m) override { lines.emplace_back(m); }
+  } seen;
+  codec.set_observer(&seen);
   std::string out;
   codec.feed("one\r\ntw", out);
   codec.feed("\0o\nQ\n"s, out);
-  EXPECT_EQ(seen, (std::vector<std::string>{"one", "two", "Q"}));
+  EXPECT_EQ(seen.lines, (std::vector<std::string>{"one", "two", "Q"}));
   EXPECT_EQ(codec.messages(), 3u);
 }
 

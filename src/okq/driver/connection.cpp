@@ -13,15 +13,17 @@ Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ct
       session_(ctx.limits.session, ctx.loop.now()) {
   stream_ = &session_;
   if (ctx_.log.enabled(Level::Trace)) {
-    session_.set_observer([this](std::string_view message) {
-      ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
-    });
+    session_.set_observer(this);
   }
 }
 
 Connection::Stages& Connection::stages() {
   if (!more_) more_ = std::make_unique<Stages>();
   return *more_;
+}
+
+void Connection::message(std::string_view message) {
+  ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
 }
 
 void Connection::expect_tls() {

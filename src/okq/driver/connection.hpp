@@ -69,7 +69,7 @@ struct ConnectionContext {
 
 // One client of okq-server: its chain of streams on a Link, and what the
 // server asks of it. Made concrete for a backend by OnEpoll / OnUring.
-class Connection : public Link {
+class Connection : public Link, private proto::MessageObserver {
  public:
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
@@ -103,6 +103,7 @@ class Connection : public Link {
 
  private:
   void timer_fired() override;
+  void message(std::string_view message) override;  // --trace
   void header_ended();      // the PROXY header is whole or invalid: log it, keep the source
   void handshake_ended();   // the TLS handshake is over: log and count it
   void opened_if_ready();   // neither header nor handshake awaited: tell the server, once

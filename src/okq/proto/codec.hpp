@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,7 +17,14 @@ enum class Verdict {
 };
 
 // Sees each complete message as it is answered (the server's --trace).
-using MessageObserver = std::function<void(std::string_view message)>;
+// Told of each message taken (--trace). One per connection, or none.
+class MessageObserver {
+ public:
+  virtual void message(std::string_view message) = 0;
+
+ protected:
+  ~MessageObserver() = default;
+};
 
 class Codec {
  public:
@@ -35,17 +41,17 @@ class Codec {
   virtual Verdict finish(std::string& out) = 0;
 
   std::uint64_t messages() const noexcept { return messages_; }
-  void set_observer(MessageObserver observer) { observer_ = std::move(observer); }
+  void set_observer(MessageObserver* observer) noexcept { observer_ = observer; }
 
  protected:
   void observe(std::string_view message) {
     ++messages_;
-    if (observer_) observer_(message);
+    if (observer_) observer_->message(message);
   }
 
  private:
   std::uint64_t messages_ = 0;
-  MessageObserver observer_;
+  MessageObserver* observer_ = nullptr;
 };
 
 struct CodecOptions {

@@ -29,7 +29,7 @@ proto::Verdict Relay::feed(std::string_view bytes, Time now) {
     if (observer_) {
       std::string_view message(line_);
       if (message.ends_with('\n')) message.remove_suffix(1);
-      observer_(message);
+      observer_->message(message);
     }
     quit_ = !line_.empty() && line_[0] == 'Q';  // the rest is never read
     line_.clear();

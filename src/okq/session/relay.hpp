@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "okq/proto/line_codec.hpp"
@@ -34,14 +35,14 @@ class Relay final : public Responder {
   // As much as the line codec takes: lines are only looked at, never held.
   std::size_t read_limit() const noexcept override { return proto::kLineReadLimit; }
   std::uint64_t messages() const noexcept override { return forwarded_; }
-  void set_observer(proto::MessageObserver observer) override { observer_ = std::move(observer); }
+  void set_observer(proto::MessageObserver* observer) noexcept override { observer_ = observer; }
   bool holds_back() const noexcept override { return to_upstream_.size() > limits_.max_output; }
   bool outstanding() const noexcept override { return !all_answered(); }
   bool settled() const noexcept override { return done_; }
   Time deadline() const noexcept override { return done_ ? Time::max() : deadline_; }
   void on_timer(Time now) override;
   std::optional<End> ended() const noexcept override { return end_; }
-  void set_reply_observer(proto::MessageObserver observer) {
+  void set_reply_observer(std::function<void(std::string_view reply)> observer) {
     reply_observer_ = std::move(observer);
   }
 
@@ -86,9 +87,9 @@ class Relay final : public Responder {
   bool done_ = false;  // the upstream leg is over (answered everything, or failed)
   std::string failure_;
   std::optional<End> end_;
-  Time deadline_;                          // connect, or the next reply owed, by then
-  proto::MessageObserver observer_;        // forwarded messages, for --trace
-  proto::MessageObserver reply_observer_;  // relayed replies, for --trace
+  Time deadline_;                               // connect, or the next reply owed, by then
+  proto::MessageObserver* observer_ = nullptr;  // forwarded messages, for --trace
+  std::function<void(std::string_view)> reply_observer_;  // relayed replies, for --trace
 };
 
 }  // namespace okq::server

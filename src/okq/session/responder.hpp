@@ -38,7 +38,7 @@ class Responder {
   virtual std::size_t read_limit() const noexcept = 0;
   // The client's messages taken so far.
   virtual std::uint64_t messages() const noexcept = 0;
-  virtual void set_observer(proto::MessageObserver observer) = 0;
+  virtual void set_observer(proto::MessageObserver* observer) noexcept = 0;
 
   // Taken more than it could pass on yet: reading pauses.
   virtual bool holds_back() const noexcept { return false; }
@@ -72,8 +72,8 @@ class Answers final : public Responder {
   void finish(Time) override { codec_->finish(out_.back()); }
   std::size_t read_limit() const noexcept override { return codec_->read_limit(); }
   std::uint64_t messages() const noexcept override { return codec_->messages(); }
-  void set_observer(proto::MessageObserver observer) override {
-    codec_->set_observer(std::move(observer));
+  void set_observer(proto::MessageObserver* observer) noexcept override {
+    codec_->set_observer(observer);
   }
 
  private:

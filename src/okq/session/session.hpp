@@ -83,9 +83,9 @@ class Session final : public Stream {
   CloseReason reason() const noexcept { return reason_; }
   bool rejected() const noexcept { return rejected_; }
   std::uint64_t messages() const noexcept { return responder_->messages(); }
-  void set_observer(proto::MessageObserver observer) {
+  void set_observer(proto::MessageObserver* observer) noexcept {
     observer_ = observer;
-    responder_->set_observer(std::move(observer));
+    responder_->set_observer(observer);
   }
 
  private:
@@ -96,7 +96,7 @@ class Session final : public Stream {
   const SessionLimits& limits_;
   proto::OutputBuffer out_;
   std::unique_ptr<Responder> responder_;
-  proto::MessageObserver observer_;  // --trace, for a responder given later
+  proto::MessageObserver* observer_ = nullptr;  // --trace, for a responder given later
   SessionState state_ = SessionState::Reading;
   CloseReason reason_ = CloseReason::ProtocolEnd;  // why input ended, then why it closed
   bool peer_eof_ = false;
