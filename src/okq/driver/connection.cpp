@@ -22,6 +22,21 @@ Connection::Stages& Connection::stages() {
   return *more_;
 }
 
+Connection& ConnectionList::insert(std::unique_ptr<Connection> conn) noexcept {
+  Connection* c = conn.release();
+  c->next_ = head_;
+  if (head_) head_->prev_ = c;
+  head_ = c;
+  return *c;
+}
+
+void ConnectionList::erase(Connection& conn) noexcept {
+  if (conn.prev_) conn.prev_->next_ = conn.next_;
+  if (conn.next_) conn.next_->prev_ = conn.prev_;
+  if (head_ == &conn) head_ = conn.next_;
+  delete &conn;
+}
+
 void Connection::message(std::string_view message) {
   ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
 }

@@ -128,9 +128,40 @@ class Connection : public Link, private proto::MessageObserver {
   ConnectionContext& ctx_;
   Session session_;
   std::unique_ptr<Stages> more_;  // destroyed before the session its stages stand on
+  // Its place in its owner's list (ConnectionList): nothing allocated for it.
+  friend class ConnectionList;
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
   bool reported_ = false;
   bool handshake_reported_ = false;
   bool opened_reported_ = false;
+};
+
+// The connections of one loop, owned: an intrusive list, so holding one
+// costs two pointers inside it and nothing allocated.
+class ConnectionList {
+ public:
+  ConnectionList() = default;
+  ConnectionList(const ConnectionList&) = delete;
+  ConnectionList& operator=(const ConnectionList&) = delete;
+  ~ConnectionList() {
+    while (head_) erase(*head_);
+  }
+
+  Connection& insert(std::unique_ptr<Connection> conn) noexcept;
+  void erase(Connection& conn) noexcept;  // and destroys it
+  // `fn` may close the connection it is given (it is erased later).
+  template <class Fn>
+  void for_each(Fn fn) {
+    for (Connection* c = head_; c != nullptr;) {
+      Connection* next = c->next_;
+      fn(*c);
+      c = next;
+    }
+  }
+
+ private:
+  Connection* head_ = nullptr;
 };
 
 }  // namespace okq::server

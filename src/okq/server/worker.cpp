@@ -23,7 +23,10 @@ Worker::Worker(std::size_t index, const ConnectionLimits& limits, Logger& log,
       loop_(backend),
       read_buffer_(kReadBufferSize),
       context_{loop_, log_, limits, read_buffer_, counters_, upstream} {
-  context_.on_opened = [this](std::uint64_t id) { events_.opened(id); };
+  context_.on_opened = [this](std::uint64_t id) {
+    opening_.erase(id);
+    events_.opened(id);
+  };
   context_.on_closed = [this](Connection& c) { closed_in_loop(c); };
   context_.tls = tls;
 }
@@ -60,7 +63,7 @@ void Worker::start() {
       // The backend itself failed (epoll_wait): nothing on this loop can be
       // served any more. Its connections end here; the owner hears of each.
       log_.log(Level::Error, "worker {} stopped: {}", index_, e.what());
-      for (auto& [id, conn] : connections_) conn->close(CloseReason::IoError);
+      connections_.for_each([](Connection& conn) { conn.close(CloseReason::IoError); });
     }
   });
   try {
@@ -93,14 +96,14 @@ void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool 
         std::make_unique<OnUring<Connection>>(std::move(fd), *ring, id, std::move(peer), context_);
   else
     conn = std::make_unique<OnEpoll<Connection>>(std::move(fd), id, std::move(peer), context_);
-  auto& ref = *conn;
-  connections_.emplace(id, std::move(conn));
+  auto& ref = connections_.insert(std::move(conn));
   // One turned away gets its ERR line at once (a TLS client only our FIN:
   // a handshake is what an overloaded server must not spend); its header,
   // like anything else it sends, is drained unread.
   if (admit && entrance.tls) ref.expect_tls();
   if (admit && entrance.proxy) ref.expect_proxy_header();
   if (admit && context_.upstream) ref.relay_to(*context_.upstream);
+  if (admit && ref.opening()) opening_.emplace(id, &ref);
   if (admit)
     ref.start();
   else
@@ -112,14 +115,13 @@ void Worker::closed_in_loop(Connection& conn) {
   const std::uint64_t id = conn.id();
   const bool rejected = conn.rejected();
   const bool opening = conn.opening();
-  loop_.defer([this, id] { connections_.erase(id); });
+  opening_.erase(id);
+  loop_.defer([this, &conn] { connections_.erase(conn); });
   events_.closed(index_, id, rejected, opening);
 }
 
 void Worker::stop() {
-  loop_.queue_in_loop([this] {
-    for (auto& [id, conn] : connections_) conn->stop();
-  });
+  loop_.queue_in_loop([this] { connections_.for_each([](Connection& conn) { conn.stop(); }); });
 }
 
 void Worker::set_limits(const ConnectionLimits& limits) {
@@ -128,17 +130,16 @@ void Worker::set_limits(const ConnectionLimits& limits) {
 
 void Worker::drop_if_opening(std::uint64_t id) {
   loop_.queue_in_loop([this, id] {
-    const auto it = connections_.find(id);
-    if (it == connections_.end() || !it->second->opening()) return;
+    const auto it = opening_.find(id);
+    if (it == opening_.end() || !it->second->opening()) return;
     it->second->close(it->second->awaiting_header() ? CloseReason::ProxyTimeout
                                                     : CloseReason::TlsTimeout);
   });
 }
 
 void Worker::close_all(CloseReason why) {
-  loop_.queue_in_loop([this, why] {
-    for (auto& [id, conn] : connections_) conn->close(why);
-  });
+  loop_.queue_in_loop(
+      [this, why] { connections_.for_each([why](Connection& conn) { conn.close(why); }); });
 }
 
 }  // namespace okq::server

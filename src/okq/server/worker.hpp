@@ -81,7 +81,9 @@ class Worker {
   std::vector<char> read_buffer_;
   WorkerCounters counters_;
   ConnectionContext context_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  ConnectionList connections_;
+  // Those still awaiting a PROXY header or TLS handshake, for drop_if_opening.
+  std::unordered_map<std::uint64_t, Connection*> opening_;
   std::thread thread_;
 };
 
