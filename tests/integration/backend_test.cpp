@@ -1,13 +1,17 @@
 // The I/O backends: what --io auto chooses and says where io_uring is
 // refused, what asking for a refused io_uring by name costs, and io_uring's
-// own edge: a loop's shared receive buffers running out.
+// own edges: a loop's shared receive buffers running out, and quiet
+// connections parked on a poll.
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/io_uring.h>
 
+#include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +23,48 @@
 
 namespace okq::test {
 namespace {
+
+bool have_io_uring() {
+  io_uring_params params{};
+  const long ring = ::syscall(__NR_io_uring_setup, 1, &params);
+  if (ring < 0) return false;
+  ::close(static_cast<int>(ring));
+  return true;
+}
+
+// What a process's rings hold armed, by operation, from their fdinfo's
+// PollList (IORING_OP_RECV 27, IORING_OP_POLL_ADD 6); `listed` false where
+// the kernel does not list them.
+struct Armed {
+  bool listed = false;
+  int receives = 0;
+  int polls = 0;
+};
+
+Armed armed_in_rings(pid_t pid) {
+  Armed armed;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/fd", ec)) {
+    std::error_code link_ec;
+    const auto target = std::filesystem::read_symlink(entry.path(), link_ec).string();
+    if (target.find("io_uring") == std::string::npos) continue;
+    std::ifstream info(dir + "/fdinfo/" + entry.path().filename().string());
+    bool in_list = false;
+    for (std::string line; std::getline(info, line);) {
+      if (line.rfind("PollList:", 0) == 0) {
+        armed.listed = in_list = true;
+        continue;
+      }
+      if (in_list && line.rfind("  op=", 0) != 0) in_list = false;
+      if (!in_list) continue;
+      const int op = std::stoi(line.substr(5));
+      armed.receives += op == IORING_OP_RECV;
+      armed.polls += op == IORING_OP_POLL_ADD;
+    }
+  }
+  return armed;
+}
 
 TEST(Backend, AutoFallsBackToEpollWithOneLineSayingWhy) {
   TestServer server({"--io", "auto", "--threads", "2", "-v"}, false, {without_io_uring_bin()});
@@ -47,10 +93,7 @@ TEST(Backend, IoUringAskedForByNameButRefusedExits69) {
 // shared receive buffers in one pass: receives end with ENOBUFS and must be
 // armed again, never taken for an error. Every reply arrives.
 TEST(Backend, IoUringReceiveBuffersRunningOutLosesNothing) {
-  io_uring_params params{};
-  const long ring = ::syscall(__NR_io_uring_setup, 1, &params);
-  if (ring < 0) GTEST_SKIP() << "io_uring is not available here";
-  ::close(static_cast<int>(ring));
+  if (!have_io_uring()) GTEST_SKIP() << "io_uring is not available here";
   TestServer server({"--io", "io_uring", "--threads", "1", "-v"});
   constexpr int kClients = 64;
   const std::string burst = repeat("m\n", 128 * 1024);
@@ -72,6 +115,59 @@ TEST(Backend, IoUringReceiveBuffersRunningOutLosesNothing) {
   EXPECT_NE(log.find("worker 0: receive buffers ran out"), std::string::npos)
       << "the run never ran out of buffers, so it shows nothing:\n"
       << log.substr(log.size() > 2000 ? log.size() - 2000 : 0);
+}
+
+// An armed multishot receive costs the kernel ~860 bytes a connection, a poll
+// ~256 (epoll's item: 128). So on io_uring a connection quiet for two seconds
+// has its receive parked: a poll waits in its place, and the receive is armed
+// again once it speaks. One that keeps talking is never parked.
+TEST(Backend, QuietIoUringConnectionsWaitOnAPollAndAnswerAtOnceWhenTheySpeak) {
+  if (!have_io_uring()) GTEST_SKIP() << "io_uring is not available here";
+  TestServer server({"--io", "io_uring", "--threads", "1"});
+  const pid_t pid = server.process().pid();
+  const Armed base = armed_in_rings(pid);  // the loop's own (its wake-up eventfd)
+  if (!base.listed) GTEST_SKIP() << "this kernel's io_uring fdinfo lists no PollList";
+  constexpr int kQuiet = 20;
+  std::vector<std::unique_ptr<RawClient>> quiet;
+  for (int i = 0; i < kQuiet; ++i) {
+    quiet.push_back(std::make_unique<RawClient>(server.port()));
+    quiet.back()->send("a\n");
+    ASSERT_EQ(quiet.back()->read_exact(3), "OK\n");
+  }
+  RawClient talker(server.port());
+  talker.send("t\n");
+  ASSERT_EQ(talker.read_exact(3), "OK\n");
+  const auto spoke = std::chrono::steady_clock::now();
+  EXPECT_EQ(armed_in_rings(pid).receives, kQuiet + 1) << "each connection's receive armed";
+  // The talker speaks every 100 ms; the others say nothing.
+  Armed now;
+  auto parked_at = spoke;
+  for (int n = 0; n < 100; ++n) {
+    talker.send("t\n");
+    ASSERT_EQ(talker.read_exact(3), "OK\n");
+    now = armed_in_rings(pid);
+    parked_at = std::chrono::steady_clock::now();
+    if (now.receives == 1 && now.polls == base.polls + kQuiet) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(now.receives, 1) << "only the talker's receive stays armed";
+  EXPECT_EQ(now.polls, base.polls + kQuiet) << "every quiet connection waits on a poll";
+  EXPECT_GE(parked_at - spoke, 1900ms) << "parked before it had been quiet for two seconds";
+  // Each speaks again: answered at once, its receive armed again.
+  for (auto& c : quiet) {
+    c->send("b\n");
+    EXPECT_EQ(c->read_exact(3, 2s), "OK\n");
+  }
+  now = armed_in_rings(pid);
+  EXPECT_EQ(now.receives, kQuiet + 1);
+  EXPECT_EQ(now.polls, base.polls);
+  // A parked connection's FIN is seen too: it gets its reply and is closed.
+  for (int n = 0; n < 50 && armed_in_rings(pid).polls < base.polls + kQuiet; ++n)
+    std::this_thread::sleep_for(100ms);
+  quiet.front()->send("last");
+  quiet.front()->shutdown_write();
+  EXPECT_EQ(quiet.front()->read_to_eof(5s), "OK\n");
+  EXPECT_EQ(server.stop(), 0);
 }
 
 // A server killed with SIGKILL refuses new connections at once. Were its

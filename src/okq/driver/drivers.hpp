@@ -39,6 +39,7 @@ class OnUring final : public Owner {
  private:
   void resume() override { driver_.resume(); }
   void finish() noexcept override { driver_.finish(); }
+  Link::Time driver_deadline() const noexcept override { return driver_.park_at(); }
 
   UringDriver driver_;
 };

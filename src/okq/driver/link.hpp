@@ -69,6 +69,9 @@ class Link : private Timer {
   virtual void finish() noexcept = 0;
   // After the stream's timer ran, before resume(): the owner's other legs.
   virtual void timer_fired() {}
+  // The driver's own deadline, if it has one (io_uring: parking a quiet
+  // receive); the timer is kept at the earlier of it and the stream's.
+  virtual Time driver_deadline() const noexcept { return Time::max(); }
 
   EventLoop& loop_;
   std::span<char> read_buffer_;  // epoll: one per loop, reused by every read

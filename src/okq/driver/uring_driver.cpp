@@ -1,6 +1,7 @@
 // uring_driver.cpp -- the completion (io_uring) driver of a stream.
 #include "okq/driver/uring_driver.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <new>
@@ -39,6 +40,10 @@ void UringDriver::resume() {
 void UringDriver::step() {
   if (link_.stream().wants_fin()) send_fin();
   if (link_.stream().closed()) return finish();
+  if (link_.loop().now() >= park_at()) {  // quiet for kQuiet: park it
+    cancel_receive();
+    parking_ = cancelling_;
+  }
   arm_receive();
   send();
   if (!closing_) link_.arm_timer();
@@ -61,6 +66,10 @@ void UringDriver::on_complete(Completion done) {
         break;
       case kFin:
         --in_flight_;  // a failed FIN shows in the next receive
+        break;
+      case kPoll:  // readable (or an error, which the receive armed next reports)
+        --in_flight_;
+        parked_ = false;
         break;
     }
   } catch (const std::bad_alloc&) {
@@ -88,9 +97,10 @@ void UringDriver::received(const Completion& done) {
   }
   if (closing_) return;
   const auto now = link_.loop().now();
-  if (done.result > 0)
+  if (done.result > 0) {
+    park_at_ = now + kQuiet;
     link_.input(ring_.received(done), now);  // dropped while lingering
-  else if (done.result == 0)
+  } else if (done.result == 0)
     link_.eof(now);
   else if (done.result == -ENOBUFS)
     ring_.ran_out_of_buffers();  // armed again below, once this pass has given buffers back
@@ -110,7 +120,11 @@ void UringDriver::arm_receive() {
     if (receiving_ && multishot_) cancel_receive();
     return;
   }
-  if (receiving_) return;
+  if (receiving_ || parked_) return;
+  if (parking_) {
+    parking_ = false;
+    return arm_poll();
+  }
   const int group = ring_.buffer_group();
   if (group < 0) {
     link_.fail(-group);
@@ -132,6 +146,16 @@ void UringDriver::arm_receive() {
   s->buf_group = static_cast<__u16>(group);
   submitted(s, kReceive);
   receiving_ = true;
+  park_at_ = link_.loop().now() + kQuiet;
+}
+
+// Single-shot: once readable, the receive is armed again and the poll is gone.
+void UringDriver::arm_poll() {
+  io_uring_sqe* s = submission();
+  if (!s) return;
+  io_uring_prep_poll_add(s, fd_.get(), POLLIN);
+  submitted(s, kPoll);
+  parked_ = true;
 }
 
 void UringDriver::cancel_receive() {

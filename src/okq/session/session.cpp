@@ -22,7 +22,7 @@ const char* to_string(SessionState state) noexcept {
 Session::Session(const SessionLimits& limits, Time now)
     : limits_(limits),
       responder_(std::make_unique<Answers>(limits.codec, out_)),
-      last_progress_(now) {}
+      idle_deadline_(idle_deadline_from(now)) {}
 
 void Session::answer_with(std::unique_ptr<Responder> responder) noexcept {
   responder_ = std::move(responder);
@@ -50,7 +50,7 @@ void Session::on_input(std::string_view bytes, Time now) {
   const auto before = responder_->messages();
   if (!bytes.empty() && responder_->feed(bytes, now) == proto::Verdict::Close)
     finish_input(CloseReason::ProtocolEnd);
-  if (responder_->messages() != before) last_progress_ = now;
+  if (responder_->messages() != before) idle_deadline_ = idle_deadline_from(now);
   out_.shrink();  // a partial message owes nothing yet: no buffer held for it
   if (stopping_ && state_ == SessionState::Reading) {
     stop_budget_ -= std::min(stop_budget_, bytes.size());
@@ -64,7 +64,7 @@ void Session::on_eof(Time now) {
   if (state_ != SessionState::Reading) return;
   const auto before = responder_->messages();
   responder_->finish(now);  // an unterminated last fragment is still a message
-  if (responder_->messages() != before) last_progress_ = now;
+  if (responder_->messages() != before) idle_deadline_ = idle_deadline_from(now);
   finish_input(CloseReason::PeerClosed);
 }
 
@@ -82,7 +82,7 @@ void Session::on_answers() {
 void Session::on_sent(std::size_t n, Time now) {
   if (n == 0 || closed()) return;
   out_.consume(n);
-  last_progress_ = now;
+  idle_deadline_ = idle_deadline_from(now);
   settle();
 }
 
@@ -114,13 +114,15 @@ void Session::close(CloseReason reason) noexcept {
   reason_ = reason;
 }
 
-Session::Time Session::idle_deadline() const noexcept {
-  return limits_.idle_timeout.count() > 0 ? last_progress_ + limits_.idle_timeout : Time::max();
+// Fixed at each step of progress with the timeout then in force: a reload
+// reaches an open connection at its next message, whenever its timer runs.
+Session::Time Session::idle_deadline_from(Time now) const noexcept {
+  return limits_.idle_timeout.count() > 0 ? now + limits_.idle_timeout : Time::max();
 }
 
 Session::Time Session::deadline() const noexcept {
   return closed() ? Time::max()
-                  : std::min({idle_deadline(), linger_deadline_, responder_->deadline()});
+                  : std::min({idle_deadline_, linger_deadline_, responder_->deadline()});
 }
 
 void Session::on_timer(Time now) {
@@ -131,7 +133,7 @@ void Session::on_timer(Time now) {
     if (const auto end = responder_->ended(); end && end->failure) return on_answers();
   }
   // Nothing owed can still be delivered to a client this stuck: close at once.
-  if (now >= idle_deadline()) close(CloseReason::IdleTimeout);
+  if (now >= idle_deadline_) close(CloseReason::IdleTimeout);
 }
 
 void Session::finish_input(CloseReason why) {

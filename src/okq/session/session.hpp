@@ -90,8 +90,8 @@ class Session final : public Stream {
 
  private:
   void finish_input(CloseReason why);
-  void settle();                        // Flushing with nothing owed: close, or ask for FIN
-  Time idle_deadline() const noexcept;  // Time::max() without an idle timeout
+  void settle();  // Flushing with nothing owed: close, or ask for FIN
+  Time idle_deadline_from(Time now) const noexcept;  // Time::max() without an idle timeout
 
   const SessionLimits& limits_;
   proto::OutputBuffer out_;
@@ -103,9 +103,10 @@ class Session final : public Stream {
   bool rejected_ = false;
   bool stopping_ = false;        // server stopping: read only stop_budget_ more bytes
   std::size_t stop_budget_ = 0;  // bytes that had arrived when the stop began
-  // Last time a message completed or owed bytes were written. Bytes that never
-  // make a message do not count: that is the slowloris defence.
-  Time last_progress_;
+  // The idle timeout from the last time a message completed or owed bytes
+  // were written. Bytes that never make a message do not count: that is the
+  // slowloris defence.
+  Time idle_deadline_;
   Time linger_deadline_ = Time::max();
 };
 
