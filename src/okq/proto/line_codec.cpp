@@ -19,7 +19,8 @@ Verdict LineCodec::feed(std::string_view in, std::string& out) {
     const void* lf = std::memchr(in.data(), '\n', in.size());
     const std::size_t len = lf ? static_cast<const char*>(lf) - in.data() : in.size();
     const std::string_view segment = in.substr(0, len);
-    if (lf && partial_.empty() && !std::memchr(segment.data(), '\0', segment.size())) {
+    if (lf && (!partial_ || partial_->empty()) &&
+        !std::memchr(segment.data(), '\0', segment.size())) {
       // Fast path: a whole clean message inside this read, answered without a copy.
       const std::string_view message = strip_cr(segment);
       if (message.size() > max_line_) return too_long(out);
@@ -27,10 +28,10 @@ Verdict LineCodec::feed(std::string_view in, std::string& out) {
     } else {
       if (!append(segment)) return too_long(out);
       if (!lf) break;
-      const std::string_view message = strip_cr(partial_);
+      const std::string_view message = strip_cr(*partial_);
       if (message.size() > max_line_) return too_long(out);
       const Verdict verdict = answer(message, out);
-      partial_.clear();
+      partial_->clear();
       if (verdict == Verdict::Close) return Verdict::Close;
     }
     in.remove_prefix(len + 1);
@@ -41,8 +42,8 @@ Verdict LineCodec::feed(std::string_view in, std::string& out) {
 Verdict LineCodec::finish(std::string& out) {
   if (closed_) return Verdict::Close;
   // A non-empty unterminated last fragment still counts as a message.
-  if (!partial_.empty()) {
-    const std::string_view message = strip_cr(partial_);
+  if (partial_ && !partial_->empty()) {
+    const std::string_view message = strip_cr(*partial_);
     if (message.size() > max_line_) return too_long(out);
     answer(message, out);
   }
@@ -51,16 +52,18 @@ Verdict LineCodec::finish(std::string& out) {
 }
 
 bool LineCodec::append(std::string_view segment) {
+  if (!partial_) partial_ = std::make_unique<std::string>();
+  std::string& partial = *partial_;
   while (!segment.empty()) {
     const void* nul = std::memchr(segment.data(), '\0', segment.size());
     const std::size_t run = nul ? static_cast<const char*>(nul) - segment.data() : segment.size();
-    partial_.append(segment.data(), run);
+    partial.append(segment.data(), run);
     segment.remove_prefix(nul ? run + 1 : run);
   }
   // One byte of slack for a CR that the coming LF would strip; the check runs on
   // every append, so a flood without LF is cut off at max_line + 2 bytes held.
-  if (partial_.size() <= max_line_) return true;
-  return partial_.size() == max_line_ + 1 && partial_.back() == '\r';
+  if (partial.size() <= max_line_) return true;
+  return partial.size() == max_line_ + 1 && partial.back() == '\r';
 }
 
 Verdict LineCodec::answer(std::string_view message, std::string& out) {
@@ -77,8 +80,7 @@ Verdict LineCodec::answer(std::string_view message, std::string& out) {
 
 Verdict LineCodec::too_long(std::string& out) {
   out.append(kLineTooLong);
-  partial_.clear();
-  partial_.shrink_to_fit();
+  partial_.reset();
   closed_ = true;
   return Verdict::Close;
 }

@@ -3,6 +3,9 @@
 // or the message itself for one starting with 'Q', which ends the connection.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "okq/proto/codec.hpp"
 
 namespace okq::proto {
@@ -27,7 +30,10 @@ class LineCodec final : public Codec {
   Verdict too_long(std::string& out);
 
   std::size_t max_line_;
-  std::string partial_;  // current message so far, NULs already dropped; reused
+  // The current message so far, NULs already dropped: made the first time a
+  // message spans two reads, then reused. Null on a connection whose
+  // messages each came whole, as most do.
+  std::unique_ptr<std::string> partial_;
   bool closed_ = false;
 };
 

@@ -11,8 +11,12 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
+#include <variant>
 
+#include "okq/proto/classic_codec.hpp"
 #include "okq/proto/codec.hpp"
+#include "okq/proto/line_codec.hpp"
 #include "okq/proto/output_buffer.hpp"
 #include "okq/session/stream.hpp"
 
@@ -63,21 +67,32 @@ class Responder {
 };
 
 // Local answers: the codec's replies (OK for each line, the Q echo, ...).
+// The codec is held here, inside the session, not behind a pointer.
 class Answers final : public Responder {
  public:
-  Answers(const proto::CodecOptions& options, proto::OutputBuffer& out)
-      : Responder(out), codec_(proto::make_codec(options)) {}
+  Answers(const proto::CodecOptions& options, proto::OutputBuffer& out) : Responder(out) {
+    if (options.classic)
+      codec_.emplace<proto::ClassicCodec>(options.classic_size);
+    else
+      codec_.emplace<proto::LineCodec>(options.max_line);
+  }
 
-  proto::Verdict feed(std::string_view in, Time) override { return codec_->feed(in, out_.back()); }
-  void finish(Time) override { codec_->finish(out_.back()); }
-  std::size_t read_limit() const noexcept override { return codec_->read_limit(); }
-  std::uint64_t messages() const noexcept override { return codec_->messages(); }
+  proto::Verdict feed(std::string_view in, Time) override { return codec().feed(in, out_.back()); }
+  void finish(Time) override { codec().finish(out_.back()); }
+  std::size_t read_limit() const noexcept override { return codec().read_limit(); }
+  std::uint64_t messages() const noexcept override { return codec().messages(); }
   void set_observer(proto::MessageObserver* observer) noexcept override {
-    codec_->set_observer(observer);
+    codec().set_observer(observer);
   }
 
  private:
-  std::unique_ptr<proto::Codec> codec_;
+  const proto::Codec& codec() const noexcept {
+    if (const auto* classic = std::get_if<proto::ClassicCodec>(&codec_)) return *classic;
+    return *std::get_if<proto::LineCodec>(&codec_);  // never empty once constructed
+  }
+  proto::Codec& codec() noexcept { return const_cast<proto::Codec&>(std::as_const(*this).codec()); }
+
+  std::variant<std::monostate, proto::LineCodec, proto::ClassicCodec> codec_;
 };
 
 }  // namespace okq::server

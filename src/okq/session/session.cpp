@@ -20,12 +20,11 @@ const char* to_string(SessionState state) noexcept {
 }
 
 Session::Session(const SessionLimits& limits, Time now)
-    : limits_(limits),
-      responder_(std::make_unique<Answers>(limits.codec, out_)),
-      idle_deadline_(idle_deadline_from(now)) {}
+    : limits_(limits), answers_(limits.codec, out_), idle_deadline_(idle_deadline_from(now)) {}
 
 void Session::answer_with(std::unique_ptr<Responder> responder) noexcept {
-  responder_ = std::move(responder);
+  other_ = std::move(responder);
+  responder_ = other_.get();
   if (observer_) responder_->set_observer(observer_);
 }
 

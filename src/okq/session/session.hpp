@@ -95,7 +95,9 @@ class Session final : public Stream {
 
   const SessionLimits& limits_;
   proto::OutputBuffer out_;
-  std::unique_ptr<Responder> responder_;
+  Answers answers_;                             // the codec's own answers, unless given another:
+  std::unique_ptr<Responder> other_;            // a relay
+  Responder* responder_ = &answers_;            // whichever answers
   proto::MessageObserver* observer_ = nullptr;  // --trace, for a responder given later
   SessionState state_ = SessionState::Reading;
   CloseReason reason_ = CloseReason::ProtocolEnd;  // why input ended, then why it closed
