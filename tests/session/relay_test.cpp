@@ -17,19 +17,13 @@ using namespace test;
 // A session answering through a relay (connected unless told otherwise).
 struct Relayed {
   Session s;
-  Relay& r;
+  Relay r;
 
   explicit Relayed(const SessionLimits& l, std::chrono::milliseconds timeout = 5s,
                    bool connected = true)
-      : s(l, t0), r(install(s, l, timeout)) {
+      : s(l, t0), r(l, timeout, s.output(), t0) {
+    s.answer_with(r);
     if (connected) r.on_connected(t0);
-  }
-
-  static Relay& install(Session& s, const SessionLimits& l, std::chrono::milliseconds timeout) {
-    auto relay = std::make_unique<Relay>(l, timeout, s.output(), t0);
-    Relay& r = *relay;
-    s.answer_with(std::move(relay));
-    return r;
   }
 };
 

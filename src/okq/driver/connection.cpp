@@ -54,15 +54,15 @@ void Connection::expect_proxy_header() {
 }
 
 void Connection::relay_to(const UpstreamTarget& to) {
-  auto owned = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
-                                       session_.output(), ctx_.loop.now());
-  stages().relay = owned.get();
+  stages().relay = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
+                                           session_.output(), ctx_.loop.now());
+  session_.answer_with(*relay());
   if (ctx_.log.enabled(Level::Trace)) {
+    session_.set_observer(this);
     relay()->set_reply_observer([this](std::string_view reply) {
       ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
     });
   }
-  session_.answer_with(std::move(owned));
   stages().upstream = std::make_unique<Upstream>(
       ctx_.loop, ctx_.read_buffer, *relay(), [this] { upstream_changed(); }, to.tls,
       to.server_name);

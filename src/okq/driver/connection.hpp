@@ -114,13 +114,13 @@ class Connection : public Link, private proto::MessageObserver {
   struct Stages {
     std::unique_ptr<tls::Stage> tls;     // a TLS listener's transport
     std::unique_ptr<HeaderGate> gate;    // a PROXY listener's, until its header is whole
-    Relay* relay = nullptr;              // --upstream: the session's responder
+    std::unique_ptr<Relay> relay;        // --upstream: the session's responder
     std::unique_ptr<Upstream> upstream;  // the relay's leg; closed with the client's
   };
   Stages& stages();
   tls::Stage* tls() const noexcept { return more_ ? more_->tls.get() : nullptr; }
   HeaderGate* gate() const noexcept { return more_ ? more_->gate.get() : nullptr; }
-  Relay* relay() const noexcept { return more_ ? more_->relay : nullptr; }
+  Relay* relay() const noexcept { return more_ ? more_->relay.get() : nullptr; }
   Upstream* upstream() const noexcept { return more_ ? more_->upstream.get() : nullptr; }
 
   std::uint64_t id_;

@@ -22,12 +22,6 @@ const char* to_string(SessionState state) noexcept {
 Session::Session(const SessionLimits& limits, Time now)
     : limits_(limits), answers_(limits.codec, out_), idle_deadline_(idle_deadline_from(now)) {}
 
-void Session::answer_with(std::unique_ptr<Responder> responder) noexcept {
-  other_ = std::move(responder);
-  responder_ = other_.get();
-  if (observer_) responder_->set_observer(observer_);
-}
-
 void Session::reject(std::string_view line) {
   rejected_ = true;
   out_.append(line);

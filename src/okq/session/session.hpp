@@ -43,9 +43,10 @@ class Session final : public Stream {
  public:
   Session(const SessionLimits& limits, Time now);
 
-  // Before any input: answer through `responder` (built over output())
-  // instead of the codec's own answers.
-  void answer_with(std::unique_ptr<Responder> responder) noexcept;
+  // Before any input and before set_observer(): answer through `responder`
+  // (built over output(), owned by the caller, outliving the session's use
+  // of it) instead of the codec's own answers.
+  void answer_with(Responder& responder) noexcept { responder_ = &responder; }
   proto::OutputBuffer& output() noexcept { return out_; }
   // The responder changed on its own (replies came, or it ended): take it in.
   void on_answers();
@@ -84,7 +85,6 @@ class Session final : public Stream {
   bool rejected() const noexcept { return rejected_; }
   std::uint64_t messages() const noexcept { return responder_->messages(); }
   void set_observer(proto::MessageObserver* observer) noexcept {
-    observer_ = observer;
     responder_->set_observer(observer);
   }
 
@@ -95,10 +95,8 @@ class Session final : public Stream {
 
   const SessionLimits& limits_;
   proto::OutputBuffer out_;
-  Answers answers_;                             // the codec's own answers, unless given another:
-  std::unique_ptr<Responder> other_;            // a relay
-  Responder* responder_ = &answers_;            // whichever answers
-  proto::MessageObserver* observer_ = nullptr;  // --trace, for a responder given later
+  Answers answers_;                   // the codec's own answers, unless given others
+  Responder* responder_ = &answers_;  // whichever answers (a relay)
   SessionState state_ = SessionState::Reading;
   CloseReason reason_ = CloseReason::ProtocolEnd;  // why input ended, then why it closed
   bool peer_eof_ = false;
