@@ -82,6 +82,8 @@ test: build deb
 bench: build bench-deps
 	bench/compare --build $(BUILD) --out bench/results
 	bench/relay-hops --build $(BUILD) --out bench/results
+	bench/idle-memory --build $(BUILD) --out bench/results
+	bench/many-idle --build $(BUILD) --out bench/results
 	bench/tls-compare --build $(BUILD) --out bench/results
 	./$(BUILD)/okq_codec_bench --benchmark_min_time=0.2 | tee bench/results/codec.txt
 
