@@ -5,8 +5,8 @@
 // PROXY header and a stop do) and one send in flight from the stream's
 // frozen output while it owes bytes. A receive that has brought nothing for
 // kQuiet is parked: cancelled, and a poll armed in its place until the
-// socket is readable (an armed multishot receive costs the kernel ~860 bytes
-// a connection, a poll ~256, about what epoll's 128 does). It owns its socket, and its connection
+// socket is readable (an armed multishot receive costs the kernel ~800 bytes
+// a connection, a poll 256, epoll's item 128). It owns its socket, and its connection
 // (OnUring, driver/drivers.hpp) lives until every operation it submitted
 // has completed: the kernel may still write into what it points at.
 #pragma once
