@@ -15,10 +15,13 @@ namespace {
 using Clock = Timer::Clock;
 
 struct Probe final : Timer {
+  Probe() : Timer(&Probe::expired) {}
+  static void expired(Timer& timer) {
+    auto& probe = static_cast<Probe&>(timer);
+    probe.fired->push_back(probe.id);
+  }
   int id = 0;
   std::vector<int>* fired = nullptr;
-  void expired() override { fired->push_back(id); }
-  using Timer::expired;
 };
 
 TEST(TimerHeap, FiresWhatIsArmedOnceEachInDeadlineOrderThroughRandomMovesAndDisarms) {

@@ -17,10 +17,11 @@ void Link::arm_timer() {
     loop_.arm(*this, at);
 }
 
-void Link::expired() {
-  stream_->on_timer(loop_.now());
-  timer_fired();
-  resume();
+void Link::expired(Timer& timer) {
+  auto& link = static_cast<Link&>(timer);
+  link.stream_->on_timer(link.loop_.now());
+  link.timer_fired();
+  link.resume();
 }
 
 void Link::cancel_timer() noexcept {

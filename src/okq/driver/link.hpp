@@ -61,7 +61,8 @@ class Link : private Timer {
   virtual void report_closed() noexcept = 0;
 
  protected:
-  Link(EventLoop& loop, std::span<char> read_buffer) : loop_(loop), read_buffer_(read_buffer) {}
+  Link(EventLoop& loop, std::span<char> read_buffer)
+      : Timer(&Link::expired), loop_(loop), read_buffer_(read_buffer) {}
 
   // The driver's: do what the stream wants now (read, write, FIN, close; keep
   // the timer), and let go of the socket once it is closed.
@@ -79,7 +80,7 @@ class Link : private Timer {
   int error_ = 0;                // errno behind an IoError, for the log
 
  private:
-  void expired() override;
+  static void expired(Timer& timer);
   bool timer_off_ = false;  // cancel_timer() was called
 };
 

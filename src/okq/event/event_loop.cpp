@@ -66,36 +66,40 @@ void EventLoop::remove(int fd) noexcept {
   poller_->remove(fd);
 }
 
-// run_at's timer: the function, and its entry in callbacks_ to let go of.
-class EventLoop::Callback final : public Timer {
- public:
-  Callback(EventLoop& loop, TimerId id, std::function<void()> fn)
-      : loop_(loop), id_(id), fn_(std::move(fn)) {}
-  ~Callback() { loop_.disarm(*this); }
-
- private:
-  void expired() override {
-    auto fn = std::move(fn_);
-    loop_.callbacks_.erase(id_);  // this is gone now
-    fn();
-  }
-
-  EventLoop& loop_;
-  TimerId id_;
-  std::function<void()> fn_;
-};
-
 EventLoop::TimerId EventLoop::run_at(Clock::time_point when, std::function<void()> fn) {
   assert_in_loop_thread();
   const TimerId id = next_timer_++;
-  auto& callback = callbacks_[id] = std::make_unique<Callback>(*this, id, std::move(fn));
-  arm(*callback, when);
+  callbacks_.emplace(Due{when, id}, std::move(fn));
+  when_.emplace(id, when);
+  rearm_callbacks();
   return id;
 }
 
 void EventLoop::cancel(TimerId id) noexcept {
   assert_in_loop_thread();
-  callbacks_.erase(id);  // nothing if it fired or was cancelled already
+  const auto it = when_.find(id);
+  if (it == when_.end()) return;  // fired or cancelled already
+  callbacks_.erase(Due{it->second, id});
+  when_.erase(it);
+  rearm_callbacks();
+}
+
+void EventLoop::rearm_callbacks() {
+  if (callbacks_.empty())
+    disarm(callback_timer_);
+  else if (!callback_timer_.armed() || callback_timer_.when() != callbacks_.begin()->first.first)
+    timers_.arm(callback_timer_, callbacks_.begin()->first.first);
+}
+
+void EventLoop::run_due_callbacks() {
+  while (!callbacks_.empty() && callbacks_.begin()->first.first <= now_) {
+    const auto it = callbacks_.begin();
+    auto fn = std::move(it->second);
+    when_.erase(it->first.second);
+    callbacks_.erase(it);
+    fn();  // may arm or cancel others
+  }
+  rearm_callbacks();
 }
 
 void EventLoop::defer(std::function<void()> fn) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,7 +45,9 @@ class EventLoop {
   const std::string& fallback() const noexcept { return fallback_; }
   // The completion backend, when that is what runs this loop.
   UringPoller* uring() noexcept { return poller_->uring(); }
-  std::size_t pending_timers() const noexcept { return timers_.size(); }
+  std::size_t pending_timers() const noexcept {
+    return timers_.size() - (callback_timer_.armed() ? 1 : 0) + callbacks_.size();
+  }
 
   // Loop thread only. Level-triggered interest; 0 or -errno (see Poller).
   [[nodiscard]] int add(int fd, Interest interest, EventHandler* handler) noexcept;
@@ -57,8 +60,8 @@ class EventLoop {
   void arm(Timer& timer, Clock::time_point when) { timers_.arm(timer, when); }
   void disarm(Timer& timer) noexcept { timers_.disarm(timer); }
 
-  // Loop thread only. Runs `fn` once at `when` (a Timer the loop holds); a
-  // cancelled one is gone at once.
+  // Loop thread only. Runs `fn` once at `when`; a cancelled one is gone at
+  // once. These are kept by deadline behind one Timer of the loop's own.
   TimerId run_at(Clock::time_point when, std::function<void()> fn);
   void cancel(TimerId id) noexcept;
 
@@ -109,9 +112,26 @@ class EventLoop {
   Clock::time_point now_ = Clock::now();
   std::vector<Poller::Event> ready_;
 
-  class Callback;
+  // The timer of run_at's callbacks, at the earliest of them.
+  class CallbackTimer final : public Timer {
+   public:
+    explicit CallbackTimer(EventLoop& loop) : Timer(&CallbackTimer::expired), loop_(loop) {}
+    ~CallbackTimer() { loop_.disarm(*this); }
+
+   private:
+    static void expired(Timer& timer) {
+      static_cast<CallbackTimer&>(timer).loop_.run_due_callbacks();
+    }
+    EventLoop& loop_;
+  };
+  void run_due_callbacks();
+  void rearm_callbacks();
+
   TimerHeap timers_;
-  std::unordered_map<TimerId, std::unique_ptr<Callback>> callbacks_;  // run_at's, for cancel
+  using Due = std::pair<Clock::time_point, TimerId>;  // ids break ties: arming order
+  std::map<Due, std::function<void()>> callbacks_;
+  std::unordered_map<TimerId, Clock::time_point> when_;  // for cancel
+  CallbackTimer callback_timer_{*this};
   TimerId next_timer_ = 1;
   std::vector<std::function<void()>> deferred_;
 

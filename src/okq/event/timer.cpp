@@ -74,7 +74,7 @@ void TimerHeap::run_due(Timer::Clock::time_point now) {
   while (!heap_.empty() && heap_.front()->when_ <= now) {
     Timer& timer = *heap_.front();
     disarm(timer);
-    timer.expired();  // may arm or disarm others, itself too
+    timer.expire_(timer);  // may arm or disarm others, itself too
   }
 }
 

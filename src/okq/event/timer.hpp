@@ -13,9 +13,15 @@ namespace okq::server {
 
 class TimerHeap;
 
+// Not polymorphic: what runs when it expires is a plain function its owner
+// names, so the heap's work on it involves no dynamic type (UBSan's first
+// check of one opens a pipe, and a server out of descriptors still arms and
+// disarms timers).
 class Timer {
  public:
   using Clock = std::chrono::steady_clock;
+  // Its time came: it is no longer armed, and may arm itself again.
+  using Expire = void (*)(Timer& timer);
 
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
@@ -24,16 +30,14 @@ class Timer {
   Clock::time_point when() const noexcept { return when_; }
 
  protected:
-  Timer() = default;
+  explicit Timer(Expire expire) noexcept : expire_(expire) {}
   ~Timer() = default;  // the owner disarms it first
-
-  // Its time came: it is no longer armed, and may arm itself again.
-  virtual void expired() = 0;
 
  private:
   friend class TimerHeap;
   static constexpr std::uint32_t kUnarmed = ~std::uint32_t{0};
 
+  Expire expire_;
   Clock::time_point when_{};
   std::uint32_t slot_ = kUnarmed;  // its place in the heap
   std::uint32_t order_ = 0;        // arming order: equal deadlines fire first-armed first
