@@ -1,7 +1,7 @@
 // timer.hpp -- Timer and TimerHeap: a deadline embedded in what it times
 // (h2o's timerwheel and nginx's event timers embed theirs too), kept in a
 // 4-ary min-heap of pointers. Arming, moving and disarming cost O(log n) and
-// allocate nothing; an idle connection's timer is 16 bytes inside it and one
+// allocate nothing; an idle connection's timer is 24 bytes inside it and one
 // pointer in the heap.
 #pragma once
 
