@@ -170,6 +170,42 @@ TEST(Backend, QuietIoUringConnectionsWaitOnAPollAndAnswerAtOnceWhenTheySpeak) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// On io_uring a relay's upstream leg is a connection like the client's:
+// its replies come in on a receive in the ring (no poll, then a recv system
+// call, per message), and it is parked like any other once quiet.
+TEST(Backend, ARelaysUpstreamLegReceivesInTheRingAndIsParkedWhenQuiet) {
+  if (!have_io_uring()) GTEST_SKIP() << "io_uring is not available here";
+  TestServer upstream({"--io", "epoll", "--threads", "1"});
+  TestServer relay({"--io", "io_uring", "--threads", "1", "--upstream", upstream.address()});
+  const pid_t pid = relay.process().pid();
+  const Armed base = armed_in_rings(pid);
+  if (!base.listed) GTEST_SKIP() << "this kernel's io_uring fdinfo lists no PollList";
+  constexpr int kClients = 10;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(relay.port()));
+    clients.back()->send("a\n");
+    ASSERT_EQ(clients.back()->read_exact(3), "OK\n");
+  }
+  const auto spoke = std::chrono::steady_clock::now();
+  Armed now = armed_in_rings(pid);
+  EXPECT_EQ(now.receives, 2 * kClients) << "a receive on each leg of each relayed client";
+  EXPECT_EQ(now.polls, base.polls) << "no leg waits on readiness";
+  for (int n = 0; n < 50 && now.polls < base.polls + 2 * kClients; ++n) {
+    std::this_thread::sleep_for(100ms);
+    now = armed_in_rings(pid);
+  }
+  EXPECT_EQ(now.receives, 0);
+  EXPECT_EQ(now.polls, base.polls + 2 * kClients) << "both legs parked once quiet";
+  EXPECT_GE(std::chrono::steady_clock::now() - spoke, 1900ms);
+  for (auto& c : clients) {  // and relayed at once when they speak again
+    c->send("b\nQ\n");
+    EXPECT_EQ(c->read_to_eof(2s), "OK\nQ\n");
+  }
+  clients.clear();  // no linger left to wait for
+  EXPECT_EQ(relay.stop(), 0);
+}
+
 // A server killed with SIGKILL refuses new connections at once. Were its
 // listeners polled through a ring, the kernel would keep them open until the
 // ring's teardown (after the process is gone), complete handshakes on them

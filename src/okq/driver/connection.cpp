@@ -63,12 +63,11 @@ void Connection::relay_to(const UpstreamTarget& to) {
       ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
     });
   }
-  stages().upstream = std::make_unique<Upstream>(
-      ctx_.loop, ctx_.read_buffer, *relay(), [this] { upstream_changed(); }, to.tls,
-      to.server_name);
+  stages().upstream = UpstreamLeg::open(
+      ctx_.loop, ctx_.read_buffer, *relay(), [this] { upstream_changed(); }, to,
+      ctx_.limits.upstream_timeout);
   ctx_.log.log(Level::Verbose, "conn {}: relaying to {}{}", id_, to.address.to_string(),
                to.tls ? " over TLS" : "");
-  upstream()->connect(to.address);
   session_.on_answers();  // a connect refused at once
 }
 
@@ -83,8 +82,17 @@ void Connection::sync_upstream() {
 }
 
 void Connection::upstream_changed() {
+  if (reported_) return release_if_done();
   session_.on_answers();
   resume();
+}
+
+// The leg's operations may outlive the client's (io_uring): the connection,
+// which owns the relay they point into, lives until both are over.
+void Connection::release_if_done() {
+  if (!reported_ || released_ || (upstream() && !upstream()->gone())) return;
+  released_ = true;
+  ctx_.on_closed(*this);
 }
 
 void Connection::reject(std::string_view line) {
@@ -175,7 +183,6 @@ void Connection::report_closed() noexcept {
   if (reported_) return;
   reported_ = true;
   cancel_timer();
-  if (upstream()) upstream()->close();
   const auto reason = session_.reason();
   ctx_.counters.count_close(reason);
   std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
@@ -195,7 +202,8 @@ void Connection::report_closed() noexcept {
       reason == CloseReason::UpstreamUnavailable;
   ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages{}",
                id_, peer_, why, session_.messages(), held_back(held));
-  ctx_.on_closed(*this);
+  if (upstream()) upstream()->close(CloseReason::UpstreamUnavailable);  // the client is gone
+  release_if_done();
 }
 
 }  // namespace okq::server

@@ -43,13 +43,6 @@ struct ConnectionLimits {
 // reload swaps it; connections keep the one they were made with).
 using TlsContextSlot = std::atomic<std::shared_ptr<const tls::Context>>;
 
-// --upstream: where to relay, and over TLS how (null: plaintext).
-struct UpstreamTarget {
-  net::SocketAddress address;
-  std::shared_ptr<const tls::Context> tls;
-  std::string server_name;  // sent (SNI) and checked
-};
-
 // What every connection of one loop shares.
 struct ConnectionContext {
   EventLoop& loop;
@@ -109,19 +102,20 @@ class Connection : public Link, private proto::MessageObserver {
   void opened_if_ready();   // neither header nor handshake awaited: tell the server, once
   void upstream_changed();  // the relay's leg moved: the session takes it in, then resume()
   void sync_upstream();     // the client's side moved: the leg follows, the session takes it in
+  void release_if_done();   // closed, and the relay's leg gone too: the owner lets go of it
 
   // What a plain client does without: held apart, so it costs one pointer.
   struct Stages {
-    std::unique_ptr<tls::Stage> tls;     // a TLS listener's transport
-    std::unique_ptr<HeaderGate> gate;    // a PROXY listener's, until its header is whole
-    std::unique_ptr<Relay> relay;        // --upstream: the session's responder
-    std::unique_ptr<Upstream> upstream;  // the relay's leg; closed with the client's
+    std::unique_ptr<tls::Stage> tls;        // a TLS listener's transport
+    std::unique_ptr<HeaderGate> gate;       // a PROXY listener's, until its header is whole
+    std::unique_ptr<Relay> relay;           // --upstream: the session's responder
+    std::unique_ptr<UpstreamLeg> upstream;  // the relay's leg; closed with the client's
   };
   Stages& stages();
   tls::Stage* tls() const noexcept { return more_ ? more_->tls.get() : nullptr; }
   HeaderGate* gate() const noexcept { return more_ ? more_->gate.get() : nullptr; }
   Relay* relay() const noexcept { return more_ ? more_->relay.get() : nullptr; }
-  Upstream* upstream() const noexcept { return more_ ? more_->upstream.get() : nullptr; }
+  UpstreamLeg* upstream() const noexcept { return more_ ? more_->upstream.get() : nullptr; }
 
   std::uint64_t id_;
   std::string peer_;
@@ -133,6 +127,7 @@ class Connection : public Link, private proto::MessageObserver {
   Connection* prev_ = nullptr;
   Connection* next_ = nullptr;
   bool reported_ = false;
+  bool released_ = false;
   bool handshake_reported_ = false;
   bool opened_reported_ = false;
 };

@@ -28,6 +28,7 @@ void EpollDriver::on_ready(Ready ready) {
   if (!fd_) return;  // finished
   try {
     // A hangup or error is reported whatever the interest: a read shows what happened.
+    hung_up_ = hung_up_ || ready.hangup;
     if (ready.readable || ready.hangup) read_input(kReadsPerWakeup);
     flush();
     step();
@@ -79,6 +80,14 @@ void EpollDriver::step() {
 void EpollDriver::update_interest() {
   const Interest want{.read = link_.stream().wants_input() || link_.stream().discards_input(),
                       .write = link_.stream().owed_bytes() > 0};
+  if (hung_up_ && !want.read && !want.write) {
+    // A hang-up is reported whatever the interest, over and over: with
+    // nothing to do on it now (a relay's upstream whose replies wait for a
+    // slow client), the socket is not watched until there is.
+    if (registered_) link_.loop().remove(fd_.get());
+    registered_ = false;
+    return;
+  }
   if (registered_ && want == interest_) return;
   const int rc = registered_ ? link_.loop().modify(fd_.get(), want, this)
                              : link_.loop().add(fd_.get(), want, this);

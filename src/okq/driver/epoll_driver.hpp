@@ -29,6 +29,7 @@ class EpollDriver final : public EventHandler {
   Link& link_;
   net::Fd fd_;
   bool registered_ = false;
+  bool hung_up_ = false;  // the kernel reported a hang-up or an error
   Interest interest_;
 };
 

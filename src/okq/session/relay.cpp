@@ -14,7 +14,7 @@ proto::Verdict Relay::feed(std::string_view bytes, Time now) {
   // What is kept of a line: its first byte (is it Q?), or all of it for
   // --trace; NUL bytes are padding to the server, so never its first byte.
   const std::size_t keep = observer_ ? limits_.codec.max_line : 1;
-  while (!bytes.empty() && !quit_) {
+  while (!bytes.empty() && !quit_ && !done_) {
     const auto lf = bytes.find('\n');
     const std::size_t take = lf == std::string_view::npos ? bytes.size() : lf + 1;
     const std::string_view piece = bytes.substr(0, take);
@@ -121,7 +121,9 @@ void Relay::on_failed(std::string why) {
   if (done_) return;
   failure_ = std::move(why);
   out_.append(kUpstreamUnavailable);
-  to_upstream_ = proto::OutputBuffer();
+  // What was owed upstream is never sent now (owed() is empty), but its
+  // buffer stays until the relay is destroyed: a send of it may still be
+  // in flight in the kernel (io_uring) until the leg's socket is closed.
   end_ = End{CloseReason::UpstreamUnavailable, true};
   finished();
 }

@@ -36,7 +36,9 @@ class Relay final : public Responder {
   std::size_t read_limit() const noexcept override { return proto::kLineReadLimit; }
   std::uint64_t messages() const noexcept override { return forwarded_; }
   void set_observer(proto::MessageObserver* observer) noexcept override { observer_ = observer; }
-  bool holds_back() const noexcept override { return to_upstream_.size() > limits_.max_output; }
+  bool holds_back() const noexcept override {
+    return !done_ && to_upstream_.size() > limits_.max_output;
+  }
   bool outstanding() const noexcept override { return !all_answered(); }
   bool settled() const noexcept override { return done_; }
   Time deadline() const noexcept override { return done_ ? Time::max() : deadline_; }
@@ -48,7 +50,8 @@ class Relay final : public Responder {
 
   // --- the upstream's side (its driver)
   // Client messages to write upstream (they stay put until written).
-  std::string_view owed() noexcept { return to_upstream_.pending(); }
+  std::string_view owed() noexcept { return done_ ? std::string_view() : to_upstream_.pending(); }
+  std::size_t owed_bytes() const noexcept { return done_ ? 0 : to_upstream_.size(); }
   void on_sent(std::size_t n) noexcept { to_upstream_.consume(n); }
   // Every client message went upstream and none will follow: send it FIN.
   bool wants_fin() const noexcept;
