@@ -1,0 +1,45 @@
+"""measure -- what the benchmark scripts read off a running server: its CPU
+time (utime + stime) and the system calls it makes while something runs,
+shared by bench/compare and bench/relay-vs-haproxy."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+
+def cpu_split(pid):
+    """(utime, stime) of a process in seconds, from /proc/PID/stat (fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process."""
+    return sum(cpu_split(pid))
+
+
+def count_syscalls(pid, run):
+    """(system calls process `pid` made, every thread, while `run()` ran,
+    what run() returned), counted by perf on the raw_syscalls:sys_enter
+    tracepoint; the count is None where perf cannot count them."""
+    if not shutil.which("perf"):
+        return None, run()
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter",
+                             "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(0.3)  # attached before the load starts
+    try:
+        result = run()
+    finally:
+        perf.send_signal(signal.SIGINT)
+        _, err = perf.communicate(timeout=30)
+    try:
+        count = next(int(line.split(",")[0]) for line in err.splitlines()
+                     if "raw_syscalls:sys_enter" in line)
+    except (ValueError, StopIteration):
+        count = None
+    return count, result
