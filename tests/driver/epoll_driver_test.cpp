@@ -43,7 +43,7 @@ TEST(EpollDriver, AFailedRegistrationClosesThatConnectionOnly) {
   Logger log("test");
   std::vector<char> buffer(4096);
   WorkerCounters counters;
-  ConnectionContext ctx{loop, log, ConnectionLimits{}, buffer, counters};
+  ConnectionContext ctx{{loop, buffer}, log, ConnectionLimits{}, counters};
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   int closed = 0;

@@ -37,11 +37,10 @@ std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
 // With TLS, its stream is a tls::Stage in front of the Conn.
 class LoadThread::Carrier : public server::Link {
  public:
-  Carrier(server::EventLoop& loop, std::span<char> buffer, Conn& conn, const LoadPlan& plan)
-      : Link(loop, buffer), conn_(conn) {
+  Carrier(server::LoopShare& share, Conn& conn, const LoadPlan& plan) : Link(share), conn_(conn) {
     stream_ = &conn;
     if (!plan.tls) return;
-    tls_ = std::make_unique<tls::Stage>(conn, plan.tls, kHandshakeTimeout, loop.now(),
+    tls_ = std::make_unique<tls::Stage>(conn, plan.tls, kHandshakeTimeout, share.loop.now(),
                                         plan.server_name,
                                         plan.tls_resume ? conn.session.get() : nullptr);
     stream_ = tls_.get();
@@ -110,12 +109,10 @@ void LoadThread::open(Conn& c, std::chrono::milliseconds timeout) {
 }
 
 void LoadThread::attach(Conn& c) {
-  const std::span<char> buffer(read_buffer_);
-  if (server::UringPoller* ring = loop_.uring())
-    c.link =
-        std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), *ring, loop_, buffer, c, plan_);
+  if (loop_.uring())
+    c.link = std::make_unique<server::OnUring<Carrier>>(std::move(c.fd), share_, c, plan_);
   else
-    c.link = std::make_unique<server::OnEpoll<Carrier>>(std::move(c.fd), loop_, buffer, c, plan_);
+    c.link = std::make_unique<server::OnEpoll<Carrier>>(std::move(c.fd), share_, c, plan_);
 }
 
 bool LoadThread::may_send() const noexcept {

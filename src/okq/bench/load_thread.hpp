@@ -144,6 +144,7 @@ class LoadThread {
   LoadPlan plan_;
   server::EventLoop loop_;
   std::vector<char> read_buffer_;
+  server::LoopShare share_{loop_, read_buffer_};  // what its connections' links share
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<server::Link>> retired_;  // drivers done with, destroyed next
   std::vector<net::Fd> idle_;

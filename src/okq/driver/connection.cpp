@@ -6,15 +6,15 @@
 namespace okq::server {
 
 Connection::Connection(std::uint64_t id, std::string peer, ConnectionContext& ctx)
-    : Link(ctx.loop, ctx.read_buffer),
-      id_(id),
-      peer_(std::move(peer)),
-      ctx_(ctx),
-      session_(ctx.limits.session, ctx.loop.now()) {
+    : Link(ctx), id_(id), peer_(std::move(peer)), session_(ctx.limits.session, ctx.loop.now()) {
   stream_ = &session_;
-  if (ctx_.log.enabled(Level::Trace)) {
-    session_.set_observer(this);
-  }
+  if (ctx.log.enabled(Level::Trace)) trace_messages();
+}
+
+// What --trace costs is kept apart, so a connection without it pays nothing.
+void Connection::trace_messages() {
+  if (!stages().tracer) stages().tracer = std::make_unique<Tracer>(*this);
+  session_.set_observer(stages().tracer.get());
 }
 
 Connection::Stages& Connection::stages() {
@@ -37,37 +37,36 @@ void ConnectionList::erase(Connection& conn) noexcept {
   delete &conn;
 }
 
-void Connection::message(std::string_view message) {
-  ctx_.log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
+void Connection::traced(std::string_view message) {
+  ctx().log.log(Level::Trace, "conn {} message \"{}\"", id_, escape(message));
 }
 
 void Connection::expect_tls() {
-  stages().tls = std::make_unique<tls::Stage>(session_, ctx_.tls->load(),
-                                              ctx_.limits.handshake_timeout, ctx_.loop.now());
+  stages().tls = std::make_unique<tls::Stage>(session_, ctx().tls->load(),
+                                              ctx().limits.handshake_timeout, ctx().loop.now());
   stream_ = tls();
 }
 
 void Connection::expect_proxy_header() {
   stages().gate =
-      std::make_unique<HeaderGate>(*stream_, ctx_.limits.header_timeout, ctx_.loop.now());
+      std::make_unique<HeaderGate>(*stream_, ctx().limits.header_timeout, ctx().loop.now());
   stream_ = gate();
 }
 
 void Connection::relay_to(const UpstreamTarget& to) {
-  stages().relay = std::make_unique<Relay>(ctx_.limits.session, ctx_.limits.upstream_timeout,
-                                           session_.output(), ctx_.loop.now());
+  stages().relay = std::make_unique<Relay>(ctx().limits.session, ctx().limits.upstream_timeout,
+                                           session_.output(), ctx().loop.now());
   session_.answer_with(*relay());
-  if (ctx_.log.enabled(Level::Trace)) {
-    session_.set_observer(this);
+  if (ctx().log.enabled(Level::Trace)) {
+    trace_messages();
     relay()->set_reply_observer([this](std::string_view reply) {
-      ctx_.log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
+      ctx().log.log(Level::Trace, "conn {} upstream reply \"{}\"", id_, escape(reply));
     });
   }
   stages().upstream = UpstreamLeg::open(
-      ctx_.loop, ctx_.read_buffer, *relay(), [this] { upstream_changed(); }, to,
-      ctx_.limits.upstream_timeout);
-  ctx_.log.log(Level::Verbose, "conn {}: relaying to {}{}", id_, to.address.to_string(),
-               to.tls ? " over TLS" : "");
+      ctx(), *relay(), [this] { upstream_changed(); }, to, ctx().limits.upstream_timeout);
+  ctx().log.log(Level::Verbose, "conn {}: relaying to {}{}", id_, to.address.to_string(),
+                to.tls ? " over TLS" : "");
   session_.on_answers();  // a connect refused at once
 }
 
@@ -92,7 +91,7 @@ void Connection::upstream_changed() {
 void Connection::release_if_done() {
   if (!reported_ || released_ || (upstream() && !upstream()->gone())) return;
   released_ = true;
-  ctx_.on_closed(*this);
+  ctx().on_closed(*this);
 }
 
 void Connection::reject(std::string_view line) {
@@ -103,8 +102,8 @@ void Connection::reject(std::string_view line) {
 void Connection::input(std::string_view bytes, Session::Time now) {
   const auto before = session_.messages();
   stream_->on_input(bytes, now);
-  ctx_.counters.bytes_in.add(bytes.size());
-  ctx_.counters.messages.add(session_.messages() - before);
+  ctx().counters.bytes_in.add(bytes.size());
+  ctx().counters.messages.add(session_.messages() - before);
   if (gate() && !gate()->awaiting()) header_ended();
   if (tls() && !handshake_reported_ && !tls()->handshaking()) handshake_ended();
   sync_upstream();
@@ -113,13 +112,13 @@ void Connection::input(std::string_view bytes, Session::Time now) {
 void Connection::eof(Session::Time now) {
   const auto before = session_.messages();
   stream_->on_eof(now);
-  ctx_.counters.messages.add(session_.messages() - before);
+  ctx().counters.messages.add(session_.messages() - before);
   sync_upstream();
 }
 
 void Connection::sent(std::size_t n) {
-  stream_->on_sent(n, ctx_.loop.now());
-  ctx_.counters.bytes_out.add(n);
+  stream_->on_sent(n, ctx().loop.now());
+  ctx().counters.bytes_out.add(n);
   sync_upstream();  // a slow client's replies went out: read upstream again
 }
 
@@ -129,17 +128,17 @@ void Connection::header_ended() {
   const auto* parser = &gate()->parser();
   std::uint64_t held = 0;
   if (parser->status() == proto::ProxyHeaderParser::Status::Invalid) {
-    if (ctx_.invalid_headers.admit(ctx_.loop.now(), held))
-      ctx_.log.log(Level::Info,
-                   "conn {} from {}: invalid PROXY header ({}); closed without a reply{}", id_,
-                   peer_, escape(parser->error()), held_back(held));
+    if (ctx().invalid_headers.admit(ctx().loop.now(), held))
+      ctx().log.log(Level::Info,
+                    "conn {} from {}: invalid PROXY header ({}); closed without a reply{}", id_,
+                    peer_, escape(parser->error()), held_back(held));
   } else if (const auto& h = parser->header(); h.local) {
-    ctx_.log.log(Level::Verbose, "conn {} from {}: PROXY v{} {}: served as itself", id_, peer_,
-                 h.version, h.version == 1 ? "UNKNOWN" : "LOCAL (a health check)");
+    ctx().log.log(Level::Verbose, "conn {} from {}: PROXY v{} {}: served as itself", id_, peer_,
+                  h.version, h.version == 1 ? "UNKNOWN" : "LOCAL (a health check)");
   } else {
     const std::string source = escape(h.source);
-    ctx_.log.log(Level::Verbose, "conn {}: PROXY v{}: client {} to {} via {}", id_, h.version,
-                 source, escape(h.destination), peer_);
+    ctx().log.log(Level::Verbose, "conn {}: PROXY v{}: client {} to {} via {}", id_, h.version,
+                  source, escape(h.destination), peer_);
     peer_ = source + " via " + peer_;
   }
   // Whole or invalid, the header is over: the gate leaves the chain.
@@ -152,12 +151,12 @@ void Connection::handshake_ended() {
   handshake_reported_ = true;
   const auto& channel = tls()->channel();
   if (channel.handshake_done()) {
-    (channel.resumed() ? ctx_.counters.tls_resumed : ctx_.counters.tls_full).add();
-    if (ctx_.log.enabled(Level::Verbose)) {
+    (channel.resumed() ? ctx().counters.tls_resumed : ctx().counters.tls_full).add();
+    if (ctx().log.enabled(Level::Verbose)) {
       const std::string subject = channel.peer_subject();
-      ctx_.log.log(Level::Verbose, "conn {}: {} {}{}{}", id_, channel.version(), channel.cipher(),
-                   channel.resumed() ? ", resumed" : "",
-                   subject.empty() ? "" : ", client certificate " + escape(subject));
+      ctx().log.log(Level::Verbose, "conn {}: {} {}{}{}", id_, channel.version(), channel.cipher(),
+                    channel.resumed() ? ", resumed" : "",
+                    subject.empty() ? "" : ", client certificate " + escape(subject));
     }
   }
   opened_if_ready();
@@ -166,12 +165,12 @@ void Connection::handshake_ended() {
 void Connection::opened_if_ready() {
   if (opened_reported_ || opening()) return;
   opened_reported_ = true;
-  if (ctx_.on_opened) ctx_.on_opened(id_);
+  if (ctx().on_opened) ctx().on_opened(id_);
 }
 
 void Connection::begin_stop(std::size_t unread) {
-  ctx_.log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
-               unread, session_.owed_bytes());
+  ctx().log.log(Level::Verbose, "conn {}: stopping, {} bytes unread and {} owed to answer", id_,
+                unread, session_.owed_bytes());
   stream_->on_stop(unread);
 }
 
@@ -184,7 +183,7 @@ void Connection::report_closed() noexcept {
   reported_ = true;
   cancel_timer();
   const auto reason = session_.reason();
-  ctx_.counters.count_close(reason);
+  ctx().counters.count_close(reason);
   std::string why = reason == CloseReason::IoError ? std::strerror(error_) : to_string(reason);
   if (relay() && reason == CloseReason::UpstreamUnavailable) why += " (" + relay()->failure() + ")";
   if (tls() && tls()->channel().failed()) why += " (" + escape(tls()->channel().error()) + ")";
@@ -196,12 +195,13 @@ void Connection::report_closed() noexcept {
   // A handshake that fails is a client misconfigured (or a scanner): worth
   // a line, a second at most.
   const bool notable =
-      (reason == CloseReason::ProxyTimeout && ctx_.header_timeouts.admit(ctx_.loop.now(), held)) ||
+      (reason == CloseReason::ProxyTimeout &&
+       ctx().header_timeouts.admit(ctx().loop.now(), held)) ||
       ((reason == CloseReason::TlsHandshakeFailed || reason == CloseReason::TlsTimeout) &&
-       ctx_.handshake_failures.admit(ctx_.loop.now(), held)) ||
+       ctx().handshake_failures.admit(ctx().loop.now(), held)) ||
       reason == CloseReason::UpstreamUnavailable;
-  ctx_.log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages{}",
-               id_, peer_, why, session_.messages(), held_back(held));
+  ctx().log.log(notable ? Level::Info : Level::Verbose, "conn {} from {} closed: {}; {} messages{}",
+                id_, peer_, why, session_.messages(), held_back(held));
   if (upstream()) upstream()->close(CloseReason::UpstreamUnavailable);  // the client is gone
   release_if_done();
 }

@@ -44,11 +44,11 @@ struct ConnectionLimits {
 using TlsContextSlot = std::atomic<std::shared_ptr<const tls::Context>>;
 
 // What every connection of one loop shares.
-struct ConnectionContext {
-  EventLoop& loop;
+// What every connection of one loop shares (the loop and its read buffer
+// first, as every Link's).
+struct ConnectionContext : LoopShare {
   Logger& log;
   ConnectionLimits limits;
-  std::span<char> read_buffer;  // epoll: one per loop, reused by every read
   WorkerCounters& counters;
   const UpstreamTarget* upstream = nullptr;           // --upstream: relay every client there
   LogBurst invalid_headers{};                         // the loop's: one line a second at most
@@ -62,7 +62,7 @@ struct ConnectionContext {
 
 // One client of okq-server: its chain of streams on a Link, and what the
 // server asks of it. Made concrete for a backend by OnEpoll / OnUring.
-class Connection : public Link, private proto::MessageObserver {
+class Connection : public Link {
  public:
   // Before start(): the client came through a PROXY listener; its header
   // comes first, and its source is the peer logged from then on.
@@ -96,7 +96,7 @@ class Connection : public Link, private proto::MessageObserver {
 
  private:
   void timer_fired() override;
-  void message(std::string_view message) override;  // --trace
+  void traced(std::string_view message);  // --trace: a message the session took
   void header_ended();      // the PROXY header is whole or invalid: log it, keep the source
   void handshake_ended();   // the TLS handshake is over: log and count it
   void opened_if_ready();   // neither header nor handshake awaited: tell the server, once
@@ -104,32 +104,43 @@ class Connection : public Link, private proto::MessageObserver {
   void sync_upstream();     // the client's side moved: the leg follows, the session takes it in
   void release_if_done();   // closed, and the relay's leg gone too: the owner lets go of it
 
+  // --trace: the session's messages, to the log.
+  struct Tracer final : proto::MessageObserver {
+    explicit Tracer(Connection& c) : conn(c) {}
+    void message(std::string_view message) override { conn.traced(message); }
+    Connection& conn;
+  };
   // What a plain client does without: held apart, so it costs one pointer.
   struct Stages {
     std::unique_ptr<tls::Stage> tls;        // a TLS listener's transport
     std::unique_ptr<HeaderGate> gate;       // a PROXY listener's, until its header is whole
     std::unique_ptr<Relay> relay;           // --upstream: the session's responder
     std::unique_ptr<UpstreamLeg> upstream;  // the relay's leg; closed with the client's
+    std::unique_ptr<Tracer> tracer;
   };
+  void trace_messages();
   Stages& stages();
   tls::Stage* tls() const noexcept { return more_ ? more_->tls.get() : nullptr; }
   HeaderGate* gate() const noexcept { return more_ ? more_->gate.get() : nullptr; }
   Relay* relay() const noexcept { return more_ ? more_->relay.get() : nullptr; }
   UpstreamLeg* upstream() const noexcept { return more_ ? more_->upstream.get() : nullptr; }
 
+  // The loop's share is the whole context (the Link holds the reference).
+  ConnectionContext& ctx() const noexcept { return static_cast<ConnectionContext&>(share_); }
+
+  // First, so they fit in what the Link leaves unused at its end.
+  bool reported_ : 1 = false;
+  bool released_ : 1 = false;
+  bool handshake_reported_ : 1 = false;
+  bool opened_reported_ : 1 = false;
   std::uint64_t id_;
   std::string peer_;
-  ConnectionContext& ctx_;
   Session session_;
   std::unique_ptr<Stages> more_;  // destroyed before the session its stages stand on
   // Its place in its owner's list (ConnectionList): nothing allocated for it.
   friend class ConnectionList;
   Connection* prev_ = nullptr;
   Connection* next_ = nullptr;
-  bool reported_ = false;
-  bool released_ = false;
-  bool handshake_reported_ = false;
-  bool opened_reported_ = false;
 };
 
 // The connections of one loop, owned: an intrusive list, so holding one

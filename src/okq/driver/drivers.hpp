@@ -30,9 +30,10 @@ class OnEpoll final : public Owner {
 template <class Owner>
 class OnUring final : public Owner {
  public:
+  // `args`: the owner's constructor's; its loop runs on an io_uring.
   template <class... Args>
-  OnUring(net::Fd fd, UringPoller& ring, Args&&... args)
-      : Owner(std::forward<Args>(args)...), driver_(*this, std::move(fd), ring) {}
+  explicit OnUring(net::Fd fd, Args&&... args)
+      : Owner(std::forward<Args>(args)...), driver_(*this, std::move(fd)) {}
 
   void stop() override { driver_.stop(); }
 

@@ -12,20 +12,20 @@ void Link::arm_timer() {
   const auto at = std::min(stream_->deadline(), driver_deadline());
   if (timer_off_ || (armed() && at >= when())) return;  // it comes first; it re-arms itself
   if (at == Time::max())
-    loop_.disarm(*this);
+    share_.loop.disarm(*this);
   else
-    loop_.arm(*this, at);
+    share_.loop.arm(*this, at);
 }
 
 void Link::expired(Timer& timer) {
   auto& link = static_cast<Link&>(timer);
-  link.stream_->on_timer(link.loop_.now());
+  link.stream_->on_timer(link.share_.loop.now());
   link.timer_fired();
   link.resume();
 }
 
 void Link::cancel_timer() noexcept {
-  loop_.disarm(*this);
+  share_.loop.disarm(*this);
   timer_off_ = true;
 }
 

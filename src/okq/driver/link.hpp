@@ -19,11 +19,18 @@
 
 namespace okq::server {
 
+// What every link of one loop shares, held once by the loop's owner (an
+// okq-server worker's ConnectionContext, an okq-bench thread).
+struct LoopShare {
+  EventLoop& loop;
+  std::span<char> read_buffer;  // epoll: one per loop, reused by every read
+};
+
 class Link : private Timer {
  public:
   using Time = Stream::Time;
 
-  virtual ~Link() { loop_.disarm(*this); }
+  virtual ~Link() { share_.loop.disarm(*this); }
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
@@ -40,12 +47,12 @@ class Link : private Timer {
 
   // --- what its driver calls
   Stream& stream() noexcept { return *stream_; }
-  EventLoop& loop() noexcept { return loop_; }
-  std::span<char> read_buffer() noexcept { return read_buffer_; }
+  EventLoop& loop() noexcept { return share_.loop; }
+  std::span<char> read_buffer() noexcept { return share_.read_buffer; }
   // Bytes read (the stream's one way in), bytes of owed() written (the way
   // out), the peer's FIN.
   virtual void input(std::string_view bytes, Time now) { stream_->on_input(bytes, now); }
-  virtual void sent(std::size_t n) { stream_->on_sent(n, loop_.now()); }
+  virtual void sent(std::size_t n) { stream_->on_sent(n, share_.loop.now()); }
   virtual void eof(Time now) { stream_->on_eof(now); }
   // A stop began with `unread` bytes waiting in the kernel.
   virtual void begin_stop(std::size_t unread) { stream_->on_stop(unread); }
@@ -61,8 +68,7 @@ class Link : private Timer {
   virtual void report_closed() noexcept = 0;
 
  protected:
-  Link(EventLoop& loop, std::span<char> read_buffer)
-      : Timer(&Link::expired), loop_(loop), read_buffer_(read_buffer) {}
+  explicit Link(LoopShare& share) : Timer(&Link::expired), share_(share) {}
 
   // The driver's: do what the stream wants now (read, write, FIN, close; keep
   // the timer), and let go of the socket once it is closed.
@@ -74,10 +80,9 @@ class Link : private Timer {
   // receive); the timer is kept at the earlier of it and the stream's.
   virtual Time driver_deadline() const noexcept { return Time::max(); }
 
-  EventLoop& loop_;
-  std::span<char> read_buffer_;  // epoll: one per loop, reused by every read
-  Stream* stream_ = nullptr;     // the outermost stage: the owner sets it
-  int error_ = 0;                // errno behind an IoError, for the log
+  LoopShare& share_;          // the owner's may be more (a ConnectionContext)
+  Stream* stream_ = nullptr;  // the outermost stage: the owner sets it
+  int error_ = 0;             // errno behind an IoError, for the log
 
  private:
   static void expired(Timer& timer);

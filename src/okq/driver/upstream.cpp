@@ -9,8 +9,7 @@
 
 namespace okq::server {
 
-std::unique_ptr<UpstreamLeg> UpstreamLeg::open(EventLoop& loop, std::span<char> read_buffer,
-                                               Relay& relay, OnChange on_change,
+std::unique_ptr<UpstreamLeg> UpstreamLeg::open(LoopShare& share, Relay& relay, OnChange on_change,
                                                const UpstreamTarget& to,
                                                std::chrono::milliseconds handshake_timeout) {
   net::Connecting started;
@@ -22,11 +21,12 @@ std::unique_ptr<UpstreamLeg> UpstreamLeg::open(EventLoop& loop, std::span<char> 
   }
   const int fd = started.fd.get();
   std::unique_ptr<UpstreamLeg> leg;
-  if (UringPoller* ring = loop.uring())
-    leg = std::make_unique<OnUring<UpstreamLeg>>(std::move(started.fd), *ring, loop, read_buffer,
-                                                 relay, std::move(on_change));
+  EventLoop& loop = share.loop;
+  if (loop.uring())
+    leg = std::make_unique<OnUring<UpstreamLeg>>(std::move(started.fd), share, relay,
+                                                 std::move(on_change));
   else
-    leg = std::make_unique<OnEpoll<UpstreamLeg>>(std::move(started.fd), loop, read_buffer, relay,
+    leg = std::make_unique<OnEpoll<UpstreamLeg>>(std::move(started.fd), share, relay,
                                                  std::move(on_change));
   if (to.tls) {
     // The ClientHello is owed from now; the handshake's time counts from the connect.
@@ -41,12 +41,8 @@ std::unique_ptr<UpstreamLeg> UpstreamLeg::open(EventLoop& loop, std::span<char> 
   return leg;
 }
 
-UpstreamLeg::UpstreamLeg(EventLoop& loop, std::span<char> read_buffer, Relay& relay,
-                         OnChange on_change)
-    : Link(loop, read_buffer),
-      relay_(relay),
-      on_change_(std::move(on_change)),
-      relay_stream_(relay) {
+UpstreamLeg::UpstreamLeg(LoopShare& share, Relay& relay, OnChange on_change)
+    : Link(share), relay_(relay), on_change_(std::move(on_change)), relay_stream_(relay) {
   stream_ = &relay_stream_;
 }
 
@@ -57,7 +53,7 @@ UpstreamLeg::~UpstreamLeg() {
 void UpstreamLeg::watch_connect(int fd, bool in_progress) {
   connecting_fd_ = fd;
   if (!in_progress) return connected();
-  if (const int rc = loop_.add(fd, Interest{.write = true}, this); rc != 0) {
+  if (const int rc = loop().add(fd, Interest{.write = true}, this); rc != 0) {
     fail(-rc);
     return close(CloseReason::IoError);
   }
@@ -82,7 +78,7 @@ void UpstreamLeg::connected() {
   connecting_fd_ = -1;
   if (!tls_) {
     relay_connected_ = true;
-    relay_.on_connected(loop_.now());
+    relay_.on_connected(loop().now());
   }
   start();
 }
@@ -90,7 +86,7 @@ void UpstreamLeg::connected() {
 void UpstreamLeg::stop_watching() noexcept {
   if (!watching_) return;
   watching_ = false;
-  loop_.remove(connecting_fd_);
+  loop().remove(connecting_fd_);
 }
 
 void UpstreamLeg::update() {

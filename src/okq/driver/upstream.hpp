@@ -75,8 +75,7 @@ class UpstreamLeg : public Link, private EventHandler {
   // Starts connecting to `to` on the loop's backend. A failure reaches the
   // relay, now (nullptr is returned) or later. `handshake_timeout` bounds
   // the TLS handshake with --upstream-tls.
-  static std::unique_ptr<UpstreamLeg> open(EventLoop& loop, std::span<char> read_buffer,
-                                           Relay& relay, OnChange on_change,
+  static std::unique_ptr<UpstreamLeg> open(LoopShare& share, Relay& relay, OnChange on_change,
                                            const UpstreamTarget& to,
                                            std::chrono::milliseconds handshake_timeout);
   ~UpstreamLeg() override;
@@ -94,7 +93,7 @@ class UpstreamLeg : public Link, private EventHandler {
   void report_closed() noexcept override;
 
  protected:
-  UpstreamLeg(EventLoop& loop, std::span<char> read_buffer, Relay& relay, OnChange on_change);
+  UpstreamLeg(LoopShare& share, Relay& relay, OnChange on_change);
 
  private:
   // Before the driver has the socket: TCP is being set up.

@@ -10,8 +10,7 @@
 
 namespace okq::server {
 
-UringDriver::UringDriver(Link& link, net::Fd fd, UringPoller& ring)
-    : link_(link), fd_(std::move(fd)), ring_(ring) {}
+UringDriver::UringDriver(Link& link, net::Fd fd) : link_(link), fd_(std::move(fd)) {}
 
 void UringDriver::stop() {
   if (link_.stream().closed() || closing_) return;
@@ -89,7 +88,7 @@ void UringDriver::received(const Completion& done) {
     UringPoller& ring;
     const Completion& done;
     ~Recycle() { ring.recycle(done); }
-  } recycle{ring_, done};
+  } recycle{ring(), done};
   if (!(done.flags & IORING_CQE_F_MORE)) {  // this receive has ended
     --in_flight_;
     receiving_ = false;
@@ -99,11 +98,11 @@ void UringDriver::received(const Completion& done) {
   const auto now = link_.loop().now();
   if (done.result > 0) {
     park_at_ = now + kQuiet;
-    link_.input(ring_.received(done), now);  // dropped while lingering
+    link_.input(ring().received(done), now);  // dropped while lingering
   } else if (done.result == 0)
     link_.eof(now);
   else if (done.result == -ENOBUFS)
-    ring_.ran_out_of_buffers();  // armed again below, once this pass has given buffers back
+    ring().ran_out_of_buffers();  // armed again below, once this pass has given buffers back
   else if (done.result != -ECANCELED)
     link_.fail(-done.result);
   if (stop_pending_ && !receiving_) {
@@ -125,7 +124,7 @@ void UringDriver::arm_receive() {
     parking_ = false;
     return arm_poll();
   }
-  const int group = ring_.buffer_group();
+  const int group = ring().buffer_group();
   if (group < 0) {
     link_.fail(-group);
     return finish();
@@ -160,7 +159,7 @@ void UringDriver::arm_poll() {
 
 void UringDriver::cancel_receive() {
   if (!receiving_ || cancelling_) return;
-  io_uring_sqe* s = ring_.sqe();
+  io_uring_sqe* s = ring().sqe();
   if (!s) return;  // the receive goes on; the next step tries again
   io_uring_prep_cancel64(s, UringPoller::tag(this, kReceive), 0);
   io_uring_sqe_set_data64(s, 0);
@@ -191,7 +190,7 @@ void UringDriver::send_fin() {
 }
 
 io_uring_sqe* UringDriver::submission() {
-  io_uring_sqe* s = ring_.sqe();
+  io_uring_sqe* s = ring().sqe();
   if (!s) {
     link_.fail(EBUSY);
     finish();
@@ -211,7 +210,7 @@ void UringDriver::finish() noexcept {
   if (in_flight_ == 0) return close_socket();
   // Every operation ends now (-ECANCELED, or its own result if it was
   // already running); the socket closes when the last one has completed.
-  if (io_uring_sqe* s = ring_.sqe()) {
+  if (io_uring_sqe* s = ring().sqe()) {
     io_uring_prep_cancel_fd(s, fd_.get(), IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(s, 0);
     s->flags |= IOSQE_CQE_SKIP_SUCCESS;

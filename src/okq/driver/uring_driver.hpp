@@ -20,7 +20,8 @@ namespace okq::server {
 
 class UringDriver final : public CompletionHandler {
  public:
-  UringDriver(Link& link, net::Fd fd, UringPoller& ring);
+  // `link`'s loop runs on `ring`.
+  UringDriver(Link& link, net::Fd fd);
 
   void stop();
   void resume();
@@ -49,19 +50,20 @@ class UringDriver final : public CompletionHandler {
   void submitted(io_uring_sqe* sqe, Op op) noexcept;
   void close_socket() noexcept;
 
+  UringPoller& ring() noexcept { return *link_.loop().uring(); }
+
   Link& link_;
   net::Fd fd_;
-  UringPoller& ring_;
+  int in_flight_ = 0;  // operations the kernel holds (a multishot receive is one)
   Link::Time park_at_ = Link::Time::max();  // the armed receive's: last input + kQuiet
-  int in_flight_ = 0;          // operations the kernel holds (a multishot receive is one)
-  bool receiving_ = false;     // a receive is armed
-  bool multishot_ = false;     // ... and keeps going until it is cancelled or ends
-  bool cancelling_ = false;    // ... and a cancel of it is on its way
-  bool sending_ = false;       // a send is in flight
-  bool stop_pending_ = false;  // a stop waits for the receive armed before it to end
-  bool parking_ = false;       // the receive was cancelled to be parked
-  bool parked_ = false;        // a poll waits for input in its place
-  bool closing_ = false;       // finish() began: waiting for in_flight_ to reach 0
+  bool receiving_ : 1 = false;              // a receive is armed
+  bool multishot_ : 1 = false;              // ... and keeps going until it is cancelled or ends
+  bool cancelling_ : 1 = false;             // ... and a cancel of it is on its way
+  bool sending_ : 1 = false;                // a send is in flight
+  bool stop_pending_ : 1 = false;           // a stop waits for the receive armed before it to end
+  bool parking_ : 1 = false;                // the receive was cancelled to be parked
+  bool parked_ : 1 = false;                 // a poll waits for input in its place
+  bool closing_ : 1 = false;                // finish() began: waiting for in_flight_ to reach 0
 };
 
 }  // namespace okq::server

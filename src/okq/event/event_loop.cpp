@@ -25,6 +25,7 @@ class EventLoop::Waker final : public EventHandler {
 
 EventLoop::EventLoop(std::string_view backend) : EventLoop(std::unique_ptr<Poller>{}) {
   poller_ = make_poller(backend, &fallback_);
+  uring_ = poller_->uring();
   fall_back_ = backend == "auto";
   watch_waker();
 }
@@ -35,6 +36,7 @@ EventLoop::EventLoop(std::unique_ptr<Poller> poller, bool fall_back_to_epoll)
       wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!wake_fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
   waker_ = std::make_unique<Waker>(wake_fd_.get());
+  uring_ = poller_ ? poller_->uring() : nullptr;
   if (poller_) watch_waker();
 }
 
@@ -139,6 +141,7 @@ bool EventLoop::attach() {
       if (const int rc = epoll->add(r.fd, r.interest, r.handler); rc != 0)
         throw std::system_error(-rc, std::generic_category(), "epoll_ctl");
     poller_ = std::move(epoll);
+    uring_ = nullptr;
     fallback_ = e.what();
     attached_ = true;
     return true;

@@ -44,7 +44,7 @@ class EventLoop {
   // Why "auto" did not take io_uring; empty when it did or was not asked.
   const std::string& fallback() const noexcept { return fallback_; }
   // The completion backend, when that is what runs this loop.
-  UringPoller* uring() noexcept { return poller_->uring(); }
+  UringPoller* uring() noexcept { return uring_; }
   std::size_t pending_timers() const noexcept {
     return timers_.size() - (callback_timer_.armed() ? 1 : 0) + callbacks_.size();
   }
@@ -105,7 +105,8 @@ class EventLoop {
 
   std::string fallback_;
   std::unique_ptr<Poller> poller_;
-  bool fall_back_ = false;  // "auto", until attach() has decided
+  UringPoller* uring_ = nullptr;  // poller_'s, if it is one
+  bool fall_back_ = false;        // "auto", until attach() has decided
   bool attached_ = false;
   std::atomic<bool> stop_requested_{false};
   std::thread::id owner_ = std::this_thread::get_id();

@@ -3,6 +3,9 @@
 // or the message itself for one starting with 'Q', which ends the connection.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -17,7 +20,9 @@ inline constexpr std::size_t kLineReadLimit = 64 * 1024;
 
 class LineCodec final : public Codec {
  public:
-  explicit LineCodec(std::size_t max_line) : max_line_(max_line) {}
+  explicit LineCodec(std::size_t max_line)
+      : max_line_(static_cast<std::uint32_t>(
+            std::min<std::size_t>(max_line, std::numeric_limits<std::uint32_t>::max()))) {}
 
   std::size_t read_limit() const noexcept override { return kLineReadLimit; }
   Verdict feed(std::string_view in, std::string& out) override;
@@ -29,12 +34,12 @@ class LineCodec final : public Codec {
   Verdict answer(std::string_view message, std::string& out);
   Verdict too_long(std::string& out);
 
-  std::size_t max_line_;
+  std::uint32_t max_line_;  // 32 bits are plenty, and pack with closed_
+  bool closed_ = false;
   // The current message so far, NULs already dropped: made the first time a
   // message spans two reads, then reused. Null on a connection whose
   // messages each came whole, as most do.
   std::unique_ptr<std::string> partial_;
-  bool closed_ = false;
 };
 
 }  // namespace okq::proto

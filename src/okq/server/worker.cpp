@@ -22,7 +22,7 @@ Worker::Worker(std::size_t index, const ConnectionLimits& limits, Logger& log,
       events_(std::move(events)),
       loop_(backend),
       read_buffer_(kReadBufferSize),
-      context_{loop_, log_, limits, read_buffer_, counters_, upstream} {
+      context_{{loop_, read_buffer_}, log_, limits, counters_, upstream} {
   context_.on_opened = [this](std::uint64_t id) {
     opening_.erase(id);
     events_.opened(id);
@@ -91,9 +91,8 @@ void Worker::serve(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
 void Worker::serve_in_loop(net::Fd fd, std::uint64_t id, std::string peer, bool admit,
                            const std::string& reject_line, Entrance entrance) {
   std::unique_ptr<Connection> conn;
-  if (UringPoller* ring = loop_.uring())
-    conn =
-        std::make_unique<OnUring<Connection>>(std::move(fd), *ring, id, std::move(peer), context_);
+  if (loop_.uring())
+    conn = std::make_unique<OnUring<Connection>>(std::move(fd), id, std::move(peer), context_);
   else
     conn = std::make_unique<OnEpoll<Connection>>(std::move(fd), id, std::move(peer), context_);
   auto& ref = connections_.insert(std::move(conn));

@@ -2,9 +2,11 @@
 // server can log and count (not a string). No behaviour here.
 #pragma once
 
+#include <cstdint>
+
 namespace okq::server {
 
-enum class CloseReason {
+enum class CloseReason : std::uint8_t {
   ProtocolEnd,          // the codec said so: a Q message, a line too long
   PeerClosed,           // the client half-closed and got every reply
   IdleTimeout,          // no message completed and no reply byte taken for --idle-timeout

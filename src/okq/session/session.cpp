@@ -2,6 +2,7 @@
 #include "okq/session/session.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace okq::server {
 
@@ -20,7 +21,7 @@ const char* to_string(SessionState state) noexcept {
 }
 
 Session::Session(const SessionLimits& limits, Time now)
-    : limits_(limits), answers_(limits.codec, out_), idle_deadline_(idle_deadline_from(now)) {}
+    : limits_(limits), answers_(limits.codec, out_), deadline_(idle_deadline_from(now)) {}
 
 void Session::reject(std::string_view line) {
   rejected_ = true;
@@ -35,7 +36,7 @@ bool Session::wants_input() const noexcept {
 
 std::size_t Session::read_limit(std::size_t buffer) const noexcept {
   const std::size_t limit = std::min(buffer, responder_->read_limit());
-  return stopping_ ? std::min(limit, stop_budget_) : limit;
+  return stopping_ ? std::min<std::size_t>(limit, stop_budget_) : limit;
 }
 
 void Session::on_input(std::string_view bytes, Time now) {
@@ -43,10 +44,10 @@ void Session::on_input(std::string_view bytes, Time now) {
   const auto before = responder_->messages();
   if (!bytes.empty() && responder_->feed(bytes, now) == proto::Verdict::Close)
     finish_input(CloseReason::ProtocolEnd);
-  if (responder_->messages() != before) idle_deadline_ = idle_deadline_from(now);
+  if (responder_->messages() != before) deadline_ = idle_deadline_from(now);
   out_.shrink();  // a partial message owes nothing yet: no buffer held for it
   if (stopping_ && state_ == SessionState::Reading) {
-    stop_budget_ -= std::min(stop_budget_, bytes.size());
+    stop_budget_ -= static_cast<std::uint32_t>(std::min<std::size_t>(stop_budget_, bytes.size()));
     if (stop_budget_ == 0) finish_input(CloseReason::ServerShutdown);
   }
 }
@@ -57,7 +58,7 @@ void Session::on_eof(Time now) {
   if (state_ != SessionState::Reading) return;
   const auto before = responder_->messages();
   responder_->finish(now);  // an unterminated last fragment is still a message
-  if (responder_->messages() != before) idle_deadline_ = idle_deadline_from(now);
+  if (responder_->messages() != before) deadline_ = idle_deadline_from(now);
   finish_input(CloseReason::PeerClosed);
 }
 
@@ -75,7 +76,7 @@ void Session::on_answers() {
 void Session::on_sent(std::size_t n, Time now) {
   if (n == 0 || closed()) return;
   out_.consume(n);
-  idle_deadline_ = idle_deadline_from(now);
+  deadline_ = idle_deadline_from(now);
   settle();
 }
 
@@ -86,7 +87,11 @@ bool Session::wants_fin() const noexcept {
 void Session::on_fin_sent(Time now) {
   if (!wants_fin()) return;
   state_ = SessionState::Lingering;
-  linger_deadline_ = now + limits_.linger_timeout;
+  // Nothing moves the idle deadline from here on: the nearer bound holds.
+  if (now + limits_.linger_timeout <= deadline_) {
+    deadline_ = now + limits_.linger_timeout;
+    linger_first_ = true;
+  }
 }
 
 void Session::on_stop(std::size_t unread) {
@@ -97,7 +102,8 @@ void Session::on_stop(std::size_t unread) {
     return close(CloseReason::ServerShutdown);
   }
   stopping_ = true;
-  stop_budget_ = unread;
+  stop_budget_ = static_cast<std::uint32_t>(
+      std::min<std::size_t>(unread, std::numeric_limits<std::uint32_t>::max()));
   if (unread == 0) finish_input(CloseReason::ServerShutdown);
 }
 
@@ -114,19 +120,18 @@ Session::Time Session::idle_deadline_from(Time now) const noexcept {
 }
 
 Session::Time Session::deadline() const noexcept {
-  return closed() ? Time::max()
-                  : std::min({idle_deadline_, linger_deadline_, responder_->deadline()});
+  return closed() ? Time::max() : std::min(deadline_, responder_->deadline());
 }
 
 void Session::on_timer(Time now) {
   if (closed()) return;
-  if (now >= linger_deadline_) return close(CloseReason::LingerTimeout);
+  if (linger_first_ && now >= deadline_) return close(CloseReason::LingerTimeout);
   if (now >= responder_->deadline()) {
     responder_->on_timer(now);
     if (const auto end = responder_->ended(); end && end->failure) return on_answers();
   }
   // Nothing owed can still be delivered to a client this stuck: close at once.
-  if (now >= idle_deadline_) close(CloseReason::IdleTimeout);
+  if (now >= deadline_) close(CloseReason::IdleTimeout);
 }
 
 void Session::finish_input(CloseReason why) {

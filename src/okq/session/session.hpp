@@ -20,7 +20,7 @@
 
 namespace okq::server {
 
-enum class SessionState {
+enum class SessionState : std::uint8_t {
   Reading,    // reading messages and answering them
   Flushing,   // no more input wanted; writing the replies still owed
   Lingering,  // replies written and FIN sent; discarding input until the peer's FIN
@@ -99,15 +99,15 @@ class Session final : public Stream {
   Responder* responder_ = &answers_;  // whichever answers (a relay)
   SessionState state_ = SessionState::Reading;
   CloseReason reason_ = CloseReason::ProtocolEnd;  // why input ended, then why it closed
-  bool peer_eof_ = false;
-  bool rejected_ = false;
-  bool stopping_ = false;        // server stopping: read only stop_budget_ more bytes
-  std::size_t stop_budget_ = 0;  // bytes that had arrived when the stop began
+  bool peer_eof_ : 1 = false;
+  bool rejected_ : 1 = false;
+  bool stopping_ : 1 = false;      // server stopping: read only stop_budget_ more bytes
+  bool linger_first_ : 1 = false;  // lingering, and the linger timeout is the nearer bound
+  std::uint32_t stop_budget_ = 0;  // bytes that had arrived when the stop began
   // The idle timeout from the last time a message completed or owed bytes
   // were written. Bytes that never make a message do not count: that is the
-  // slowloris defence.
-  Time idle_deadline_;
-  Time linger_deadline_ = Time::max();
+  // slowloris defence. Once lingering, the nearer of it and the linger timeout.
+  Time deadline_;
 };
 
 }  // namespace okq::server
