@@ -16,13 +16,14 @@ class OnEpoll final : public Owner {
   // `args`: the owner's constructor's.
   template <class... Args>
   explicit OnEpoll(net::Fd fd, Args&&... args)
-      : Owner(std::forward<Args>(args)...), driver_(*this, std::move(fd)) {}
+      : Owner(std::forward<Args>(args)...), driver_(std::move(fd)) {}
 
-  void stop() override { driver_.stop(); }
+  void stop() override { driver_.stop(*this); }
+  void on_ready(Ready ready) override { driver_.on_ready(*this, ready); }
 
  private:
-  void resume() override { driver_.resume(); }
-  void finish() noexcept override { driver_.finish(); }
+  void resume() override { driver_.resume(*this); }
+  void finish() noexcept override { driver_.finish(*this); }
 
   EpollDriver driver_;
 };
@@ -33,13 +34,15 @@ class OnUring final : public Owner {
   // `args`: the owner's constructor's; its loop runs on an io_uring.
   template <class... Args>
   explicit OnUring(net::Fd fd, Args&&... args)
-      : Owner(std::forward<Args>(args)...), driver_(*this, std::move(fd)) {}
+      : Owner(std::forward<Args>(args)...), driver_(std::move(fd)) {}
 
-  void stop() override { driver_.stop(); }
+  void stop() override { driver_.stop(*this); }
+  void on_ready(Ready) override {}  // its socket is never watched for readiness
+  void on_complete(Completion done) override { driver_.on_complete(*this, done); }
 
  private:
-  void resume() override { driver_.resume(); }
-  void finish() noexcept override { driver_.finish(); }
+  void resume() override { driver_.resume(*this); }
+  void finish() noexcept override { driver_.finish(*this); }
   Link::Time driver_deadline() const noexcept override { return driver_.park_at(); }
 
   UringDriver driver_;

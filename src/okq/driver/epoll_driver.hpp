@@ -10,23 +10,24 @@
 
 namespace okq::server {
 
-class EpollDriver final : public EventHandler {
+class EpollDriver {
  public:
-  EpollDriver(Link& link, net::Fd fd);
+  explicit EpollDriver(net::Fd fd);
 
-  void stop();
+  // Each call is given the Link that holds the driver (it keeps no pointer
+  // back: OnEpoll passes itself), and the loop reports to that Link.
+  void stop(Link& link);
   // Whatever the stream wants, short of reading: readiness says when to.
-  void resume() { on_ready(Ready{}); }
-  void finish() noexcept;
-  void on_ready(Ready ready) override;
+  void resume(Link& link) { on_ready(link, Ready{}); }
+  void finish(Link& link) noexcept;
+  void on_ready(Link& link, Ready ready);
 
  private:
-  void read_input(int max_reads);
-  void flush();
-  void step();  // after any event: FIN, close, interest and timer as the stream wants
-  void update_interest();
+  void read_input(Link& link, int max_reads);
+  void flush(Link& link);
+  void step(Link& link);  // after any event: FIN, close, interest and timer as the stream wants
+  void update_interest(Link& link);
 
-  Link& link_;
   net::Fd fd_;
   bool registered_ = false;
   bool hung_up_ = false;  // the kernel reported a hang-up or an error

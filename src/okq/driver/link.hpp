@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "okq/event/event_loop.hpp"
+#include "okq/event/poller.hpp"
 #include "okq/session/stream.hpp"
 
 namespace okq::server {
@@ -26,7 +27,10 @@ struct LoopShare {
   std::span<char> read_buffer;  // epoll: one per loop, reused by every read
 };
 
-class Link : private Timer {
+// The loop reports to the Link itself (its driver's socket's readiness, or
+// its operations' completions): the handler interface is its primary base,
+// so that costs no pointer beyond its own vtable's.
+class Link : public EventHandler, private Timer {
  public:
   using Time = Stream::Time;
 

@@ -53,14 +53,14 @@ UpstreamLeg::~UpstreamLeg() {
 void UpstreamLeg::watch_connect(int fd, bool in_progress) {
   connecting_fd_ = fd;
   if (!in_progress) return connected();
-  if (const int rc = loop().add(fd, Interest{.write = true}, this); rc != 0) {
+  if (const int rc = loop().add(fd, Interest{.write = true}, &watch_); rc != 0) {
     fail(-rc);
     return close(CloseReason::IoError);
   }
   watching_ = true;
 }
 
-void UpstreamLeg::on_ready(Ready ready) {
+void UpstreamLeg::connect_ready(Ready ready) {
   if (!watching_) return;
   const int err = net::socket_error(connecting_fd_);
   if (err == 0 && !ready.writable && !ready.hangup) return;

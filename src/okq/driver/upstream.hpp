@@ -66,7 +66,7 @@ class RelayStream final : public Stream {
   std::optional<CloseReason> reason_;
 };
 
-class UpstreamLeg : public Link, private EventHandler {
+class UpstreamLeg : public Link {
  public:
   // Called after the leg changed the relay (replies for the client, room
   // for more of its messages, the end) and once it is gone.
@@ -98,12 +98,21 @@ class UpstreamLeg : public Link, private EventHandler {
  private:
   // Before the driver has the socket: TCP is being set up.
   void watch_connect(int fd, bool in_progress);
-  void on_ready(Ready ready) override;
+  void connect_ready(Ready ready);  // the socket became writable (or failed) while connecting
   void connected();
   void stop_watching() noexcept;
 
+  // What the loop tells of the socket while TCP is being set up (the Link
+  // itself is told by its driver's backend, once the driver has it).
+  struct ConnectWatch final : EventHandler {
+    explicit ConnectWatch(UpstreamLeg& owner) : leg(owner) {}
+    void on_ready(Ready ready) override { leg.connect_ready(ready); }
+    UpstreamLeg& leg;
+  };
+
   Relay& relay_;
   OnChange on_change_;
+  ConnectWatch watch_{*this};
   RelayStream relay_stream_;
   std::unique_ptr<tls::Stage> tls_;  // with --upstream-tls
   int connecting_fd_ = -1;           // the driver's socket, while TCP is being set up

@@ -10,58 +10,58 @@
 
 namespace okq::server {
 
-UringDriver::UringDriver(Link& link, net::Fd fd) : link_(link), fd_(std::move(fd)) {}
+UringDriver::UringDriver(net::Fd fd) : fd_(std::move(fd)) {}
 
-void UringDriver::stop() {
-  if (link_.stream().closed() || closing_) return;
+void UringDriver::stop(Link& link) {
+  if (link.stream().closed() || closing_) return;
   if (receiving_) {
     // What the receive armed before the stop still brings had arrived before
     // it: let that receive end, then count what waits in the kernel.
     stop_pending_ = true;
-    cancel_receive();
+    cancel_receive(link);
     return;
   }
-  link_.begin_stop(net::bytes_unread(fd_.get()));
-  resume();
+  link.begin_stop(net::bytes_unread(fd_.get()));
+  resume(link);
 }
 
-void UringDriver::resume() {
+void UringDriver::resume(Link& link) {
   if (closing_) return;
   try {
-    step();
+    step(link);
   } catch (const std::bad_alloc&) {
     // Out of memory for this connection's replies: it alone pays.
-    link_.fail(ENOMEM);
-    finish();
+    link.fail(ENOMEM);
+    finish(link);
   }
 }
 
-void UringDriver::step() {
-  if (link_.stream().wants_fin()) send_fin();
-  if (link_.stream().closed()) return finish();
-  if (link_.loop().now() >= park_at()) {  // quiet for kQuiet: park it
-    cancel_receive();
+void UringDriver::step(Link& link) {
+  if (link.stream().wants_fin()) send_fin(link);
+  if (link.stream().closed()) return finish(link);
+  if (link.loop().now() >= park_at()) {  // quiet for kQuiet: park it
+    cancel_receive(link);
     parking_ = cancelling_;
   }
-  arm_receive();
-  send();
-  if (!closing_) link_.arm_timer();
+  arm_receive(link);
+  send(link);
+  if (!closing_) link.arm_timer();
 }
 
-void UringDriver::on_complete(Completion done) {
+void UringDriver::on_complete(Link& link, Completion done) {
   try {
     switch (done.op) {
       case kReceive:
-        received(done);
+        received(link, done);
         break;
       case kSend:
         --in_flight_;
         sending_ = false;
         if (closing_) break;
         if (done.result < 0)
-          link_.fail(-done.result);
+          link.fail(-done.result);
         else
-          link_.sent(static_cast<std::size_t>(done.result));
+          link.sent(static_cast<std::size_t>(done.result));
         break;
       case kFin:
         --in_flight_;  // a failed FIN shows in the next receive
@@ -72,66 +72,66 @@ void UringDriver::on_complete(Completion done) {
         break;
     }
   } catch (const std::bad_alloc&) {
-    link_.fail(ENOMEM);
-    finish();
+    link.fail(ENOMEM);
+    finish(link);
   }
   if (closing_) {
-    if (in_flight_ == 0) close_socket();
+    if (in_flight_ == 0) close_socket(link);
     return;
   }
-  resume();
+  resume(link);
 }
 
-void UringDriver::received(const Completion& done) {
+void UringDriver::received(Link& link, const Completion& done) {
   // The buffer goes back to the ring whatever becomes of its bytes.
   struct Recycle {
     UringPoller& ring;
     const Completion& done;
     ~Recycle() { ring.recycle(done); }
-  } recycle{ring(), done};
+  } recycle{ring(link), done};
   if (!(done.flags & IORING_CQE_F_MORE)) {  // this receive has ended
     --in_flight_;
     receiving_ = false;
     cancelling_ = false;
   }
   if (closing_) return;
-  const auto now = link_.loop().now();
+  const auto now = link.loop().now();
   if (done.result > 0) {
     park_at_ = now + kQuiet;
-    link_.input(ring().received(done), now);  // dropped while lingering
+    link.input(ring(link).received(done), now);  // dropped while lingering
   } else if (done.result == 0)
-    link_.eof(now);
+    link.eof(now);
   else if (done.result == -ENOBUFS)
-    ring().ran_out_of_buffers();  // armed again below, once this pass has given buffers back
+    ring(link).ran_out_of_buffers();  // armed again below, once this pass has given buffers back
   else if (done.result != -ECANCELED)
-    link_.fail(-done.result);
+    link.fail(-done.result);
   if (stop_pending_ && !receiving_) {
     stop_pending_ = false;
-    link_.begin_stop(net::bytes_unread(fd_.get()));  // on_complete() resumes next
+    link.begin_stop(net::bytes_unread(fd_.get()));  // on_complete() resumes next
   }
 }
 
-void UringDriver::arm_receive() {
-  const bool discard = link_.stream().discards_input();
-  if (!discard && (!link_.stream().wants_input() || stop_pending_)) {
+void UringDriver::arm_receive(Link& link) {
+  const bool discard = link.stream().discards_input();
+  if (!discard && (!link.stream().wants_input() || stop_pending_)) {
     // Back-pressure, or input has ended: a multishot receive would go on
     // filling buffers with bytes the session will not take now.
-    if (receiving_ && multishot_) cancel_receive();
+    if (receiving_ && multishot_) cancel_receive(link);
     return;
   }
   if (receiving_ || parked_) return;
   if (parking_) {
     parking_ = false;
-    return arm_poll();
+    return arm_poll(link);
   }
-  const int group = ring().buffer_group();
+  const int group = ring(link).buffer_group();
   if (group < 0) {
-    link_.fail(-group);
-    return finish();
+    link.fail(-group);
+    return finish(link);
   }
   constexpr std::size_t size = UringPoller::kBufferSize;
-  const std::size_t limit = discard ? size : link_.stream().read_limit(size);
-  io_uring_sqe* s = submission();
+  const std::size_t limit = discard ? size : link.stream().read_limit(size);
+  io_uring_sqe* s = submission(link);
   if (!s) return;
   // A bounded read (classic framing: one read is one message; a stop: no
   // more than had arrived; a PROXY header: not a byte past its end) is one
@@ -143,25 +143,25 @@ void UringDriver::arm_receive() {
     io_uring_prep_recv(s, fd_.get(), nullptr, limit, 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = static_cast<__u16>(group);
-  submitted(s, kReceive);
+  submitted(link, s, kReceive);
   receiving_ = true;
-  park_at_ = link_.loop().now() + kQuiet;
+  park_at_ = link.loop().now() + kQuiet;
 }
 
 // Single-shot: once readable, the receive is armed again and the poll is gone.
-void UringDriver::arm_poll() {
-  io_uring_sqe* s = submission();
+void UringDriver::arm_poll(Link& link) {
+  io_uring_sqe* s = submission(link);
   if (!s) return;
   io_uring_prep_poll_add(s, fd_.get(), POLLIN);
-  submitted(s, kPoll);
+  submitted(link, s, kPoll);
   parked_ = true;
 }
 
-void UringDriver::cancel_receive() {
+void UringDriver::cancel_receive(Link& link) {
   if (!receiving_ || cancelling_) return;
-  io_uring_sqe* s = ring().sqe();
+  io_uring_sqe* s = ring(link).sqe();
   if (!s) return;  // the receive goes on; the next step tries again
-  io_uring_prep_cancel64(s, UringPoller::tag(this, kReceive), 0);
+  io_uring_prep_cancel64(s, UringPoller::tag(&link, kReceive), 0);
   io_uring_sqe_set_data64(s, 0);
   s->flags |= IOSQE_CQE_SKIP_SUCCESS;
   cancelling_ = true;
@@ -169,48 +169,48 @@ void UringDriver::cancel_receive() {
 
 // One send in flight, from the session's frozen output: it stays put until
 // the completion says how much went, whatever the codec appends meanwhile.
-void UringDriver::send() {
-  if (sending_ || closing_ || link_.stream().closed() || link_.stream().owed_bytes() == 0) return;
-  const auto owed = link_.stream().owed();
-  io_uring_sqe* s = submission();
+void UringDriver::send(Link& link) {
+  if (sending_ || closing_ || link.stream().closed() || link.stream().owed_bytes() == 0) return;
+  const auto owed = link.stream().owed();
+  io_uring_sqe* s = submission(link);
   if (!s) return;
   io_uring_prep_send(s, fd_.get(), owed.data(), owed.size(), MSG_NOSIGNAL);
-  submitted(s, kSend);
+  submitted(link, s, kSend);
   sending_ = true;
 }
 
 // Every reply is sent (wants_fin() needs nothing owed). Counted in flight so
 // the socket cannot close, and its number be reused, before the kernel runs it.
-void UringDriver::send_fin() {
-  io_uring_sqe* s = submission();
+void UringDriver::send_fin(Link& link) {
+  io_uring_sqe* s = submission(link);
   if (!s) return;
   io_uring_prep_shutdown(s, fd_.get(), SHUT_WR);
-  submitted(s, kFin);
-  link_.stream().on_fin_sent(link_.loop().now());
+  submitted(link, s, kFin);
+  link.stream().on_fin_sent(link.loop().now());
 }
 
-io_uring_sqe* UringDriver::submission() {
-  io_uring_sqe* s = ring().sqe();
+io_uring_sqe* UringDriver::submission(Link& link) {
+  io_uring_sqe* s = ring(link).sqe();
   if (!s) {
-    link_.fail(EBUSY);
-    finish();
+    link.fail(EBUSY);
+    finish(link);
   }
   return s;
 }
 
-void UringDriver::submitted(io_uring_sqe* sqe, Op op) noexcept {
-  io_uring_sqe_set_data64(sqe, UringPoller::tag(this, op));
+void UringDriver::submitted(Link& link, io_uring_sqe* sqe, Op op) noexcept {
+  io_uring_sqe_set_data64(sqe, UringPoller::tag(&link, op));
   ++in_flight_;
 }
 
-void UringDriver::finish() noexcept {
+void UringDriver::finish(Link& link) noexcept {
   if (closing_) return;
   closing_ = true;
-  link_.cancel_timer();
-  if (in_flight_ == 0) return close_socket();
+  link.cancel_timer();
+  if (in_flight_ == 0) return close_socket(link);
   // Every operation ends now (-ECANCELED, or its own result if it was
   // already running); the socket closes when the last one has completed.
-  if (io_uring_sqe* s = ring().sqe()) {
+  if (io_uring_sqe* s = ring(link).sqe()) {
     io_uring_prep_cancel_fd(s, fd_.get(), IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(s, 0);
     s->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -219,10 +219,10 @@ void UringDriver::finish() noexcept {
   }
 }
 
-void UringDriver::close_socket() noexcept {
+void UringDriver::close_socket(Link& link) noexcept {
   if (!fd_) return;
   fd_.reset();
-  link_.report_closed();
+  link.report_closed();
 }
 
 }  // namespace okq::server

@@ -11,6 +11,8 @@
 // has completed: the kernel may still write into what it points at.
 #pragma once
 
+#include <cstdint>
+
 #include "okq/driver/link.hpp"
 #include "okq/event/poller.hpp"
 #include "okq/event/uring_poller.hpp"
@@ -18,15 +20,17 @@
 
 namespace okq::server {
 
-class UringDriver final : public CompletionHandler {
+class UringDriver {
  public:
-  // `link`'s loop runs on `ring`.
-  UringDriver(Link& link, net::Fd fd);
+  explicit UringDriver(net::Fd fd);
 
-  void stop();
-  void resume();
-  void finish() noexcept;
-  void on_complete(Completion done) override;
+  // Each call is given the Link that holds the driver (it keeps no pointer
+  // back: OnUring passes itself). Its operations are tagged with that Link,
+  // whose on_complete() OnUring hands back here; the loop runs on a ring.
+  void stop(Link& link);
+  void resume(Link& link);
+  void finish(Link& link) noexcept;
+  void on_complete(Link& link, Completion done);
   // When a quiet receive is parked (Time::max() if none is armed).
   Link::Time park_at() const noexcept {
     return receiving_ && multishot_ && !cancelling_ ? park_at_ : Link::Time::max();
@@ -37,33 +41,32 @@ class UringDriver final : public CompletionHandler {
  private:
   enum Op : unsigned { kReceive = 1, kSend = 2, kFin = 3, kPoll = 4 };
 
-  void step();
-  void arm_receive();
-  void cancel_receive();
-  void arm_poll();  // in place of a parked receive
-  void send();
-  void send_fin();
-  void received(const Completion& done);
+  void step(Link& link);
+  void arm_receive(Link& link);
+  void cancel_receive(Link& link);
+  void arm_poll(Link& link);  // in place of a parked receive
+  void send(Link& link);
+  void send_fin(Link& link);
+  void received(Link& link, const Completion& done);
   // A submission slot for `op`, counted in flight, or nullptr (the
   // connection is then closed: the kernel took nothing it could be given).
-  io_uring_sqe* submission();
-  void submitted(io_uring_sqe* sqe, Op op) noexcept;
-  void close_socket() noexcept;
+  io_uring_sqe* submission(Link& link);
+  void submitted(Link& link, io_uring_sqe* sqe, Op op) noexcept;
+  void close_socket(Link& link) noexcept;
 
-  UringPoller& ring() noexcept { return *link_.loop().uring(); }
+  static UringPoller& ring(Link& link) noexcept { return *link.loop().uring(); }
 
-  Link& link_;
   net::Fd fd_;
-  int in_flight_ = 0;  // operations the kernel holds (a multishot receive is one)
+  std::uint16_t in_flight_ = 0;    // operations the kernel holds (a multishot receive is one)
+  bool receiving_ : 1 = false;     // a receive is armed
+  bool multishot_ : 1 = false;     // ... and keeps going until it is cancelled or ends
+  bool cancelling_ : 1 = false;    // ... and a cancel of it is on its way
+  bool sending_ : 1 = false;       // a send is in flight
+  bool stop_pending_ : 1 = false;  // a stop waits for the receive armed before it to end
+  bool parking_ : 1 = false;       // the receive was cancelled to be parked
+  bool parked_ : 1 = false;        // a poll waits for input in its place
+  bool closing_ : 1 = false;       // finish() began: waiting for in_flight_ to reach 0
   Link::Time park_at_ = Link::Time::max();  // the armed receive's: last input + kQuiet
-  bool receiving_ : 1 = false;              // a receive is armed
-  bool multishot_ : 1 = false;              // ... and keeps going until it is cancelled or ends
-  bool cancelling_ : 1 = false;             // ... and a cancel of it is on its way
-  bool sending_ : 1 = false;                // a send is in flight
-  bool stop_pending_ : 1 = false;           // a stop waits for the receive armed before it to end
-  bool parking_ : 1 = false;                // the receive was cancelled to be parked
-  bool parked_ : 1 = false;                 // a poll waits for input in its place
-  bool closing_ : 1 = false;                // finish() began: waiting for in_flight_ to reach 0
 };
 
 }  // namespace okq::server

@@ -27,29 +27,26 @@ struct Ready {
   bool hangup = false;  // the peer hung up or the socket has an error: a read tells which
 };
 
-// Something that wants readiness for one descriptor.
-class EventHandler {
- public:
-  virtual void on_ready(Ready ready) = 0;
-
- protected:
-  ~EventHandler() = default;
-};
-
-// One operation, submitted by a CompletionHandler, has finished (or made
-// progress, for a multishot operation: see UringPoller).
+// One operation, submitted by a handler, has finished (or made progress,
+// for a multishot operation: see UringPoller).
 struct Completion {
   unsigned op = 0;          // the handler's own operation code
   int result = 0;           // >= 0, or -errno
   std::uint32_t flags = 0;  // the kernel's completion flags
 };
 
-class CompletionHandler {
+// What the loop reports to: readiness of a descriptor it watches, or the
+// completion of an operation it submitted (a completion backend). One
+// interface for both, so a connection is told either through the one
+// vtable pointer it has anyway (driver/link.hpp).
+class EventHandler {
  public:
-  virtual void on_complete(Completion done) = 0;
+  virtual void on_ready(Ready ready) = 0;
+  // Only what submits operations is told of them.
+  virtual void on_complete(Completion done) { (void)done; }
 
  protected:
-  ~CompletionHandler() = default;
+  ~EventHandler() = default;
 };
 
 class UringPoller;
@@ -60,13 +57,13 @@ class Poller {
   struct Event {
     EventHandler* handler = nullptr;
     Ready ready;
-    CompletionHandler* done = nullptr;
+    EventHandler* done = nullptr;
     Completion completion;
 
     static Event readiness(EventHandler* handler, Ready ready) noexcept {
       return {handler, ready, nullptr, {}};
     }
-    static Event completed(CompletionHandler* done, Completion completion) noexcept {
+    static Event completed(EventHandler* done, Completion completion) noexcept {
       return {nullptr, {}, done, completion};
     }
   };

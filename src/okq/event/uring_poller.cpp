@@ -165,7 +165,7 @@ int UringPoller::wait(std::chrono::nanoseconds timeout, std::vector<Event>& out)
     }
     // The tag is the handler's address (see submitted()) with the op in its low bits.
     // NOLINTNEXTLINE(performance-no-int-to-ptr)
-    auto* handler = reinterpret_cast<CompletionHandler*>(tag & ~kOpMask);
+    auto* handler = reinterpret_cast<EventHandler*>(tag & ~kOpMask);
     out.push_back(Event::completed(handler, Completion{op, cqe->res, cqe->flags}));
   }
   io_uring_cq_advance(ring_->get(), seen);

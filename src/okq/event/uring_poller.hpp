@@ -56,7 +56,7 @@ class UringPoller final : public Poller {
   io_uring_sqe* sqe() noexcept { return ring_->sqe(); }
   // user_data for an operation of `handler`; its completion comes back with
   // `op` (1 to 6). `handler` must outlive every operation it submits.
-  static std::uint64_t tag(CompletionHandler* handler, unsigned op) noexcept {
+  static std::uint64_t tag(EventHandler* handler, unsigned op) noexcept {
     return reinterpret_cast<std::uintptr_t>(handler) | op;
   }
   // The bytes a receive completion carries (empty if none) ...

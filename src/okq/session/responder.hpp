@@ -68,22 +68,24 @@ class Responder {
 
 // Local answers: the codec's replies (OK for each line, the Q echo, ...).
 // The codec is held here, inside the session, not behind a pointer.
-class Answers final : public Responder {
+// The codec's own answers, which the session holds inline and calls
+// directly: no vtable, and the output buffer passed in, not held.
+class Answers {
  public:
-  Answers(const proto::CodecOptions& options, proto::OutputBuffer& out) : Responder(out) {
+  explicit Answers(const proto::CodecOptions& options) {
     if (options.classic)
       codec_.emplace<proto::ClassicCodec>(options.classic_size);
     else
       codec_.emplace<proto::LineCodec>(options.max_line);
   }
 
-  proto::Verdict feed(std::string_view in, Time) override { return codec().feed(in, out_.back()); }
-  void finish(Time) override { codec().finish(out_.back()); }
-  std::size_t read_limit() const noexcept override { return codec().read_limit(); }
-  std::uint64_t messages() const noexcept override { return codec().messages(); }
-  void set_observer(proto::MessageObserver* observer) noexcept override {
-    codec().set_observer(observer);
+  proto::Verdict feed(std::string_view in, proto::OutputBuffer& out) {
+    return codec().feed(in, out.back());
   }
+  void finish(proto::OutputBuffer& out) { codec().finish(out.back()); }
+  std::size_t read_limit() const noexcept { return codec().read_limit(); }
+  std::uint64_t messages() const noexcept { return codec().messages(); }
+  void set_observer(proto::MessageObserver* observer) noexcept { codec().set_observer(observer); }
 
  private:
   const proto::Codec& codec() const noexcept {

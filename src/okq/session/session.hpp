@@ -83,20 +83,26 @@ class Session final : public Stream {
   SessionState state() const noexcept { return state_; }
   CloseReason reason() const noexcept { return reason_; }
   bool rejected() const noexcept { return rejected_; }
-  std::uint64_t messages() const noexcept { return responder_->messages(); }
+  std::uint64_t messages() const noexcept {
+    return responder_ ? responder_->messages() : answers_.messages();
+  }
   void set_observer(proto::MessageObserver* observer) noexcept {
-    responder_->set_observer(observer);
+    if (responder_)
+      responder_->set_observer(observer);
+    else
+      answers_.set_observer(observer);
   }
 
  private:
   void finish_input(CloseReason why);
   void settle();  // Flushing with nothing owed: close, or ask for FIN
+  bool settled() const noexcept { return !responder_ || responder_->settled(); }
   Time idle_deadline_from(Time now) const noexcept;  // Time::max() without an idle timeout
 
   const SessionLimits& limits_;
   proto::OutputBuffer out_;
-  Answers answers_;                   // the codec's own answers, unless given others
-  Responder* responder_ = &answers_;  // whichever answers (a relay)
+  Answers answers_;                 // the codec's own answers, unless given others
+  Responder* responder_ = nullptr;  // the others (a relay), if given
   SessionState state_ = SessionState::Reading;
   CloseReason reason_ = CloseReason::ProtocolEnd;  // why input ended, then why it closed
   bool peer_eof_ : 1 = false;
