@@ -83,6 +83,7 @@ bench: build bench-deps
 	bench/compare --build $(BUILD) --out bench/results
 	bench/relay-hops --build $(BUILD) --out bench/results
 	bench/relay-vs-haproxy --build $(BUILD) --out bench/results
+	bench/recv-bundles --build $(BUILD) --out bench/results
 	bench/idle-memory --build $(BUILD) --out bench/results
 	bench/many-idle --build $(BUILD) --out bench/results
 	bench/tls-compare --build $(BUILD) --out bench/results

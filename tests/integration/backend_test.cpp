@@ -206,6 +206,35 @@ TEST(Backend, ARelaysUpstreamLegReceivesInTheRingAndIsParkedWhenQuiet) {
   EXPECT_EQ(relay.stop(), 0);
 }
 
+// With recv bundles (OKQ_RECV_BUNDLE=1, Linux 6.10) a multishot receive
+// takes what waits in the socket in one completion, in as many of the
+// loop's buffers as it fills: a 24 KB burst is one completion of twelve
+// 2 KiB buffers, every message in it answered in order.
+TEST(Backend, AnIoUringReceiveTakesABurstInOneCompletionOfSeveralBuffers) {
+  if (!have_io_uring()) GTEST_SKIP() << "io_uring is not available here";
+  ::setenv("OKQ_RECV_BUNDLE", "1", 1);  // the server inherits it
+  TestServer server({"-v", "--io", "io_uring", "--threads", "1"});
+  ::unsetenv("OKQ_RECV_BUNDLE");
+  ASSERT_TRUE(server.process().wait_stderr("workers, io_uring backend"));
+  if (server.process().err().find("recv bundles") == std::string::npos)
+    GTEST_SKIP() << "this kernel has no recv bundles (Linux 6.10)";
+  {
+    RawClient c(server.port());
+    c.send("a\n");
+    ASSERT_EQ(c.read_exact(3), "OK\n");  // the multishot receive is armed
+    std::string burst;
+    for (int i = 0; i < 400; ++i) burst += std::string(59, 'm') + "\n";  // 24,000 bytes, one write
+    c.send(burst + "Q\n");
+    std::string want;
+    for (int i = 0; i < 400; ++i) want += "OK\n";
+    EXPECT_EQ(c.read_to_eof(5s), want + "Q\n");
+  }  // closed: nothing lingers
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_NE(server.process().err().find("receives filled several buffers at once"),
+            std::string::npos)
+      << server.process().err();
+}
+
 // A server killed with SIGKILL refuses new connections at once. Were its
 // listeners polled through a ring, the kernel would keep them open until the
 // ring's teardown (after the process is gone), complete handshakes on them

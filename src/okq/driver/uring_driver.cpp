@@ -98,7 +98,7 @@ void UringDriver::received(Link& link, const Completion& done) {
   const auto now = link.loop().now();
   if (done.result > 0) {
     park_at_ = now + kQuiet;
-    link.input(ring(link).received(done), now);  // dropped while lingering
+    ring(link).each_received(done, [&](std::string_view bytes) { link.input(bytes, now); });
   } else if (done.result == 0)
     link.eof(now);
   else if (done.result == -ENOBUFS)
@@ -137,10 +137,12 @@ void UringDriver::arm_receive(Link& link) {
   // more than had arrived; a PROXY header: not a byte past its end) is one
   // single-shot receive of at most `limit`.
   multishot_ = limit >= size;
-  if (multishot_)
+  if (multishot_) {
     io_uring_prep_recv_multishot(s, fd_.get(), nullptr, 0, 0);
-  else
+    if (ring(link).bundles()) s->ioprio |= 1U << 4;  // IORING_RECVSEND_BUNDLE
+  } else {
     io_uring_prep_recv(s, fd_.get(), nullptr, limit, 0);
+  }
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = static_cast<__u16>(group);
   submitted(link, s, kReceive);

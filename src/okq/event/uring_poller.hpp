@@ -59,12 +59,17 @@ class UringPoller final : public Poller {
   static std::uint64_t tag(EventHandler* handler, unsigned op) noexcept {
     return reinterpret_cast<std::uintptr_t>(handler) | op;
   }
-  // The bytes a receive completion carries (empty if none) ...
-  std::string_view received(const Completion& done) const noexcept {
-    return ring_->received(done.result, done.flags);
+  // The bytes a receive completion carries, handed to `fn` a buffer at a
+  // time (several with recv bundles) ...
+  template <class Fn>
+  void each_received(const Completion& done, Fn fn) const {
+    ring_->each_received(done.result, done.flags, fn);
   }
-  // ... and giving their buffer back, once the handler is done with them.
-  void recycle(const Completion& done) noexcept { ring_->recycle(done.flags); }
+  // ... and giving their buffers back, once the handler is done with them.
+  void recycle(const Completion& done) noexcept { ring_->recycle(done.result, done.flags); }
+  // Multishot receives are armed as bundles (the kernel has them).
+  bool bundles() const noexcept { return ring_ && ring_->bundles(); }
+  std::uint64_t bundled() const noexcept { return ring_ ? ring_->bundled() : 0; }
   // The provided-buffer group receives take their buffers from (set up at
   // the first call), or -errno if the kernel will not have it.
   int buffer_group() noexcept;

@@ -78,6 +78,15 @@ Uring::Uring(unsigned submission_entries, unsigned completion_entries) {
     io_uring_queue_exit(&ring_);
     throw std::system_error(ENOTSUP, std::generic_category(), lacks);
   }
+  // OKQ_RECV_BUNDLE=1, where the kernel has them (Linux 6.10; liburing 2.3
+  // predates the flag): a multishot receive brings what waits in the socket
+  // in as many buffers as it fills, in one completion. An experiment, off
+  // by default: it saves CPU once a pipeline's bytes pass one buffer, but
+  // one completion may then bring the loop's whole receive pool, past what
+  // --max-output bounds (bench/recv-bundles, docs/performance.md).
+  constexpr unsigned kFeatRecvsendBundle = 1U << 14;
+  const char* bundle = std::getenv("OKQ_RECV_BUNDLE");
+  bundles_ = (ring_.features & kFeatRecvsendBundle) && bundle && std::strcmp(bundle, "1") == 0;
   // Spares the kernel a descriptor lookup per enter; optional.
   io_uring_register_ring_fd(&ring_);
 }
@@ -150,13 +159,21 @@ std::string_view Uring::received(int result, std::uint32_t flags) const noexcept
   return {buffers_ + id * buffer_size_, static_cast<std::size_t>(result)};
 }
 
-void Uring::recycle(std::uint32_t flags) noexcept {
+void Uring::recycle(int result, std::uint32_t flags) noexcept {
   if (!(flags & IORING_CQE_F_BUFFER)) return;
-  const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-  io_uring_buf_ring_add(buf_ring_, buffers_ + id * buffer_size_,
-                        static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
-                        io_uring_buf_ring_mask(buffer_count_), 0);
-  io_uring_buf_ring_advance(buf_ring_, 1);
+  unsigned count = 1;
+  if (bundles_ && result > 0)
+    count =
+        static_cast<unsigned>((static_cast<std::size_t>(result) + buffer_size_ - 1) / buffer_size_);
+  for (unsigned i = 0; i < count; ++i) {
+    const unsigned id = i == 0 ? flags >> IORING_CQE_BUFFER_SHIFT : bid_at(head_ + i);
+    io_uring_buf_ring_add(buf_ring_, buffers_ + id * buffer_size_,
+                          static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(buffer_count_), static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
+  head_ += count;
+  if (count > 1) ++bundled_;
 }
 
 }  // namespace okq::net

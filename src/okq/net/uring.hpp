@@ -42,13 +42,33 @@ class Uring {
   int provide_buffers(unsigned count, std::size_t size) noexcept;
   bool has_buffers() const noexcept { return buffers_ != nullptr; }
   static constexpr unsigned kBufferGroup = 0;
-  // The bytes a receive completion carries (empty if none) ...
+  // The bytes a receive completion carries (empty if none), in one buffer ...
   std::string_view received(int result, std::uint32_t flags) const noexcept;
-  // ... and giving their buffer back once they have been used.
-  void recycle(std::uint32_t flags) noexcept;
+  // ... or, with recv bundles (Linux 6.10), in the consecutive buffers of
+  // the ring one completion filled: handed to `fn` a buffer at a time.
+  template <class Fn>
+  void each_received(int result, std::uint32_t flags, Fn fn) const {
+    if (!(flags & IORING_CQE_F_BUFFER) || result <= 0) return;
+    if (!bundles_) return fn(received(result, flags));
+    auto left = static_cast<std::size_t>(result);
+    for (unsigned i = 0; left > 0; ++i) {
+      const unsigned id = i == 0 ? flags >> IORING_CQE_BUFFER_SHIFT : bid_at(head_ + i);
+      const std::size_t n = left < buffer_size_ ? left : buffer_size_;
+      fn(std::string_view(buffers_ + id * buffer_size_, n));
+      left -= n;
+    }
+  }
+  bool bundles() const noexcept { return bundles_; }
+  // Completions that filled more than one buffer.
+  std::uint64_t bundled() const noexcept { return bundled_; }
+  // ... and giving their buffer (or buffers) back once they have been used.
+  void recycle(int result, std::uint32_t flags) noexcept;
 
  private:
   void unmap_buffers() noexcept;
+  unsigned bid_at(unsigned index) const noexcept {
+    return buf_ring_->bufs[index & (buffer_count_ - 1)].bid;
+  }
 
   io_uring ring_{};
   const char* mode_ = "plain";
@@ -56,6 +76,9 @@ class Uring {
   char* buffers_ = nullptr;
   unsigned buffer_count_ = 0;
   std::size_t buffer_size_ = 0;
+  bool bundles_ = false;
+  std::uint64_t bundled_ = 0;
+  unsigned head_ = 0;  // with bundles: ring entries the kernel has taken, as reaped
 };
 
 }  // namespace okq::net

@@ -208,8 +208,9 @@ void Server::announce() {
   if (!first.fallback().empty())
     log_.log(Level::Info, "io_uring unavailable ({}): using epoll", first.fallback());
   const UringPoller* ring = first.uring();
-  log_.log(Level::Verbose, "{} workers, {} backend{}{}", workers_.size(), first.backend(),
-           ring ? ", " : "", ring ? ring->mode() : "");
+  log_.log(Level::Verbose, "{} workers, {} backend{}{}{}", workers_.size(), first.backend(),
+           ring ? ", " : "", ring ? ring->mode() : "",
+           ring && ring->bundles() ? ", recv bundles" : "");
 }
 
 void Server::start_workers() {

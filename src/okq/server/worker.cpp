@@ -59,6 +59,9 @@ void Worker::start() {
       if (const UringPoller* ring = loop_.uring(); ring && ring->out_of_buffers() > 0)
         log_.log(Level::Verbose, "worker {}: receive buffers ran out {} times", index_,
                  ring->out_of_buffers());
+      if (const UringPoller* ring = loop_.uring(); ring && ring->bundled() > 0)
+        log_.log(Level::Verbose, "worker {}: {} receives filled several buffers at once", index_,
+                 ring->bundled());
     } catch (const std::exception& e) {
       // The backend itself failed (epoll_wait): nothing on this loop can be
       // served any more. Its connections end here; the owner hears of each.
