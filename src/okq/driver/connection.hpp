@@ -43,7 +43,6 @@ struct ConnectionLimits {
 // reload swaps it; connections keep the one they were made with).
 using TlsContextSlot = std::atomic<std::shared_ptr<const tls::Context>>;
 
-// What every connection of one loop shares.
 // What every connection of one loop shares (the loop and its read buffer
 // first, as every Link's).
 struct ConnectionContext : LoopShare {

@@ -23,26 +23,24 @@ std::unique_ptr<UpstreamLeg> UpstreamLeg::open(LoopShare& share, Relay& relay, O
   std::unique_ptr<UpstreamLeg> leg;
   EventLoop& loop = share.loop;
   if (loop.uring())
-    leg = std::make_unique<OnUring<UpstreamLeg>>(std::move(started.fd), share, relay,
-                                                 std::move(on_change));
+    leg = std::make_unique<OnUring<UpstreamLeg>>(std::move(started.fd), share, relay);
   else
-    leg = std::make_unique<OnEpoll<UpstreamLeg>>(std::move(started.fd), share, relay,
-                                                 std::move(on_change));
+    leg = std::make_unique<OnEpoll<UpstreamLeg>>(std::move(started.fd), share, relay);
   if (to.tls) {
     // The ClientHello is owed from now; the handshake's time counts from the connect.
     leg->tls_ = std::make_unique<tls::Stage>(leg->relay_stream_, to.tls, handshake_timeout,
                                              loop.now(), to.server_name);
     leg->stream_ = leg->tls_.get();
   }
-  // What happens before the client's connection has started is not news to it.
-  OnChange quiet = std::exchange(leg->on_change_, nullptr);
   leg->watch_connect(fd, started.in_progress);
-  leg->on_change_ = std::move(quiet);
+  // Told from here on: what happened before the client's connection started
+  // is not news to it.
+  leg->on_change_ = std::move(on_change);
   return leg;
 }
 
-UpstreamLeg::UpstreamLeg(LoopShare& share, Relay& relay, OnChange on_change)
-    : Link(share), relay_(relay), on_change_(std::move(on_change)), relay_stream_(relay) {
+UpstreamLeg::UpstreamLeg(LoopShare& share, Relay& relay)
+    : Link(share), relay_(relay), relay_stream_(relay) {
   stream_ = &relay_stream_;
 }
 
@@ -51,17 +49,16 @@ UpstreamLeg::~UpstreamLeg() {
 }
 
 void UpstreamLeg::watch_connect(int fd, bool in_progress) {
-  connecting_fd_ = fd;
   if (!in_progress) return connected();
   if (const int rc = loop().add(fd, Interest{.write = true}, &watch_); rc != 0) {
     fail(-rc);
     return close(CloseReason::IoError);
   }
-  watching_ = true;
+  connecting_fd_ = fd;
 }
 
 void UpstreamLeg::connect_ready(Ready ready) {
-  if (!watching_) return;
+  if (!watching()) return;
   const int err = net::socket_error(connecting_fd_);
   if (err == 0 && !ready.writable && !ready.hangup) return;
   stop_watching();
@@ -75,7 +72,6 @@ void UpstreamLeg::connect_ready(Ready ready) {
 // TCP is up: the driver takes the socket over; the relay is the leg's now,
 // or once the TLS handshake is over.
 void UpstreamLeg::connected() {
-  connecting_fd_ = -1;
   if (!tls_) {
     relay_connected_ = true;
     relay_.on_connected(loop().now());
@@ -84,16 +80,16 @@ void UpstreamLeg::connected() {
 }
 
 void UpstreamLeg::stop_watching() noexcept {
-  if (!watching_) return;
-  watching_ = false;
+  if (!watching()) return;
   loop().remove(connecting_fd_);
+  connecting_fd_ = -1;
 }
 
 void UpstreamLeg::update() {
   if (gone_) return;
   // Failed (a timeout, the client gone): nothing owed is worth writing now.
   if (relay_.done() && !relay_.failure().empty()) return close(CloseReason::UpstreamUnavailable);
-  if (watching_) return;  // once connected
+  if (watching()) return;  // once connected
   resume();
 }
 
@@ -103,17 +99,17 @@ void UpstreamLeg::input(std::string_view bytes, Time now) {
     relay_connected_ = true;
     relay_.on_connected(now);
   }
-  if (on_change_) on_change_();
+  changed();
 }
 
 void UpstreamLeg::eof(Time now) {
   Link::eof(now);
-  if (on_change_) on_change_();
+  changed();
 }
 
 void UpstreamLeg::sent(std::size_t n) {
   Link::sent(n);
-  if (on_change_) on_change_();  // room for more of the client's messages
+  changed();  // room for more of the client's messages
 }
 
 void UpstreamLeg::report_closed() noexcept {
@@ -133,7 +129,7 @@ void UpstreamLeg::report_closed() noexcept {
                                             : "TLS " + tls_->channel().error();
     relay_.on_failed(std::move(why));
   }
-  if (on_change_) on_change_();
+  changed();
 }
 
 }  // namespace okq::server

@@ -93,7 +93,7 @@ class UpstreamLeg : public Link {
   void report_closed() noexcept override;
 
  protected:
-  UpstreamLeg(LoopShare& share, Relay& relay, OnChange on_change);
+  UpstreamLeg(LoopShare& share, Relay& relay);
 
  private:
   // Before the driver has the socket: TCP is being set up.
@@ -101,6 +101,10 @@ class UpstreamLeg : public Link {
   void connect_ready(Ready ready);  // the socket became writable (or failed) while connecting
   void connected();
   void stop_watching() noexcept;
+  bool watching() const noexcept { return connecting_fd_ >= 0; }
+  void changed() {
+    if (on_change_) on_change_();
+  }
 
   // What the loop tells of the socket while TCP is being set up (the Link
   // itself is told by its driver's backend, once the driver has it).
@@ -115,8 +119,7 @@ class UpstreamLeg : public Link {
   ConnectWatch watch_{*this};
   RelayStream relay_stream_;
   std::unique_ptr<tls::Stage> tls_;  // with --upstream-tls
-  int connecting_fd_ = -1;           // the driver's socket, while TCP is being set up
-  bool watching_ = false;            // ... and its writability is watched
+  int connecting_fd_ = -1;           // the driver's socket, while its writability is watched
   bool relay_connected_ = false;     // the relay was told the leg is up
   bool gone_ = false;
 };
