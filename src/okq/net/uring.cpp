@@ -166,7 +166,7 @@ void Uring::recycle(int result, std::uint32_t flags) noexcept {
     count =
         static_cast<unsigned>((static_cast<std::size_t>(result) + buffer_size_ - 1) / buffer_size_);
   for (unsigned i = 0; i < count; ++i) {
-    const unsigned id = i == 0 ? flags >> IORING_CQE_BUFFER_SHIFT : bid_at(head_ + i);
+    const unsigned id = buffer_id(flags, i);
     io_uring_buf_ring_add(buf_ring_, buffers_ + id * buffer_size_,
                           static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
                           io_uring_buf_ring_mask(buffer_count_), static_cast<int>(i));

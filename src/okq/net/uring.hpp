@@ -52,7 +52,7 @@ class Uring {
     if (!bundles_) return fn(received(result, flags));
     auto left = static_cast<std::size_t>(result);
     for (unsigned i = 0; left > 0; ++i) {
-      const unsigned id = i == 0 ? flags >> IORING_CQE_BUFFER_SHIFT : bid_at(head_ + i);
+      const unsigned id = buffer_id(flags, i);
       const std::size_t n = left < buffer_size_ ? left : buffer_size_;
       fn(std::string_view(buffers_ + id * buffer_size_, n));
       left -= n;
@@ -66,8 +66,11 @@ class Uring {
 
  private:
   void unmap_buffers() noexcept;
-  unsigned bid_at(unsigned index) const noexcept {
-    return buf_ring_->bufs[index & (buffer_count_ - 1)].bid;
+  // The id of the i-th buffer a completion filled: the completion names the
+  // first; a bundle's others are the ring entries after it, in order.
+  unsigned buffer_id(std::uint32_t flags, unsigned i) const noexcept {
+    if (i == 0) return flags >> IORING_CQE_BUFFER_SHIFT;
+    return buf_ring_->bufs[(head_ + i) & (buffer_count_ - 1)].bid;
   }
 
   io_uring ring_{};
