@@ -1,12 +1,26 @@
-"""measure -- what the benchmark scripts read off a running server: its CPU
-time (utime + stime) and the system calls it makes while something runs,
-shared by bench/compare and bench/relay-vs-haproxy."""
+"""measure -- what the benchmark scripts share: one okq-bench run checked for
+losses, and what they read off a running server, its CPU time (utime +
+stime) and the system calls it makes while something runs."""
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+
+
+def okq_bench(build, port, args, duration=None, requests=None):
+    """okq-bench's JSON report of a run of `duration` seconds or `requests`
+    requests against 127.0.0.1:port; raises if it lost a reply or saw an error."""
+    cmd = [os.path.join(build, "okq-bench"), "-q", "--json", *args]
+    cmd += ["-d", str(duration)] if duration else ["-n", str(requests)]
+    out = subprocess.run(cmd + [f"127.0.0.1:{port}"], capture_output=True, text=True,
+                         check=False, timeout=600).stdout
+    r = json.loads(out)
+    if r["lost"] or r["errors"]:
+        raise RuntimeError(f"through {port}: lost {r['lost']}, errors {r['errors']}")
+    return r
 
 
 def cpu_split(pid):
